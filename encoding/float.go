@@ -1,0 +1,257 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"math/bits"
+)
+
+// Every float chunk (gorilla, decimal, chimp) shares one frame; see the
+// package documentation for the byte diagrams.
+//
+//	encoding 1 B | sample count uvarint | bit stream, zero-padded | check 2 B LE
+//
+// The check is CRC32C of the bit stream followed by the header bytes,
+// folded to 16 bits (low half XOR high half).
+
+// floatCheckLen is the size of the checksum that ends every float chunk.
+const floatCheckLen = 2
+
+// noWindow marks an XOR state with no leading/trailing-zero window yet.
+const noWindow = 0xff
+
+// FloatChunk is an open Gorilla chunk: samples are appended one at a time
+// and Bytes returns the encoded chunk at any point without re-encoding.
+// Timestamps are stored as delta-of-delta in buckets sized for millisecond
+// timestamps, values as the XOR with the previous value inside a reused
+// leading/trailing-zero window. A FloatChunk is not safe for concurrent use.
+type FloatChunk struct {
+	w     BitWriter // w.buf holds the header followed by the bit stream
+	hdr   int       // header length: encoding byte and count uvarint
+	num   int
+	t0    int64
+	t     int64
+	delta uint64
+	v     uint64 // bits of the last value
+	lead  uint8  // current XOR window, noWindow before the first
+	trail uint8
+	crc   uint32 // CRC32C of the first crcN flushed stream bytes
+	crcN  int
+}
+
+// NewFloatChunk returns an empty Gorilla chunk.
+func NewFloatChunk() *FloatChunk {
+	c := &FloatChunk{}
+	c.Reset()
+	return c
+}
+
+// Reset empties c for a new chunk, keeping its buffer.
+func (c *FloatChunk) Reset() {
+	c.w.Reset(append(c.w.buf[:0], byte(EncGorilla), 0))
+	*c = FloatChunk{w: c.w, hdr: 2, lead: noWindow}
+}
+
+// NumSamples returns the number of samples appended.
+func (c *FloatChunk) NumSamples() int { return c.num }
+
+// MinTime returns the first sample's timestamp, or 0 for an empty chunk.
+func (c *FloatChunk) MinTime() int64 { return c.t0 }
+
+// MaxTime returns the last sample's timestamp, or 0 for an empty chunk.
+func (c *FloatChunk) MaxTime() int64 { return c.t }
+
+// Append adds a sample. t must be greater than the previous sample's
+// timestamp, else the error wraps ErrOutOfOrder and c is unchanged. Every
+// float64 bit pattern is kept exactly, NaN payloads included.
+func (c *FloatChunk) Append(t int64, v float64) error {
+	vb := math.Float64bits(v)
+	switch c.num {
+	case 0:
+		c.t0 = t
+		c.w.WriteUvarint(Zigzag(t))
+	case 1:
+		if t <= c.t {
+			return fmt.Errorf("%w: %d after %d", ErrOutOfOrder, t, c.t)
+		}
+		c.delta = uint64(t - c.t)
+		c.w.WriteUvarint(c.delta)
+	default:
+		if t <= c.t {
+			return fmt.Errorf("%w: %d after %d", ErrOutOfOrder, t, c.t)
+		}
+		d := uint64(t - c.t)
+		writeDod(&c.w, int64(d-c.delta))
+		c.delta = d
+	}
+	c.lead, c.trail = writeXOR(&c.w, vb^c.v, c.lead, c.trail)
+	c.t, c.v = t, vb
+	c.num++
+	c.setCount()
+	return nil
+}
+
+// setCount rewrites the count in the header, widening it in place when the
+// uvarint grows a byte (at 128 and 16384 samples).
+func (c *FloatChunk) setCount() {
+	var tmp [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(tmp[:], uint64(c.num))
+	if n != c.hdr-1 {
+		grow := n - (c.hdr - 1)
+		old := len(c.w.buf)
+		for range grow {
+			c.w.buf = append(c.w.buf, 0)
+		}
+		copy(c.w.buf[c.hdr+grow:], c.w.buf[c.hdr:old])
+		c.hdr += grow
+	}
+	copy(c.w.buf[1:c.hdr], tmp[:n])
+}
+
+// Bytes returns the encoded chunk, header to checksum. It costs the checksum
+// of the bytes written since the last call, not a re-encode. The slice is
+// valid until the next Append or Reset.
+func (c *FloatChunk) Bytes() []byte {
+	body := c.w.buf[c.hdr:]
+	if len(body) > c.crcN {
+		c.crc = crc32.Update(c.crc, castagnoli, body[c.crcN:])
+		c.crcN = len(body)
+	}
+	full := len(c.w.buf)
+	out := c.w.AppendTo()
+	sum := crc32.Update(c.crc, castagnoli, out[full:])
+	sum = crc32.Update(sum, castagnoli, out[:c.hdr])
+	out = binary.LittleEndian.AppendUint16(out, foldCRC(sum))
+	c.w.buf = out[:full] // keep any capacity the append gained
+	return out
+}
+
+// foldCRC folds a CRC32C to the 16 bits a float chunk stores.
+func foldCRC(c uint32) uint16 { return uint16(c) ^ uint16(c>>16) }
+
+// Timestamp delta-of-delta buckets. Prometheus' smallest non-zero bucket
+// takes 16 bits; scrape jitter of a few tens of milliseconds makes nearly
+// every dod non-zero, so the small buckets here are much narrower.
+//
+//	0                      dod = 0
+//	10     + 6 bits        [-32, 31]
+//	110    + 9 bits        [-256, 255]
+//	1110   + 16 bits       [-32768, 32767]
+//	11110  + 32 bits       int32
+//	11111  + 64 bits       anything else
+func writeDod(w *BitWriter, dod int64) {
+	switch {
+	case dod == 0:
+		w.writeSmall(0, 1)
+	case -32 <= dod && dod < 32:
+		w.writeSmall(0b10<<6|uint64(dod)&(1<<6-1), 8)
+	case -256 <= dod && dod < 256:
+		w.writeSmall(0b110<<9|uint64(dod)&(1<<9-1), 12)
+	case -32768 <= dod && dod < 32768:
+		w.writeSmall(0b1110<<16|uint64(dod)&(1<<16-1), 20)
+	case math.MinInt32 <= dod && dod <= math.MaxInt32:
+		w.writeSmall(0b11110, 5)
+		w.writeSmall(uint64(dod)&(1<<32-1), 32)
+	default:
+		w.writeSmall(0b11111, 5)
+		w.WriteBits(uint64(dod), 64)
+	}
+}
+
+// dodWidth maps the number of leading one bits of a dod prefix to its
+// payload width.
+var dodWidth = [6]uint8{0, 6, 9, 16, 32, 64}
+
+// readDod reads a value written by writeDod.
+func readDod(r *BitReader) (int64, error) {
+	p, avail := r.PeekBits(5)
+	ones := bits.LeadingZeros64(^(p << 59))
+	if ones > 5 {
+		ones = 5
+	}
+	plen := ones + 1
+	if ones == 5 {
+		plen = 5
+	}
+	if plen > avail {
+		return 0, errBitsTruncated
+	}
+	r.Skip(plen)
+	w := int(dodWidth[ones])
+	if w == 0 {
+		return 0, nil
+	}
+	x, err := r.ReadBits(w)
+	if err != nil {
+		return 0, err
+	}
+	if w == 64 {
+		return int64(x), nil
+	}
+	s := uint(64 - w)
+	return int64(x<<s) >> s, nil
+}
+
+// writeXOR writes the XOR x of a value with its predecessor, Gorilla style,
+// and returns the window to use next:
+//
+//	0                                    x = 0 (value repeated)
+//	10 + bits                            x fits the current window
+//	11 + lead 5 bits + sig 6 bits + bits a new window (sig 0 means 64)
+//
+// Unlike Prometheus, a fitting window is reused only when that is no more
+// expensive than opening a tight one, so one wide XOR does not bloat the
+// rest of the chunk.
+func writeXOR(w *BitWriter, x uint64, lead, trail uint8) (uint8, uint8) {
+	if x == 0 {
+		w.writeSmall(0, 1)
+		return lead, trail
+	}
+	l := uint8(bits.LeadingZeros64(x))
+	tr := uint8(bits.TrailingZeros64(x))
+	if l > 31 {
+		l = 31
+	}
+	sig := 64 - l - tr
+	if lead != noWindow && l >= lead && tr >= trail {
+		if win := 64 - lead - trail; win <= sig+11 {
+			w.writeSmall(0b10, 2)
+			w.WriteBits(x>>trail, int(win))
+			return lead, trail
+		}
+	}
+	w.writeSmall(0b11<<11|uint64(l)<<6|uint64(sig&63), 13)
+	w.WriteBits(x>>tr, int(sig))
+	return l, tr
+}
+
+// FloatChunkLen returns the number of samples a float chunk's header
+// records, without decoding or verifying the chunk.
+func FloatChunkLen(b []byte) (int, error) {
+	_, n, _, err := parseFloatHeader(b)
+	return n, err
+}
+
+// parseFloatHeader checks the encoding byte and reads the sample count,
+// returning the header length.
+func parseFloatHeader(b []byte) (ChunkEncoding, int, int, error) {
+	if len(b) == 0 {
+		return 0, 0, 0, corruptf("empty float chunk")
+	}
+	enc := ChunkEncoding(b[0])
+	switch enc {
+	case EncGorilla:
+	default:
+		return 0, 0, 0, corruptf("chunk encoding %d is not a float encoding", b[0])
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 {
+		return 0, 0, 0, corruptf("float chunk header: bad sample count")
+	}
+	if n > uint64(8*len(b)) {
+		return 0, 0, 0, corruptf("float chunk of %d bytes claims %d samples", len(b), n)
+	}
+	return enc, int(n), 1 + k, nil
+}

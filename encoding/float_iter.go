@@ -1,0 +1,185 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"math"
+)
+
+// FloatIterator decodes a float chunk of any float encoding (gorilla,
+// decimal, chimp). It checks the chunk's checksum when it is pointed at it
+// and its length as it goes: a truncated or damaged chunk ends iteration
+// with an error wrapping ErrCorrupt, never with made-up samples. It
+// allocates nothing, on Reset or per sample; reuse one with Reset.
+type FloatIterator struct {
+	r     BitReader
+	enc   ChunkEncoding
+	n, i  int
+	t     int64
+	delta uint64
+	v     uint64 // bits of the current value
+	lead  uint8  // gorilla XOR window
+	trail uint8
+	err   error
+}
+
+// NewFloatIterator returns an iterator over chunk b, which it does not copy.
+// A bad header or checksum is an error wrapping ErrCorrupt.
+func NewFloatIterator(b []byte) (*FloatIterator, error) {
+	it := &FloatIterator{}
+	return it, it.Reset(b)
+}
+
+// Reset points it at chunk b, as NewFloatIterator does, without allocating.
+// On error the iterator yields nothing and Err returns the error.
+func (it *FloatIterator) Reset(b []byte) error {
+	*it = FloatIterator{}
+	enc, n, hdr, err := parseFloatHeader(b)
+	if err == nil && len(b) < hdr+floatCheckLen {
+		err = corruptf("float chunk of %d bytes has no checksum", len(b))
+	}
+	if err != nil {
+		it.err = err
+		return err
+	}
+	body := b[hdr : len(b)-floatCheckLen]
+	sum := crc32.Update(crc32.Checksum(body, castagnoli), castagnoli, b[:hdr])
+	if got, want := foldCRC(sum), binary.LittleEndian.Uint16(b[len(b)-floatCheckLen:]); got != want {
+		it.err = corruptf("float chunk checksum mismatch: stored %04x, computed %04x", want, got)
+		return it.err
+	}
+	it.enc, it.n = enc, n
+	it.r.Reset(body)
+	it.lead = noWindow
+	return nil
+}
+
+// Next advances to the next sample and reports whether there is one. It
+// returns false at the end of the chunk or on an error (see Err).
+func (it *FloatIterator) Next() bool {
+	if it.i >= it.n || it.err != nil {
+		if it.err == nil && it.i == it.n {
+			it.finish()
+		}
+		return false
+	}
+	var err error
+	switch it.i {
+	case 0:
+		var u uint64
+		u, err = it.r.ReadUvarint()
+		it.t = Unzigzag(u)
+	case 1:
+		it.delta, err = it.r.ReadUvarint()
+		if err == nil && (it.delta == 0 || it.t+int64(it.delta) <= it.t) {
+			err = corruptf("float chunk: timestamp delta %d does not advance", it.delta)
+		}
+		it.t += int64(it.delta)
+	default:
+		var dod int64
+		dod, err = readDod(&it.r)
+		d := it.delta + uint64(dod)
+		if err == nil && (d == 0 || it.t+int64(d) <= it.t) {
+			err = corruptf("float chunk: timestamp delta %d does not advance", int64(d))
+		}
+		it.delta = d
+		it.t += int64(d)
+	}
+	if err == nil {
+		switch it.enc {
+		case EncGorilla:
+			err = it.readXOR()
+		default:
+			err = corruptf("no decoder for %s values", it.enc)
+		}
+	}
+	if err != nil {
+		it.fail(err)
+		return false
+	}
+	it.i++
+	return true
+}
+
+// fail records err, marking the chunk corrupt at the current sample.
+func (it *FloatIterator) fail(err error) {
+	it.err = corruptf("float chunk (%s) sample %d of %d: %v", it.enc, it.i, it.n, err)
+	it.i = it.n + 1
+}
+
+// finish checks that the stream ends with the last sample: at most seven
+// zero padding bits may follow it.
+func (it *FloatIterator) finish() {
+	it.i = it.n + 1
+	rem := it.r.Remaining()
+	if rem >= 8 {
+		it.err = corruptf("float chunk (%s): %d bits left after %d samples", it.enc, rem, it.n)
+		return
+	}
+	if pad, _ := it.r.ReadBits(rem); pad != 0 {
+		it.err = corruptf("float chunk (%s): non-zero padding after %d samples", it.enc, it.n)
+	}
+}
+
+// readXOR decodes a gorilla value written by writeXOR.
+func (it *FloatIterator) readXOR() error {
+	p, avail := it.r.PeekBits(2)
+	if avail < 1 {
+		return errBitsTruncated
+	}
+	if p < 0b10 {
+		it.r.Skip(1)
+		return nil
+	}
+	if avail < 2 {
+		return errBitsTruncated
+	}
+	it.r.Skip(2)
+	if p == 0b11 {
+		h, err := it.r.ReadBits(11)
+		if err != nil {
+			return err
+		}
+		lead, sig := uint8(h>>6), uint8(h&63)
+		if sig == 0 {
+			sig = 64
+		}
+		if lead+sig > 64 {
+			return corruptf("xor window of %d leading and %d significant bits", lead, sig)
+		}
+		it.lead, it.trail = lead, 64-lead-sig
+	} else if it.lead == noWindow {
+		return corruptf("xor window reused before one was set")
+	}
+	x, err := it.r.ReadBits(int(64 - it.lead - it.trail))
+	if err != nil {
+		return err
+	}
+	it.v ^= x << it.trail
+	return nil
+}
+
+// Seek moves forward to the first sample with timestamp ≥ t and reports
+// whether there is one. It never moves backwards: if the current sample is
+// already at or past t it stays there.
+func (it *FloatIterator) Seek(t int64) bool {
+	if it.err != nil || it.i > it.n {
+		return false
+	}
+	if it.i > 0 && it.t >= t {
+		return true
+	}
+	for it.Next() {
+		if it.t >= t {
+			return true
+		}
+	}
+	return false
+}
+
+// At returns the current sample. It is valid after Next or Seek returned
+// true.
+func (it *FloatIterator) At() (int64, float64) { return it.t, math.Float64frombits(it.v) }
+
+// Err returns the error that ended iteration, or nil at a clean end.
+func (it *FloatIterator) Err() error { return it.err }

@@ -1,0 +1,411 @@
+package encoding
+
+import (
+	"errors"
+	"hash/crc32"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// staleNaN is Prometheus' stale marker, a NaN with a payload that must
+// survive bit-exactly.
+var staleNaNBits uint64 = 0x7ff0000000000002
+
+// trickyValues are float64 bit patterns a float codec must keep exactly.
+func trickyValues() []float64 {
+	return []float64{
+		0, math.Copysign(0, -1), 1, -1, 0.1, 0.13, 42.5, 1e-300,
+		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64,
+		math.Float64frombits(0x000fffffffffffff), // largest subnormal
+		math.MaxFloat64, -math.MaxFloat64, math.Inf(1), math.Inf(-1),
+		math.NaN(), math.Float64frombits(staleNaNBits),
+		math.Float64frombits(0xfff8000000000001), // negative quiet NaN with payload
+		math.Float64frombits(0x7ff0000000000001), // signalling NaN
+		math.Pi, 1 << 53, 1<<53 + 2, -(1 << 62), 51.846000000000004, 94.79799999999999,
+	}
+}
+
+type sample struct {
+	t int64
+	v float64
+}
+
+// timestampPatterns returns named timestamp sequences of length n.
+func timestampPatterns(n int, rng *rand.Rand) map[string][]int64 {
+	p := map[string][]int64{}
+	add := func(name string, f func(i int, prev int64) int64) {
+		ts := make([]int64, n)
+		for i := range ts {
+			var prev int64
+			if i > 0 {
+				prev = ts[i-1]
+			}
+			ts[i] = f(i, prev)
+		}
+		p[name] = ts
+	}
+	const base = 1_700_000_000_000
+	add("regular-15s", func(i int, _ int64) int64 { return base + int64(i)*15000 })
+	add("jitter-25ms", func(i int, _ int64) int64 { return base + int64(i)*15000 + rng.Int64N(51) - 25 })
+	add("negative", func(i int, _ int64) int64 { return -5_000_000 + int64(i)*1000 })
+	add("huge-gaps", func(i int, prev int64) int64 {
+		if i == 0 {
+			return math.MinInt64 / 2
+		}
+		return prev + 1 + rng.Int64N(1<<40)
+	})
+	add("extremes", func(i int, prev int64) int64 {
+		switch {
+		case i == 0:
+			return math.MinInt64
+		case i == n-1:
+			return math.MaxInt64
+		}
+		return prev + 1 + rng.Int64N(1<<20)
+	})
+	add("step-1ms", func(i int, _ int64) int64 { return int64(i) })
+	add("irregular", func(i int, prev int64) int64 {
+		if i == 0 {
+			return base
+		}
+		return prev + []int64{1, 15000, 15001, 300000, 1 << 33, 7}[rng.IntN(6)]
+	})
+	return p
+}
+
+// valuePatterns returns named value sequences of length n.
+func valuePatterns(n int, rng *rand.Rand) map[string][]float64 {
+	p := map[string][]float64{}
+	tricky := trickyValues()
+	gen := func(name string, f func(i int) float64) {
+		vs := make([]float64, n)
+		for i := range vs {
+			vs[i] = f(i)
+		}
+		p[name] = vs
+	}
+	gen("tricky", func(i int) float64 { return tricky[i%len(tricky)] })
+	gen("tricky-shuffled", func(int) float64 { return tricky[rng.IntN(len(tricky))] })
+	gen("constant", func(int) float64 { return 3.7 })
+	c := 0.0
+	gen("counter", func(int) float64 { c += float64(rng.IntN(100)); return c })
+	gen("gauge-2dp", func(int) float64 { return math.Round(rng.Float64()*10000) / 100 })
+	w := 100.0
+	gen("random-walk", func(int) float64 { w += rng.NormFloat64(); return w })
+	gen("random-bits", func(int) float64 { return math.Float64frombits(rng.Uint64()) })
+	gen("small-ints", func(int) float64 { return float64(rng.IntN(5)) })
+	return p
+}
+
+// decodeAll reads every sample of chunk b, failing the test on an error.
+func decodeAll(t testing.TB, b []byte) []sample {
+	t.Helper()
+	it, err := NewFloatIterator(b)
+	require.NoError(t, err)
+	var got []sample
+	for it.Next() {
+		ts, v := it.At()
+		got = append(got, sample{ts, v})
+	}
+	require.NoError(t, it.Err())
+	return got
+}
+
+// requireSameSamples compares timestamps and value bit patterns.
+func requireSameSamples(t testing.TB, ts []int64, vs []float64, got []sample) {
+	t.Helper()
+	require.Len(t, got, len(ts))
+	for i := range ts {
+		require.Equal(t, ts[i], got[i].t, "timestamp %d", i)
+		require.Equal(t, math.Float64bits(vs[i]), math.Float64bits(got[i].v), "value %d: want %v got %v", i, vs[i], got[i].v)
+	}
+}
+
+// gorillaChunk encodes samples with FloatChunk.
+func gorillaChunk(t testing.TB, ts []int64, vs []float64) []byte {
+	t.Helper()
+	c := NewFloatChunk()
+	for i := range ts {
+		require.NoError(t, c.Append(ts[i], vs[i]))
+	}
+	return append([]byte(nil), c.Bytes()...)
+}
+
+func TestFloatChunkRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 3, 120, 200} {
+		for tn, ts := range timestampPatterns(n, rng) {
+			for vn, vs := range valuePatterns(n, rng) {
+				b := gorillaChunk(t, ts, vs)
+				require.Equal(t, byte(EncGorilla), b[0])
+				got := decodeAll(t, b)
+				requireSameSamples(t, ts, vs, got)
+				m, err := FloatChunkLen(b)
+				require.NoError(t, err)
+				require.Equal(t, n, m, "%s/%s", tn, vn)
+			}
+		}
+	}
+}
+
+func TestFloatChunkEmpty(t *testing.T) {
+	c := NewFloatChunk()
+	b := c.Bytes()
+	require.Equal(t, byte(EncGorilla), b[0])
+	n, err := FloatChunkLen(b)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	it, err := NewFloatIterator(b)
+	require.NoError(t, err)
+	require.False(t, it.Next())
+	require.NoError(t, it.Err())
+}
+
+func TestFloatChunkBytesWhileOpen(t *testing.T) {
+	// Bytes in the middle of appending must give a complete chunk each time,
+	// and appending after Bytes must not be disturbed by it.
+	rng := rand.New(rand.NewPCG(3, 4))
+	c := NewFloatChunk()
+	var ts []int64
+	var vs []float64
+	for i := range 300 {
+		ts = append(ts, int64(i)*15000+rng.Int64N(40))
+		vs = append(vs, math.Round(rng.NormFloat64()*1000)/10)
+		require.NoError(t, c.Append(ts[i], vs[i]))
+		if i%7 == 0 || i == 126 || i == 127 || i == 128 {
+			requireSameSamples(t, ts, vs, decodeAll(t, c.Bytes()))
+		}
+		require.Equal(t, i+1, c.NumSamples())
+		require.Equal(t, ts[0], c.MinTime())
+		require.Equal(t, ts[i], c.MaxTime())
+	}
+	requireSameSamples(t, ts, vs, decodeAll(t, c.Bytes()))
+	requireSameSamples(t, ts, vs, decodeAll(t, c.Bytes()))
+}
+
+func TestFloatChunkReset(t *testing.T) {
+	c := NewFloatChunk()
+	for i := range 50 {
+		require.NoError(t, c.Append(int64(i), float64(i)))
+	}
+	c.Reset()
+	require.Zero(t, c.NumSamples())
+	require.NoError(t, c.Append(-10, 1.5))
+	requireSameSamples(t, []int64{-10}, []float64{1.5}, decodeAll(t, c.Bytes()))
+	allocs := testing.AllocsPerRun(20, func() {
+		c.Reset()
+		for i := range 100 {
+			_ = c.Append(int64(i)*15000, float64(i%7))
+		}
+		_ = c.Bytes()
+	})
+	require.Zero(t, allocs, "Reset and Append must reuse the chunk's buffer")
+}
+
+func TestFloatChunkOutOfOrder(t *testing.T) {
+	c := NewFloatChunk()
+	require.NoError(t, c.Append(100, 1))
+	err := c.Append(100, 2)
+	require.ErrorIs(t, err, ErrOutOfOrder)
+	require.ErrorIs(t, c.Append(99, 2), ErrOutOfOrder)
+	require.NoError(t, c.Append(200, 2))
+	require.ErrorIs(t, c.Append(150, 3), ErrOutOfOrder)
+	require.ErrorIs(t, c.Append(200, 3), ErrOutOfOrder)
+	require.NoError(t, c.Append(300, 3))
+	requireSameSamples(t, []int64{100, 200, 300}, []float64{1, 2, 3}, decodeAll(t, c.Bytes()))
+}
+
+// encodings returns chunks of the same samples in every float encoding.
+func encodings(t testing.TB, ts []int64, vs []float64) map[ChunkEncoding][]byte {
+	t.Helper()
+	return map[ChunkEncoding][]byte{EncGorilla: gorillaChunk(t, ts, vs)}
+}
+
+// mixedSamples is a chunk's worth of samples exercising many code paths.
+func mixedSamples(n int) ([]int64, []float64) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	ts := make([]int64, n)
+	vs := make([]float64, n)
+	tricky := trickyValues()
+	t0 := int64(1_700_000_000_000)
+	for i := range ts {
+		t0 += 15000 + rng.Int64N(51) - 25
+		if i%17 == 5 {
+			t0 += 1 << 34
+		}
+		ts[i] = t0
+		switch i % 4 {
+		case 0:
+			vs[i] = tricky[rng.IntN(len(tricky))]
+		case 1:
+			vs[i] = math.Round(rng.Float64()*1000) / 100
+		default:
+			vs[i] = float64(i)
+		}
+	}
+	return ts, vs
+}
+
+func TestFloatChunkTruncationDetected(t *testing.T) {
+	ts, vs := mixedSamples(60)
+	for enc, b := range encodings(t, ts, vs) {
+		for n := range len(b) {
+			requireCorrupt(t, b[:n], "%s truncated to %d of %d bytes", enc, n, len(b))
+		}
+		// Without a checksum to lean on, the count still catches every cut:
+		// strip the check, cut the stream, and re-seal.
+		hdr := headerLen(t, b)
+		for n := hdr; n < len(b)-floatCheckLen; n++ {
+			requireCorrupt(t, reseal(b[:n]), "%s resealed at %d of %d bytes", enc, n, len(b))
+		}
+	}
+}
+
+func TestFloatChunkBitFlipsDetected(t *testing.T) {
+	ts, vs := mixedSamples(60)
+	for enc, b := range encodings(t, ts, vs) {
+		for i := range len(b) * 8 {
+			d := append([]byte(nil), b...)
+			d[i/8] ^= 1 << (i % 8)
+			requireCorrupt(t, d, "%s bit %d flipped", enc, i)
+		}
+	}
+}
+
+func TestFoldedChecksumCatchesSingleBitErrors(t *testing.T) {
+	// CRC32C detects every single-bit error; folding it to 16 bits keeps
+	// that only if no error syndrome folds to zero. Check every bit position
+	// of a 16 KiB message, far beyond the longest chunk.
+	msg := make([]byte, 16<<10)
+	base := foldCRCOf(msg)
+	for i := range len(msg) * 8 {
+		msg[i/8] ^= 1 << (i % 8)
+		require.NotEqual(t, base, foldCRCOf(msg), "bit %d", i)
+		msg[i/8] ^= 1 << (i % 8)
+	}
+}
+
+func foldCRCOf(b []byte) uint16 {
+	return foldCRC(crc32Checksum(b))
+}
+
+// requireCorrupt asserts that b fails to decode with ErrCorrupt, either
+// when opened or while iterating, and never yields a wrong sample count.
+func requireCorrupt(t *testing.T, b []byte, msg string, args ...any) {
+	t.Helper()
+	it, err := NewFloatIterator(b)
+	if err != nil {
+		require.ErrorIs(t, err, ErrCorrupt, append([]any{msg}, args...)...)
+		return
+	}
+	for it.Next() {
+	}
+	require.Error(t, it.Err(), append([]any{msg}, args...)...)
+	require.ErrorIs(t, it.Err(), ErrCorrupt)
+}
+
+func headerLen(t *testing.T, b []byte) int {
+	_, _, hdr, err := parseFloatHeader(b)
+	require.NoError(t, err)
+	return hdr
+}
+
+// reseal appends a valid checksum to a chunk without one.
+func reseal(b []byte) []byte {
+	_, _, hdr, _ := parseFloatHeader(b)
+	d := append([]byte(nil), b...)
+	sum := crc32Update(crc32Checksum(d[hdr:]), d[:hdr])
+	return append(d, byte(foldCRC(sum)), byte(foldCRC(sum)>>8))
+}
+
+func TestFloatIteratorSeek(t *testing.T) {
+	ts := []int64{10, 20, 30, 40, 50}
+	vs := []float64{1, 2, 3, 4, 5}
+	for enc, b := range encodings(t, ts, vs) {
+		it, err := NewFloatIterator(b)
+		require.NoError(t, err)
+		require.True(t, it.Seek(5), enc) // before the first: lands on it
+		tt, v := it.At()
+		require.Equal(t, int64(10), tt)
+		require.Equal(t, 1.0, v)
+		require.True(t, it.Seek(25))
+		tt, _ = it.At()
+		require.Equal(t, int64(30), tt)
+		require.True(t, it.Seek(30)) // already there: no move
+		tt, _ = it.At()
+		require.Equal(t, int64(30), tt)
+		require.True(t, it.Seek(11)) // backwards: stays
+		tt, _ = it.At()
+		require.Equal(t, int64(30), tt)
+		require.True(t, it.Next())
+		tt, _ = it.At()
+		require.Equal(t, int64(40), tt)
+		require.True(t, it.Seek(50))
+		tt, v = it.At()
+		require.Equal(t, int64(50), tt)
+		require.Equal(t, 5.0, v)
+		require.False(t, it.Seek(51))
+		require.False(t, it.Next())
+		require.NoError(t, it.Err())
+
+		require.NoError(t, it.Reset(b))
+		require.False(t, it.Seek(1000))
+		require.NoError(t, it.Err())
+	}
+}
+
+func TestFloatIteratorAllocs(t *testing.T) {
+	ts, vs := mixedSamples(120)
+	for enc, b := range encodings(t, ts, vs) {
+		it, err := NewFloatIterator(b)
+		require.NoError(t, err)
+		var sum float64
+		allocs := testing.AllocsPerRun(50, func() {
+			if err := it.Reset(b); err != nil {
+				panic(err)
+			}
+			for it.Next() {
+				_, v := it.At()
+				sum += v
+			}
+		})
+		require.Zero(t, allocs, "%s: iterating must not allocate", enc)
+		require.NoError(t, it.Err())
+	}
+}
+
+func TestFloatChunkLenRejectsGarbage(t *testing.T) {
+	for _, b := range [][]byte{nil, {}, {0}, {byte(EncHistogram), 1}, {byte(EncGorilla)}, {byte(EncGorilla), 0x80}} {
+		_, err := FloatChunkLen(b)
+		require.ErrorIs(t, err, ErrCorrupt, "%x", b)
+		_, err = NewFloatIterator(b)
+		require.ErrorIs(t, err, ErrCorrupt, "%x", b)
+	}
+	_, err := NewFloatIterator([]byte{byte(EncGorilla), 0})
+	require.True(t, errors.Is(err, ErrCorrupt), "a chunk without its checksum is corrupt")
+}
+
+func TestJitterIsCheap(t *testing.T) {
+	// Scrape jitter of ±25 ms on a 15 s interval must cost well under the
+	// 16 bits per sample Prometheus' smallest non-zero bucket takes.
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n = 120
+	ts := make([]int64, n)
+	vs := make([]float64, n)
+	for i := range ts {
+		ts[i] = 1_700_000_000_000 + int64(i)*15000 + rng.Int64N(51) - 25
+	}
+	jit := len(gorillaChunk(t, ts, vs))
+	for i := range ts {
+		ts[i] = 1_700_000_000_000 + int64(i)*15000
+	}
+	reg := len(gorillaChunk(t, ts, vs))
+	perSample := float64(jit-reg) * 8 / n
+	require.Less(t, perSample, 11.0, "jitter costs %.1f bits per sample", perSample)
+}
+
+func crc32Checksum(b []byte) uint32         { return crc32.Checksum(b, castagnoli) }
+func crc32Update(c uint32, b []byte) uint32 { return crc32.Update(c, castagnoli, b) }

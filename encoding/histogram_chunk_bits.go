@@ -1,0 +1,315 @@
+package encoding
+
+import "math/bits"
+
+// Bit-level building blocks of the histogram chunk: a bit writer and reader,
+// the varbit integer classes, adaptive Rice-coded delta-of-delta columns and
+// Gorilla XOR floats.
+
+// histBitWriter appends bits, most significant first, to a byte slice.
+type histBitWriter struct {
+	b    []byte
+	free uint // unused low bits of the last byte of b
+}
+
+// writeBits writes the low n (≤ 64) bits of v.
+func (w *histBitWriter) writeBits(v uint64, n uint) {
+	for n > 0 {
+		if w.free == 0 {
+			w.b = append(w.b, 0)
+			w.free = 8
+		}
+		take := min(n, w.free)
+		part := (v >> (n - take)) & (1<<take - 1)
+		w.b[len(w.b)-1] |= byte(part << (w.free - take))
+		w.free -= take
+		n -= take
+	}
+}
+
+func (w *histBitWriter) writeBit(bit bool) {
+	if bit {
+		w.writeBits(1, 1)
+	} else {
+		w.writeBits(0, 1)
+	}
+}
+
+// histBitReader reads what histBitWriter wrote. Reading past the end sets a
+// sticky failure flag and yields zeros, so a decoder can read a whole sample
+// and check once.
+type histBitReader struct {
+	data  []byte // bytes not yet loaded into cur
+	cur   uint64 // loaded bits, left-aligned
+	avail uint   // number of valid bits in cur
+	bad   bool   // a read ran past the end
+}
+
+func (r *histBitReader) reset(b []byte) { *r = histBitReader{data: b} }
+
+// remaining returns the number of unread bits.
+func (r *histBitReader) remaining() uint64 { return uint64(r.avail) + 8*uint64(len(r.data)) }
+
+func (r *histBitReader) fill() {
+	for r.avail <= 56 && len(r.data) > 0 {
+		r.cur |= uint64(r.data[0]) << (56 - r.avail)
+		r.avail += 8
+		r.data = r.data[1:]
+	}
+}
+
+// readBits reads n (≤ 64) bits.
+func (r *histBitReader) readBits(n uint) uint64 {
+	if n > 32 {
+		hi := r.readBits(n - 32)
+		return hi<<32 | r.readBits(32)
+	}
+	if r.avail < n {
+		r.fill()
+		if r.avail < n {
+			r.bad = true
+			r.avail, r.cur = 0, 0
+			return 0
+		}
+	}
+	v := r.cur >> (64 - n) // n == 0 shifts by 64, which is 0 in Go
+	r.cur <<= n
+	r.avail -= n
+	return v
+}
+
+func (r *histBitReader) readBit() bool { return r.readBits(1) == 1 }
+
+// Varbit integers: a unary class prefix followed by a payload of the class
+// width. A class of width n holds −(2^(n−1)−1)…2^(n−1); zero has its own
+// one-bit class. Used where values have no history to adapt to (the first
+// timestamps, the first values of a histColumn, span layouts).
+var histVarbitWidths = [...]uint{3, 6, 9, 12, 18, 25, 56}
+
+func putHistVarbit(w *histBitWriter, v int64) {
+	if v == 0 {
+		w.writeBits(0, 1)
+		return
+	}
+	for i, n := range histVarbitWidths {
+		if -(int64(1)<<(n-1))+1 <= v && v <= int64(1)<<(n-1) {
+			// i+1 ones and a zero, then n bits of v.
+			w.writeBits((1<<(i+2))-2, uint(i+2))
+			w.writeBits(uint64(v)&(1<<n-1), n)
+			return
+		}
+	}
+	w.writeBits(0xff, 8)
+	w.writeBits(uint64(v), 64)
+}
+
+func readHistVarbit(r *histBitReader) int64 {
+	class := 0
+	for class < 8 && r.readBit() {
+		class++
+	}
+	switch {
+	case class == 0:
+		return 0
+	case class == 8:
+		return int64(r.readBits(64))
+	}
+	n := histVarbitWidths[class-1]
+	v := int64(r.readBits(n))
+	if v > int64(1)<<(n-1) {
+		v -= int64(1) << n
+	}
+	return v
+}
+
+// putHistVarbitUint writes a non-negative value in the same classes, spending
+// each class's range on 1…2^n.
+func putHistVarbitUint(w *histBitWriter, v uint64) {
+	if v == 0 {
+		w.writeBits(0, 1)
+		return
+	}
+	for i, n := range histVarbitWidths {
+		if v <= 1<<n {
+			w.writeBits((1<<(i+2))-2, uint(i+2))
+			w.writeBits(v-1, n)
+			return
+		}
+	}
+	w.writeBits(0xff, 8)
+	w.writeBits(v, 64)
+}
+
+func readHistVarbitUint(r *histBitReader) uint64 {
+	class := 0
+	for class < 8 && r.readBit() {
+		class++
+	}
+	switch {
+	case class == 0:
+		return 0
+	case class == 8:
+		return r.readBits(64)
+	}
+	return r.readBits(histVarbitWidths[class-1]) + 1
+}
+
+// histColumn codes one integer series of a chunk (the count, the zero count, or
+// one bucket's absolute count) as deltas of deltas. The first two values
+// of a histColumn are varbit-coded; after that each delta of delta is
+// zigzagged and Rice-coded with a parameter k adapted from the mean of the
+// recent magnitudes (as in LOCO-I), so a bucket that moves by a few hundred
+// per sample costs about log2 of its jitter, not a fixed class width.
+// Arithmetic wraps, so every uint64 count round-trips.
+type histColumn struct {
+	prev  int64  // last value
+	delta int64  // last delta
+	sum   uint64 // sum of recent zigzagged magnitudes (A in LOCO-I)
+	n     uint32 // number of magnitudes in sum (N in LOCO-I)
+	age   uint32 // values coded so far, saturating
+}
+
+const (
+	histRiceEscape   = 16      // unary quotients this long escape to an explicit width
+	histRiceHalveAt  = 32      // halve sum and n at this many values, to track drift
+	histRiceSumLimit = 1 << 40 // cap on one magnitude's weight, so sum cannot overflow
+)
+
+// riceK returns the smallest k with n·2^k ≥ sum.
+func (c *histColumn) riceK() uint {
+	if c.sum <= uint64(c.n) {
+		return 0
+	}
+	return uint(bits.Len64((c.sum - 1) / uint64(c.n)))
+}
+
+// learn advances the histColumn past value v whose delta is d and whose
+// zigzagged delta of delta is u.
+func (c *histColumn) learn(v, d int64, u uint64) {
+	if c.age == 0 {
+		// A histColumn's first value has no delta worth predicting from: the
+		// next one is coded as a plain delta.
+		d = 0
+	} else {
+		c.sum += min(u, histRiceSumLimit)
+		c.n++
+		if c.n >= histRiceHalveAt {
+			c.sum >>= 1
+			c.n >>= 1
+		}
+	}
+	if c.age < 2 {
+		c.age++
+	}
+	c.prev, c.delta = v, d
+}
+
+func (c *histColumn) put(w *histBitWriter, v int64) {
+	d := v - c.prev
+	dod := d - c.delta
+	u := Zigzag(dod)
+	if c.age < 2 {
+		putHistVarbit(w, dod)
+	} else {
+		k := c.riceK()
+		if q := u >> k; q < histRiceEscape {
+			// q ones and a zero, then the k low bits.
+			w.writeBits(1<<(q+1)-2, uint(q+1))
+			w.writeBits(u, k)
+		} else {
+			w.writeBits(1<<histRiceEscape-1, histRiceEscape)
+			n := uint(bits.Len64(u))
+			w.writeBits(uint64(n), 7)
+			w.writeBits(u, n)
+		}
+	}
+	c.learn(v, d, u)
+}
+
+// get reads the next value; ok is false when the stream is malformed (the
+// reader's own flag covers running out of bits).
+func (c *histColumn) get(r *histBitReader) (v int64, ok bool) {
+	var u uint64
+	var dod int64
+	if c.age < 2 {
+		dod = readHistVarbit(r)
+		u = Zigzag(dod)
+	} else {
+		q := uint(0)
+		for q < histRiceEscape && r.readBit() {
+			q++
+		}
+		if q < histRiceEscape {
+			k := c.riceK()
+			u = uint64(q)<<k | r.readBits(k)
+		} else {
+			n := uint(r.readBits(7))
+			if n > 64 {
+				return 0, false
+			}
+			u = r.readBits(n)
+		}
+		dod = Unzigzag(u)
+	}
+	d := c.delta + dod
+	v = c.prev + d
+	c.learn(v, d, u)
+	return v, true
+}
+
+// histXOR codes a float series Gorilla-style: the XOR with the previous
+// value, with its run of meaningful bits either inside the previous window
+// ('10') or given explicitly ('11', 5 bits of leading zeros, 6 of length).
+type histXOR struct {
+	prev      uint64
+	leading   uint
+	trailing  uint
+	hasWindow bool
+}
+
+func (x *histXOR) put(w *histBitWriter, v uint64) {
+	xor := v ^ x.prev
+	x.prev = v
+	if xor == 0 {
+		w.writeBits(0, 1)
+		return
+	}
+	lz, tz := uint(bits.LeadingZeros64(xor)), uint(bits.TrailingZeros64(xor))
+	if x.hasWindow && lz >= x.leading && tz >= x.trailing {
+		w.writeBits(0b10, 2)
+		w.writeBits(xor>>x.trailing, 64-x.leading-x.trailing)
+		return
+	}
+	lz = min(lz, 31)
+	sig := 64 - lz - tz
+	w.writeBits(0b11, 2)
+	w.writeBits(uint64(lz), 5)
+	w.writeBits(uint64(sig&63), 6) // 64 meaningful bits are written as 0
+	w.writeBits(xor>>tz, sig)
+	x.leading, x.trailing, x.hasWindow = lz, tz, true
+}
+
+func (x *histXOR) get(r *histBitReader) (uint64, bool) {
+	if !r.readBit() {
+		return x.prev, true
+	}
+	if !r.readBit() {
+		if !x.hasWindow {
+			return 0, false
+		}
+		x.prev ^= r.readBits(64-x.leading-x.trailing) << x.trailing
+		return x.prev, true
+	}
+	lz := uint(r.readBits(5))
+	sig := uint(r.readBits(6))
+	if sig == 0 {
+		sig = 64
+	}
+	if lz+sig > 64 {
+		return 0, false
+	}
+	tz := 64 - lz - sig
+	x.prev ^= r.readBits(sig) << tz
+	x.leading, x.trailing, x.hasWindow = lz, tz, true
+	return x.prev, true
+}

@@ -1,0 +1,365 @@
+package tsdb
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/pillar-db/pillar/encoding"
+	"github.com/pillar-db/pillar/internal/keys"
+	"github.com/pillar-db/pillar/internal/kv"
+)
+
+// Appender collects samples for one atomic commit. Use one per goroutine.
+type Appender interface {
+	// Append adds a float sample. ref 0 (or a ref this DB does not know)
+	// means look the series up by l, creating it if needed; the returned ref
+	// skips that lookup next time. Errors for bad labels and for samples
+	// that are out of order past the window come back here; the appender
+	// stays usable and the sample is not added.
+	Append(ref SeriesRef, l Labels, t int64, v float64) (SeriesRef, error)
+	// AppendHistogram adds a native histogram sample; h is copied.
+	AppendHistogram(ref SeriesRef, l Labels, t int64, h *Histogram) (SeriesRef, error)
+	// Commit makes every added sample durable and visible, or none of them:
+	// on error nothing of the batch is stored. The appender cannot be used
+	// afterwards.
+	Commit() error
+	// Rollback drops the batch. The appender cannot be used afterwards.
+	Rollback() error
+}
+
+type pendingSample struct {
+	s    *memSeries
+	t    int64
+	v    float64
+	h    *Histogram
+	skip bool // a duplicate of a stored sample: nothing to write
+}
+
+type appender struct {
+	db      *DB
+	ctx     context.Context
+	done    bool
+	samples []pendingSample
+	created []*memSeries
+	newByID map[uint32]*memSeries
+	newByH  map[uint64][]*memSeries
+}
+
+// SampleError says which series and timestamp a rejected sample had; it
+// wraps the sentinel (ErrOutOfOrderSample, ErrDuplicateSampleForTimestamp).
+type SampleError struct {
+	Err    error
+	Labels Labels
+	T      int64
+}
+
+func (e *SampleError) Error() string {
+	return fmt.Sprintf("%v: series %s at %d", e.Err, e.Labels, e.T)
+}
+
+// Unwrap returns the sentinel.
+func (e *SampleError) Unwrap() error { return e.Err }
+
+func (a *appender) Append(ref SeriesRef, l Labels, t int64, v float64) (SeriesRef, error) {
+	return a.add(ref, l, t, v, nil)
+}
+
+func (a *appender) AppendHistogram(ref SeriesRef, l Labels, t int64, h *Histogram) (SeriesRef, error) {
+	if h == nil {
+		return 0, fmt.Errorf("%w: nil histogram", ErrInvalidSample)
+	}
+	if len(h.PositiveBuckets) != spanLen(h.PositiveSpans) || len(h.NegativeBuckets) != spanLen(h.NegativeSpans) {
+		return 0, fmt.Errorf("%w: histogram bucket count does not match its spans", ErrInvalidSample)
+	}
+	return a.add(ref, l, t, 0, h.Copy())
+}
+
+func spanLen(spans []encoding.BucketSpan) int {
+	n := 0
+	for _, s := range spans {
+		n += int(s.Length)
+	}
+	return n
+}
+
+func (a *appender) add(ref SeriesRef, l Labels, t int64, v float64, h *Histogram) (SeriesRef, error) {
+	if a.done || a.db.closed.Load() {
+		return 0, ErrClosed
+	}
+	s, err := a.series(ref, l)
+	if err != nil {
+		return 0, err
+	}
+	if last := s.lastTA.Load(); last != math.MinInt64 && t < last-a.db.window {
+		return 0, &SampleError{Err: ErrOutOfOrderSample, Labels: s.lset, T: t}
+	}
+	a.samples = append(a.samples, pendingSample{s: s, t: t, v: v, h: h})
+	return SeriesRef(s.id), nil
+}
+
+// series resolves a ref or a label set to a committed series or one this
+// appender created.
+func (a *appender) series(ref SeriesRef, l Labels) (*memSeries, error) {
+	if ref != 0 && ref <= math.MaxUint32 {
+		if s := a.db.reg.get(uint32(ref)); s != nil {
+			return s, nil
+		}
+		if s := a.newByID[uint32(ref)]; s != nil {
+			return s, nil
+		}
+	}
+	if len(l) == 0 {
+		return nil, fmt.Errorf("%w: series ref %d", ErrNotFound, ref)
+	}
+	hash := l.Hash()
+	if s := a.db.reg.lookup(hash, l); s != nil {
+		return s, nil
+	}
+	for _, s := range a.newByH[hash] {
+		if Equal(s.lset, l) {
+			return s, nil
+		}
+	}
+	if err := validateLabels(l, a.db.opts.AllowUTF8Names); err != nil {
+		return nil, err
+	}
+	s := newMemSeries(a.db.nextID.Add(1), l.Copy())
+	if a.newByID == nil {
+		a.newByID = map[uint32]*memSeries{}
+		a.newByH = map[uint64][]*memSeries{}
+	}
+	a.newByID[s.id] = s
+	a.newByH[hash] = append(a.newByH[hash], s)
+	a.created = append(a.created, s)
+	return s, nil
+}
+
+func newMemSeries(id uint32, ls Labels) *memSeries {
+	s := &memSeries{id: id, lset: ls}
+	s.lastTA.Store(math.MinInt64)
+	return s
+}
+
+func (a *appender) Rollback() error {
+	if a.done {
+		return ErrClosed
+	}
+	a.done = true
+	a.samples, a.created = nil, nil
+	return nil
+}
+
+func (a *appender) Commit() error {
+	if a.done {
+		return ErrClosed
+	}
+	a.done = true
+	db := a.db
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := a.ctx.Err(); err != nil {
+		return err
+	}
+	if len(a.samples) == 0 {
+		return nil
+	}
+	db.commitMu.Lock()
+	defer db.commitMu.Unlock()
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	a.resolveRaces()
+	if err := a.validate(); err != nil {
+		return err
+	}
+	seq := db.seq + 1
+	if err := a.write(seq); err != nil {
+		return err
+	}
+	db.seq = seq
+	for _, s := range a.created {
+		if s.live {
+			db.reg.add(s)
+		}
+	}
+	db.gen++
+	db.touched = db.touched[:0]
+	for i := range a.samples {
+		p := &a.samples[i]
+		if p.skip {
+			continue
+		}
+		db.applySample(p.s, seq, p.t, p.v, p.h)
+		if p.s.touchG != db.gen {
+			p.s.touchG = db.gen
+			db.touched = append(db.touched, p.s)
+		}
+	}
+	var toSeal []*memSeries
+	for _, s := range db.touched {
+		if db.needsSeal(s) {
+			toSeal = append(toSeal, s)
+		}
+	}
+	if err := db.seal(toSeal, false); err != nil {
+		return fmt.Errorf("tsdb: commit is durable but sealing failed: %w", err)
+	}
+	db.sinceTrim++
+	if db.sinceTrim >= truncateEvery {
+		db.sinceTrim = 0
+		if err := db.trim(); err != nil {
+			return fmt.Errorf("tsdb: commit is durable but log truncation failed: %w", err)
+		}
+	}
+	return nil
+}
+
+// resolveRaces handles a series another appender committed after this one
+// created it: samples go to the committed series and the record is not
+// written twice.
+func (a *appender) resolveRaces() {
+	var remap map[*memSeries]*memSeries
+	for _, s := range a.created {
+		if ex := a.db.reg.lookup(s.lset.Hash(), s.lset); ex != nil {
+			if remap == nil {
+				remap = map[*memSeries]*memSeries{}
+			}
+			remap[s] = ex
+			continue
+		}
+		s.live = true
+	}
+	if remap == nil {
+		return
+	}
+	for i := range a.samples {
+		if ex, ok := remap[a.samples[i].s]; ok {
+			a.samples[i].s = ex
+		}
+	}
+}
+
+// validate checks ordering and duplicates for the whole batch against the
+// stored series and the batch itself, without changing anything.
+func (a *appender) validate() error {
+	db := a.db
+	db.gen++
+	g := db.gen
+	for i := range a.samples {
+		p := &a.samples[i]
+		s := p.s
+		cur, has := s.lastT, s.hasData
+		if s.commitG == g {
+			cur, has = s.commitT, true
+		}
+		if !has || p.t > cur {
+			s.commitG, s.commitT = g, p.t
+			continue
+		}
+		if same, found := a.existing(i, p); found {
+			if !same {
+				return &SampleError{Err: ErrDuplicateSampleForTimestamp, Labels: s.lset, T: p.t}
+			}
+			p.skip = true
+			continue
+		}
+		if cur-p.t > db.window {
+			return &SampleError{Err: ErrOutOfOrderSample, Labels: s.lset, T: p.t}
+		}
+		s.commitG, s.commitT = g, cur
+	}
+	return nil
+}
+
+// existing looks for a sample at p.t earlier in the batch, in the head, or
+// as the series' newest sealed sample, and says whether it has the same
+// value (float bits, so NaN payloads and stale markers compare exactly).
+func (a *appender) existing(i int, p *pendingSample) (same, found bool) {
+	for j := i - 1; j >= 0; j-- {
+		q := &a.samples[j]
+		if q.s == p.s && q.t == p.t && !q.skip {
+			return sameValue(q.v, q.h, p.v, p.h), true
+		}
+	}
+	s := p.s
+	if k := s.find(p.t); k >= 0 {
+		return sameValue(s.vs[k], s.histAt(k), p.v, p.h), true
+	}
+	if s.hasData && p.t == s.lastT && p.h == nil {
+		return s.lastV == math.Float64bits(p.v), true
+	}
+	return false, false
+}
+
+func sameValue(v1 float64, h1 *Histogram, v2 float64, h2 *Histogram) bool {
+	if h1 == nil || h2 == nil {
+		return h1 == nil && h2 == nil && math.Float64bits(v1) == math.Float64bits(v2)
+	}
+	return histEqual(h1, h2)
+}
+
+func histEqual(a, b *Histogram) bool {
+	return a.CounterResetHint == b.CounterResetHint && a.Schema == b.Schema &&
+		math.Float64bits(a.ZeroThreshold) == math.Float64bits(b.ZeroThreshold) &&
+		a.ZeroCount == b.ZeroCount && a.Count == b.Count &&
+		math.Float64bits(a.Sum) == math.Float64bits(b.Sum) &&
+		slices.Equal(a.PositiveSpans, b.PositiveSpans) && slices.Equal(a.NegativeSpans, b.NegativeSpans) &&
+		slices.Equal(a.PositiveBuckets, b.PositiveBuckets) && slices.Equal(a.NegativeBuckets, b.NegativeBuckets)
+}
+
+// write puts the new series records and the write-ahead entry in one
+// Pebble batch.
+func (a *appender) write(seq uint64) error {
+	db := a.db
+	b := db.p.NewBatch()
+	defer b.Close()
+	var key []byte
+	for _, s := range a.created {
+		if !s.live {
+			continue
+		}
+		key = keys.AppendMetricSeries(key[:0], s.id)
+		db.buf, db.scratch = appendLabelsRecord(db.buf[:0], db.scratch, s.lset)
+		if err := b.Set(key, db.buf, nil); err != nil {
+			return fmt.Errorf("tsdb: commit: %w", err)
+		}
+	}
+	p := db.scratch[:0]
+	n := 0
+	for i := range a.samples {
+		if !a.samples[i].skip {
+			n++
+		}
+	}
+	p = encoding.AppendUvarint(p, uint64(n))
+	var prevID, prevT int64
+	for i := range a.samples {
+		q := &a.samples[i]
+		if q.skip {
+			continue
+		}
+		p = encoding.AppendVarint(p, int64(q.s.id)-prevID)
+		p = encoding.AppendVarint(p, q.t-prevT)
+		prevID, prevT = int64(q.s.id), q.t
+		if q.h != nil {
+			p = append(p, kindHistogram)
+			p = appendHistogram(p, q.h)
+		} else {
+			p = append(p, kindFloat)
+			p = appendFloatBits(p, q.v)
+		}
+	}
+	db.scratch = p
+	db.buf = encoding.AppendBlock(db.buf[:0], encoding.BlockRaw, p)
+	key = keys.AppendMetricWAL(key[:0], seq)
+	if err := b.Set(key, db.buf, nil); err != nil {
+		return fmt.Errorf("tsdb: commit: %w", err)
+	}
+	if err := b.Commit(kv.WriteOptions); err != nil {
+		return fmt.Errorf("tsdb: commit: %w", err)
+	}
+	return nil
+}

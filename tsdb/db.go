@@ -1,0 +1,352 @@
+// Package tsdb is Pillar's durable store of labelled time series: float and
+// native-histogram samples keyed by label sets, queried by label matchers
+// over a time range.
+//
+// Layout (every key built by internal/keys):
+//
+//	m s <id>                  series labels, written in the batch of the commit that created it
+//	m w <seq>                 one commit's samples (write-ahead; deleted once sealed)
+//	m c <id> <minT> <maxT> <seq> one sealed chunk
+//	m k <id>                  the series' seal mark
+//
+// Writes: an Appender collects samples; Commit validates them all, writes
+// the new series records and one write-ahead entry in a single Pebble batch
+// (committed with kv.WriteOptions, so it survives kill -9), and only then
+// applies them to the in-memory heads. A head is sealed into chunks when it
+// reaches Options.ChunkSamples samples or its samples cross a chunk window
+// (two hours); the chunks and the series' new seal mark go into Pebble in
+// one batch. Write-ahead entries that no head still needs are range-deleted
+// every few commits; a series that has not been sealed for Options.MaxWALLag
+// commits is sealed early, so the log stays bounded.
+//
+// Open loads the series records and seal marks (rebuilding the postings in
+// memory) and replays the write-ahead entries that the marks do not cover.
+package tsdb
+
+import (
+	"context"
+	"math"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/pillar-db/pillar/encoding"
+	"github.com/pillar-db/pillar/internal/keys"
+	"github.com/pillar-db/pillar/internal/kv"
+)
+
+// truncateEvery is how many commits pass between write-ahead truncations;
+// each scans every series once, so it is amortised over many commits.
+const truncateEvery = 64
+
+// DB is a labelled-series store. It is safe for concurrent use.
+type DB struct {
+	p      *pebble.DB
+	ownsP  bool
+	opts   Options
+	window int64 // OutOfOrderWindow in ms
+	reg    *registry
+	nextID atomic.Uint32
+
+	// commitMu serialises commits, seals and write-ahead truncation.
+	commitMu  sync.Mutex
+	seq       uint64 // last write-ahead seq written
+	gen       uint64 // commit generation (validation scratch)
+	walFloor  uint64 // entries below this are deleted
+	sinceTrim int
+	closed    atomic.Bool
+	buf       []byte
+	scratch   []byte
+	touched   []*memSeries
+
+	samples      atomic.Uint64
+	sealedChunks atomic.Uint64
+}
+
+// Stats is a snapshot of a DB's size.
+type Stats struct {
+	Series        uint64 // series registered
+	Samples       uint64 // samples appended since Open (replayed ones included)
+	HeadSamples   uint64 // samples in memory, not yet sealed
+	HeadSeries    uint64 // series with a non-empty head
+	SealedChunks  uint64 // chunks sealed since Open
+	WALEntries    uint64 // write-ahead entries not yet truncated (seq range)
+	DiskBytes     uint64 // Pebble's estimate of the bytes the metrics keys take on disk
+}
+
+// Open opens (creating if needed) a DB with its own Pebble instance in dir.
+func Open(dir string, o *Options) (*DB, error) {
+	opts := o.withDefaults()
+	p, err := kv.Open(dir, kv.Options{SyncWrites: opts.SyncWrites, CacheSize: opts.CacheSize})
+	if err != nil {
+		return nil, fmt.Errorf("tsdb: %w", err)
+	}
+	db, err := OpenPebble(p, &opts)
+	if err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	db.ownsP = true
+	return db, nil
+}
+
+// OpenPebble opens a DB on a Pebble instance owned by the caller; Close does
+// not close p. Commits use kv.WriteOptions.
+func OpenPebble(p *pebble.DB, o *Options) (*DB, error) {
+	opts := o.withDefaults()
+	if opts.OutOfOrderWindow < 0 {
+		return nil, fmt.Errorf("tsdb: negative OutOfOrderWindow %v", opts.OutOfOrderWindow)
+	}
+	db := &DB{p: p, opts: opts, window: opts.OutOfOrderWindow.Milliseconds(), reg: newRegistry()}
+	if err := db.load(); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// load rebuilds the registry and the heads from Pebble.
+func (db *DB) load() error {
+	var scratch []byte
+	// Series records.
+	lo := keys.AppendPrefix(nil, keys.StoreMetrics, keys.MetricSeries)
+	it, err := db.p.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return fmt.Errorf("tsdb: open: %w", err)
+	}
+	maxID := uint32(0)
+	for it.First(); it.Valid(); it.Next() {
+		id, err := keys.ParseMetricSeries(it.Key())
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("tsdb: open: %w", err)
+		}
+		var ls Labels
+		ls, scratch, err = decodeLabelsRecord(scratch, it.Value())
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("tsdb: open: series %d: %w", id, err)
+		}
+		s := newMemSeries(id, ls)
+		s.live = true
+		db.reg.add(s)
+		maxID = max(maxID, id)
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("tsdb: open: %w", err)
+	}
+	db.nextID.Store(maxID)
+
+	// Seal marks.
+	lo = keys.AppendPrefix(nil, keys.StoreMetrics, keys.MetricMark)
+	if it, err = db.p.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)}); err != nil {
+		return fmt.Errorf("tsdb: open: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		id, err := keys.ParseMetricMark(it.Key())
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("tsdb: open: %w", err)
+		}
+		var m mark
+		if m, scratch, err = decodeMark(scratch, it.Value()); err != nil {
+			_ = it.Close()
+			return fmt.Errorf("tsdb: open: series %d: %w", id, err)
+		}
+		s := db.reg.get(id)
+		if s == nil {
+			continue // a mark without its series record cannot be written; ignore it
+		}
+		s.mark = m
+		s.hasData, s.minT, s.lastT, s.lastV = true, m.minT, m.maxT, m.lastV
+		s.lastTA.Store(m.maxT)
+		s.boundMin, s.boundMax, s.boundOK = m.minT, m.maxT, true
+		db.seq = max(db.seq, m.seq)
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("tsdb: open: %w", err)
+	}
+
+	// Write-ahead replay.
+	lo = keys.AppendPrefix(nil, keys.StoreMetrics, keys.MetricWAL)
+	if it, err = db.p.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)}); err != nil {
+		return fmt.Errorf("tsdb: open: %w", err)
+	}
+	var wd walDecoder
+	var ws walSample
+	first := true
+	for it.First(); it.Valid(); it.Next() {
+		seq, err := keys.ParseMetricWAL(it.Key())
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("tsdb: open: %w", err)
+		}
+		if first {
+			db.walFloor, first = seq, false
+		}
+		db.seq = max(db.seq, seq)
+		if scratch, err = decodeWALBlock(scratch, it.Value()); err == nil {
+			err = wd.reset(scratch)
+		}
+		for err == nil {
+			var ok bool
+			if ok, err = wd.next(&ws); !ok {
+				break
+			}
+			s := db.reg.get(ws.id)
+			if s == nil {
+				err = fmt.Errorf("tsdb: write-ahead entry %d: %w: sample of unknown series %d", seq, ErrNotFound, ws.id)
+				break
+			}
+			if seq <= s.mark.seq && ws.t <= s.mark.sealT {
+				continue // already in a sealed chunk
+			}
+			var h *Histogram
+			if ws.kind == kindHistogram {
+				h = ws.h.Copy()
+			}
+			db.applySample(s, seq, ws.t, ws.v, h)
+		}
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("tsdb: open: %w", err)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("tsdb: open: %w", err)
+	}
+	if first {
+		db.walFloor = db.seq + 1
+	}
+	return nil
+}
+
+// applySample adds a validated sample to a series' head. Callers hold
+// commitMu (or are loading).
+func (db *DB) applySample(s *memSeries, seq uint64, t int64, v float64, h *Histogram) {
+	st := db.reg.stripeOf(s.id)
+	st.mu.Lock()
+	n := len(s.ts)
+	if n == 0 || chunkWindow(t) > chunkWindow(s.ts[n-1]) {
+		s.winSeq = seq
+	}
+	s.insert(t, v, h)
+	if !s.boundOK || t < s.boundMin {
+		s.boundMin = t
+	}
+	if !s.boundOK || t > s.boundMax {
+		s.boundMax = t
+	}
+	s.boundOK = true
+	st.mu.Unlock()
+	if !s.hasData || t < s.minT {
+		s.minT = t
+	}
+	if !s.hasData || t >= s.lastT {
+		s.lastT = t
+		s.lastTA.Store(t)
+		if h == nil {
+			s.lastV = math.Float64bits(v)
+		}
+	}
+	s.hasData = true
+	if s.walFirst == 0 {
+		s.walFirst = seq
+	}
+	db.samples.Add(1)
+}
+
+// Close seals every head into chunks, truncates the write-ahead log and,
+// when the DB opened its own Pebble, closes it.
+func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return ErrClosed
+	}
+	err := db.flush()
+	if db.ownsP {
+		err = errors.Join(err, db.p.Close())
+	}
+	return err
+}
+
+// Flush seals every head into chunks and truncates the write-ahead log, so
+// a later Open replays nothing.
+func (db *DB) Flush(ctx context.Context) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.flush()
+}
+
+func (db *DB) flush() error {
+	db.commitMu.Lock()
+	defer db.commitMu.Unlock()
+	var all []*memSeries
+	db.reg.each(func(s *memSeries) {
+		if s.walFirst != 0 {
+			all = append(all, s)
+		}
+	})
+	if err := db.seal(all, true); err != nil {
+		return err
+	}
+	return db.truncateWAL()
+}
+
+// Stats returns a snapshot of the DB's size.
+func (db *DB) Stats() Stats {
+	st := Stats{
+		Series:       db.reg.numSeries(),
+		Samples:      db.samples.Load(),
+		SealedChunks: db.sealedChunks.Load(),
+	}
+	db.reg.each(func(s *memSeries) {
+		sp := db.reg.stripeOf(s.id)
+		sp.mu.RLock()
+		n := s.headLen()
+		sp.mu.RUnlock()
+		st.HeadSamples += uint64(n)
+		if n > 0 {
+			st.HeadSeries++
+		}
+	})
+	db.commitMu.Lock()
+	if db.seq >= db.walFloor {
+		st.WALEntries = db.seq - db.walFloor + 1
+	}
+	db.commitMu.Unlock()
+	lo := []byte{keys.StoreMetrics}
+	if n, err := db.p.EstimateDiskUsage(lo, keys.PrefixEnd(lo)); err == nil {
+		st.DiskBytes = n
+	}
+	return st
+}
+
+// Appender returns an appender for one batch. It is not safe for
+// concurrent use; use one per goroutine.
+func (db *DB) Appender(ctx context.Context) Appender {
+	return &appender{db: db, ctx: ctx}
+}
+
+// Querier returns a reader of the samples in [mint, maxt]. It sees the
+// samples committed before each series is read.
+func (db *DB) Querier(mint, maxt int64) (*Querier, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return &Querier{db: db, mint: mint, maxt: maxt}, nil
+}
+
+// decodeWALBlock unframes a write-ahead entry into scratch.
+func decodeWALBlock(scratch, b []byte) ([]byte, error) {
+	p, err := encoding.DecodeBlock(scratch[:0], b)
+	if err != nil {
+		return p, fmt.Errorf("tsdb: write-ahead entry: %w", err)
+	}
+	return p, nil
+}

@@ -1,0 +1,262 @@
+package tsdb
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// memSeries is one series in memory: its labels and its head, the samples
+// not yet sealed into Pebble, kept sorted by time with unique timestamps.
+//
+// Commits are serialised by DB.commitMu, so only the committing goroutine
+// changes a series; it holds the series' stripe lock while doing so, and
+// readers hold the stripe's read lock while copying the head out.
+type memSeries struct {
+	id   uint32
+	lset Labels
+
+	// Guarded by the stripe lock (written under commitMu as well).
+	ts []int64
+	vs []float64
+	hs []*Histogram // nil until the series' head holds a histogram; hs[i] nil for floats
+	// The earliest and newest timestamps ever stored, for Select's range
+	// filter; boundOK is false until the first sample.
+	boundMin, boundMax int64
+	boundOK            bool
+
+	// Owned by the committer (commitMu).
+	mark     mark   // what the sealed chunks cover
+	hasData  bool   // any sample ever, sealed or in the head
+	minT     int64  // earliest timestamp ever
+	lastT    int64  // newest timestamp ever
+	lastV    uint64 // bits of the newest float sample (for duplicate checks after sealing)
+	walFirst uint64 // oldest write-ahead entry holding a head sample; 0 when the head is empty
+	winSeq   uint64 // write-ahead seq of the first sample in the head's newest chunk window
+	live     bool   // the series record is (being) written; false for a creation lost to a race
+	commitT  int64  // newest timestamp including the commit being validated
+	commitG  uint64 // commit generation commitT belongs to
+	touchG   uint64 // commit generation that last touched the series
+
+	// lastTA mirrors lastT for Append's early out-of-order check, which
+	// runs without commitMu; math.MinInt64 when the series has no sample.
+	lastTA atomic.Int64
+}
+
+func (s *memSeries) headLen() int { return len(s.ts) }
+
+// find returns the index of t in the head, or -1.
+func (s *memSeries) find(t int64) int {
+	i, ok := slices.BinarySearch(s.ts, t)
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// insert puts a sample into the head, keeping it sorted. h is stored as is
+// (the caller passes a private copy).
+func (s *memSeries) insert(t int64, v float64, h *Histogram) {
+	n := len(s.ts)
+	if n == 0 || t > s.ts[n-1] {
+		s.ts = append(s.ts, t)
+		s.vs = append(s.vs, v)
+		if h != nil || s.hs != nil {
+			s.growHist()
+			s.hs = append(s.hs, h)
+		}
+		return
+	}
+	i, found := slices.BinarySearch(s.ts, t)
+	if found {
+		return
+	}
+	s.ts = slices.Insert(s.ts, i, t)
+	s.vs = slices.Insert(s.vs, i, v)
+	if h != nil || s.hs != nil {
+		s.growHist()
+		s.hs = slices.Insert(s.hs, i, h)
+	}
+}
+
+// growHist makes hs parallel to ts (minus the sample being added).
+func (s *memSeries) growHist() {
+	for len(s.hs) < len(s.ts)-1 {
+		s.hs = append(s.hs, nil)
+	}
+}
+
+func (s *memSeries) histAt(i int) *Histogram {
+	if s.hs == nil {
+		return nil
+	}
+	return s.hs[i]
+}
+
+// dropThrough removes head samples with t <= cut, reusing the head's memory
+// when little is left and releasing it when nothing is.
+func (s *memSeries) dropThrough(cut int64) {
+	i, _ := slices.BinarySearch(s.ts, cut+1)
+	if i == 0 {
+		return
+	}
+	if i == len(s.ts) {
+		// Keep the arrays for the next chunk: the series is likely still
+		// being written and would grow them again.
+		s.ts, s.vs = s.ts[:0], s.vs[:0]
+		s.hs = nil
+		return
+	}
+	s.ts = append(s.ts[:0], s.ts[i:]...)
+	s.vs = append(s.vs[:0], s.vs[i:]...)
+	if s.hs != nil {
+		s.hs = append(s.hs[:0], s.hs[i:]...)
+	}
+}
+
+// copyHead appends the head samples within [mint, maxt] to buf.
+func (s *memSeries) copyHead(buf *sampleBuf, mint, maxt int64) {
+	lo, _ := slices.BinarySearch(s.ts, mint)
+	for i := lo; i < len(s.ts) && s.ts[i] <= maxt; i++ {
+		if h := s.histAt(i); h != nil {
+			buf.addHistogram(s.ts[i], h)
+		} else {
+			buf.addFloat(s.ts[i], s.vs[i])
+		}
+	}
+}
+
+// stripeCount is the number of lock stripes; a power of two so a series
+// picks its stripe with a mask.
+const stripeCount = 1 << 10
+
+// stripe guards the heads of the series whose id maps to it and the hash
+// index of the series whose label hash maps to it. It is padded to a cache
+// line so neighbouring locks do not share one (false sharing between cores
+// appending to different series).
+type stripe struct {
+	mu     sync.RWMutex
+	byHash map[uint64][]*memSeries
+	_      [40]byte
+}
+
+// registry maps refs and label sets to series and keeps the postings.
+type registry struct {
+	stripes []stripe
+
+	idMu sync.RWMutex
+	byID []*memSeries // index = series id; nil for ids never committed
+
+	postMu sync.RWMutex
+	all    *roaring.Bitmap
+	byName map[string]*roaring.Bitmap
+	byPair map[string]map[string]*roaring.Bitmap
+	// interned label strings, so series sharing a name or value share its bytes
+	strs map[string]string
+}
+
+func newRegistry() *registry {
+	r := &registry{
+		stripes: make([]stripe, stripeCount),
+		all:     roaring.New(),
+		byName:  map[string]*roaring.Bitmap{},
+		byPair:  map[string]map[string]*roaring.Bitmap{},
+		strs:    map[string]string{},
+	}
+	for i := range r.stripes {
+		r.stripes[i].byHash = map[uint64][]*memSeries{}
+	}
+	return r
+}
+
+func (r *registry) stripeOf(id uint32) *stripe { return &r.stripes[id&(stripeCount-1)] }
+
+func (r *registry) get(id uint32) *memSeries {
+	r.idMu.RLock()
+	defer r.idMu.RUnlock()
+	if int(id) < len(r.byID) {
+		return r.byID[id]
+	}
+	return nil
+}
+
+// lookup finds a committed series by labels.
+func (r *registry) lookup(hash uint64, ls Labels) *memSeries {
+	st := &r.stripes[hash&(stripeCount-1)]
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	for _, s := range st.byHash[hash] {
+		if Equal(s.lset, ls) {
+			return s
+		}
+	}
+	return nil
+}
+
+func (r *registry) intern(s string) string {
+	if v, ok := r.strs[s]; ok {
+		return v
+	}
+	r.strs[s] = s
+	return s
+}
+
+// add makes a series visible: by ref, by labels and in the postings.
+func (r *registry) add(s *memSeries) {
+	r.postMu.Lock()
+	for i, l := range s.lset {
+		s.lset[i] = Label{Name: r.intern(l.Name), Value: r.intern(l.Value)}
+	}
+	r.all.Add(s.id)
+	for _, l := range s.lset {
+		bm := r.byName[l.Name]
+		if bm == nil {
+			bm = roaring.New()
+			r.byName[l.Name] = bm
+			r.byPair[l.Name] = map[string]*roaring.Bitmap{}
+		}
+		bm.Add(s.id)
+		vals := r.byPair[l.Name]
+		pm := vals[l.Value]
+		if pm == nil {
+			pm = roaring.New()
+			vals[l.Value] = pm
+		}
+		pm.Add(s.id)
+	}
+	r.postMu.Unlock()
+
+	h := s.lset.Hash()
+	st := &r.stripes[h&(stripeCount-1)]
+	st.mu.Lock()
+	st.byHash[h] = append(st.byHash[h], s)
+	st.mu.Unlock()
+
+	r.idMu.Lock()
+	if int(s.id) >= len(r.byID) {
+		n := max(int(s.id)+1, 2*len(r.byID))
+		r.byID = append(r.byID, make([]*memSeries, n-len(r.byID))...)
+	}
+	r.byID[s.id] = s
+	r.idMu.Unlock()
+}
+
+// numSeries returns how many series are registered.
+func (r *registry) numSeries() uint64 {
+	r.postMu.RLock()
+	defer r.postMu.RUnlock()
+	return r.all.GetCardinality()
+}
+
+// each calls fn for every registered series, in id order.
+func (r *registry) each(fn func(*memSeries)) {
+	r.idMu.RLock()
+	defer r.idMu.RUnlock()
+	for _, s := range r.byID {
+		if s != nil {
+			fn(s)
+		}
+	}
+}

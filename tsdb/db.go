@@ -25,9 +25,9 @@ package tsdb
 
 import (
 	"context"
-	"math"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -68,13 +68,13 @@ type DB struct {
 
 // Stats is a snapshot of a DB's size.
 type Stats struct {
-	Series        uint64 // series registered
-	Samples       uint64 // samples appended since Open (replayed ones included)
-	HeadSamples   uint64 // samples in memory, not yet sealed
-	HeadSeries    uint64 // series with a non-empty head
-	SealedChunks  uint64 // chunks sealed since Open
-	WALEntries    uint64 // write-ahead entries not yet truncated (seq range)
-	DiskBytes     uint64 // Pebble's estimate of the bytes the metrics keys take on disk
+	Series       uint64 // series registered
+	Samples      uint64 // samples appended since Open (replayed ones included)
+	HeadSamples  uint64 // samples in memory, not yet sealed
+	HeadSeries   uint64 // series with a non-empty head
+	SealedChunks uint64 // chunks sealed since Open
+	WALEntries   uint64 // write-ahead entries not yet truncated (seq range)
+	DiskBytes    uint64 // Pebble's estimate of the bytes the metrics keys take on disk
 }
 
 // Open opens (creating if needed) a DB with its own Pebble instance in dir.

@@ -11,6 +11,7 @@ import "fmt"
 //	l f <partition u32> <field string> <value string> <segment u32>
 //	                                                       → roaring postings of field:value
 //	l s <partition u32> <segment u32>                      → segment meta: ordinal range, timestamps
+//	l m                                                    → settings fixed at creation
 //
 // A segment is one bulk flush of a partition's in-memory postings; a term's
 // postings are the union of its segments.
@@ -19,6 +20,7 @@ const (
 	LogToken    byte = 'i'
 	LogField    byte = 'f'
 	LogSegment  byte = 's'
+	LogMeta     byte = 'm' // l m → the index's own settings (partition duration)
 	logPartSize      = 4
 )
 

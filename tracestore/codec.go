@@ -1,0 +1,510 @@
+package tracestore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/pillar-db/pillar/encoding"
+)
+
+// Span block format. The spans of one trace written by one Write call are
+// stored as one payload, framed by encoding.AppendBlock (version, codec,
+// CRC32C, snappy). The trace ID is not repeated: it is in the key.
+//
+//	payload:
+//	+---------+----------------------+-----------------+--------------+---------+----------+-------+
+//	| version | strings              | resources       | scopes       | nspans  | base ns  | spans |
+//	| 1 B     | n, n×(len, bytes)    | n, n×resource   | n, n×scope   | uvarint | varint   | ...   |
+//	+---------+----------------------+-----------------+--------------+---------+----------+-------+
+//
+//	resource: attrs, dropped uvarint, schemaURL str
+//	scope:    name str, version str, attrs, dropped uvarint, schemaURL str
+//	span:     spanID 8B, parent (0 | 1 idx uvarint of an earlier span | 2 + 8B),
+//	          traceState str, flags uvarint, name str, kind 1B,
+//	          start varint (minus base), end varint (minus start),
+//	          resource uvarint, scope uvarint, attrs, dropped uvarint,
+//	          events n × (time varint (minus start), name str, attrs, dropped), dropped uvarint,
+//	          links n × (0 same trace | 1 + 16B, spanID 8B, traceState str, flags uvarint, attrs, dropped),
+//	          dropped uvarint, status code 1B, status message str
+//	attrs:    n uvarint, n × (key str, value)
+//	value:    kind 1B, then string: str; bool: 1B; int: varint; float: 8B LE bits;
+//	          bytes: len + bytes; array: n + values; map: attrs
+//	str:      uvarint index into the block's string table
+//
+// Strings (attribute keys and string values, names) are dictionary-coded per
+// block, so a key repeated on every span costs one byte per use. Resources
+// and scopes are stored once per block and referenced by index.
+const blockFormatVersion = 1
+
+// maxValueDepth bounds nesting of arrays and maps, so a crafted block cannot
+// exhaust the stack.
+const maxValueDepth = 32
+
+const (
+	parentNone = 0
+	parentRef  = 1
+	parentRaw  = 2
+)
+
+// blockEncoder turns the spans of one trace into a span block. It keeps its
+// buffers and maps between blocks so that steady-state encoding allocates
+// only for strings it has not seen in the current block.
+type blockEncoder struct {
+	dict      map[string]uint32
+	nstr      int
+	strs      []byte // string table entries
+	res       []byte // encoded resources
+	nres      int
+	resIdx    map[string]uint32
+	scopes    []byte
+	nscopes   int
+	scopeIdx  map[string]uint32
+	tmp       []byte
+	body      []byte
+	payload   []byte
+	spanIndex map[SpanID]uint32
+}
+
+func newBlockEncoder() *blockEncoder {
+	return &blockEncoder{
+		dict:      make(map[string]uint32),
+		resIdx:    make(map[string]uint32),
+		scopeIdx:  make(map[string]uint32),
+		spanIndex: make(map[SpanID]uint32),
+	}
+}
+
+func (e *blockEncoder) reset() {
+	clear(e.dict)
+	clear(e.resIdx)
+	clear(e.scopeIdx)
+	clear(e.spanIndex)
+	e.nstr, e.nres, e.nscopes = 0, 0, 0
+	e.strs, e.res, e.scopes, e.body, e.payload = e.strs[:0], e.res[:0], e.scopes[:0], e.body[:0], e.payload[:0]
+}
+
+func (e *blockEncoder) str(dst []byte, s string) []byte {
+	idx, ok := e.dict[s]
+	if !ok {
+		idx = uint32(e.nstr)
+		e.nstr++
+		e.dict[s] = idx
+		e.strs = encoding.AppendStringField(e.strs, s)
+	}
+	return binary.AppendUvarint(dst, uint64(idx))
+}
+
+func (e *blockEncoder) attrs(dst []byte, kvs []KeyValue) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(kvs)))
+	for i := range kvs {
+		dst = e.str(dst, kvs[i].Key)
+		dst = e.value(dst, &kvs[i].Value)
+	}
+	return dst
+}
+
+func (e *blockEncoder) value(dst []byte, v *Value) []byte {
+	dst = append(dst, byte(v.kind))
+	switch v.kind {
+	case ValueString:
+		dst = e.str(dst, v.str)
+	case ValueBool:
+		dst = append(dst, byte(v.num))
+	case ValueInt64:
+		dst = encoding.AppendVarint(dst, int64(v.num))
+	case ValueFloat64:
+		dst = binary.LittleEndian.AppendUint64(dst, v.num)
+	case ValueBytes:
+		dst = encoding.AppendStringField(dst, v.str)
+	case ValueArray:
+		dst = binary.AppendUvarint(dst, uint64(len(v.arr)))
+		for i := range v.arr {
+			dst = e.value(dst, &v.arr[i])
+		}
+	case ValueMap:
+		dst = e.attrs(dst, v.kvs)
+	}
+	return dst
+}
+
+// resource returns the index of r in the block's resource table.
+func (e *blockEncoder) resource(r *Resource) uint32 {
+	e.tmp = e.attrs(e.tmp[:0], r.Attributes)
+	e.tmp = binary.AppendUvarint(e.tmp, uint64(r.DroppedAttributesCount))
+	e.tmp = e.str(e.tmp, r.SchemaURL)
+	if idx, ok := e.resIdx[string(e.tmp)]; ok {
+		return idx
+	}
+	idx := uint32(e.nres)
+	e.nres++
+	e.resIdx[string(e.tmp)] = idx
+	e.res = append(e.res, e.tmp...)
+	return idx
+}
+
+func (e *blockEncoder) scope(s *Scope) uint32 {
+	e.tmp = e.str(e.tmp[:0], s.Name)
+	e.tmp = e.str(e.tmp, s.Version)
+	e.tmp = e.attrs(e.tmp, s.Attributes)
+	e.tmp = binary.AppendUvarint(e.tmp, uint64(s.DroppedAttributesCount))
+	e.tmp = e.str(e.tmp, s.SchemaURL)
+	if idx, ok := e.scopeIdx[string(e.tmp)]; ok {
+		return idx
+	}
+	idx := uint32(e.nscopes)
+	e.nscopes++
+	e.scopeIdx[string(e.tmp)] = idx
+	e.scopes = append(e.scopes, e.tmp...)
+	return idx
+}
+
+// encode builds the payload of a block holding spans (all of one trace) and
+// returns it; the result is valid until the next call.
+func (e *blockEncoder) encode(spans []*Span) []byte {
+	e.reset()
+	if len(spans) == 0 {
+		return nil
+	}
+	traceID := spans[0].TraceID
+	base := spans[0].StartTime
+	for _, s := range spans {
+		base = min(base, s.StartTime)
+	}
+	b := e.body
+	for i, s := range spans {
+		b = append(b, s.SpanID[:]...)
+		switch idx, ok := e.spanIndex[s.ParentSpanID]; {
+		case s.ParentSpanID.IsZero():
+			b = append(b, parentNone)
+		case ok:
+			b = append(b, parentRef)
+			b = binary.AppendUvarint(b, uint64(idx))
+		default:
+			b = append(b, parentRaw)
+			b = append(b, s.ParentSpanID[:]...)
+		}
+		if _, dup := e.spanIndex[s.SpanID]; !dup {
+			e.spanIndex[s.SpanID] = uint32(i)
+		}
+		b = e.str(b, s.TraceState)
+		b = binary.AppendUvarint(b, uint64(s.Flags))
+		b = e.str(b, s.Name)
+		b = append(b, byte(s.Kind))
+		b = encoding.AppendVarint(b, s.StartTime-base)
+		b = encoding.AppendVarint(b, s.EndTime-s.StartTime)
+		b = binary.AppendUvarint(b, uint64(e.resource(&s.Resource)))
+		b = binary.AppendUvarint(b, uint64(e.scope(&s.Scope)))
+		b = e.attrs(b, s.Attributes)
+		b = binary.AppendUvarint(b, uint64(s.DroppedAttributesCount))
+		b = binary.AppendUvarint(b, uint64(len(s.Events)))
+		for j := range s.Events {
+			ev := &s.Events[j]
+			b = encoding.AppendVarint(b, ev.Time-s.StartTime)
+			b = e.str(b, ev.Name)
+			b = e.attrs(b, ev.Attributes)
+			b = binary.AppendUvarint(b, uint64(ev.DroppedAttributesCount))
+		}
+		b = binary.AppendUvarint(b, uint64(s.DroppedEventsCount))
+		b = binary.AppendUvarint(b, uint64(len(s.Links)))
+		for j := range s.Links {
+			l := &s.Links[j]
+			if l.TraceID == traceID {
+				b = append(b, 0)
+			} else {
+				b = append(b, 1)
+				b = append(b, l.TraceID[:]...)
+			}
+			b = append(b, l.SpanID[:]...)
+			b = e.str(b, l.TraceState)
+			b = binary.AppendUvarint(b, uint64(l.Flags))
+			b = e.attrs(b, l.Attributes)
+			b = binary.AppendUvarint(b, uint64(l.DroppedAttributesCount))
+		}
+		b = binary.AppendUvarint(b, uint64(s.DroppedLinksCount))
+		b = append(b, byte(s.Status.Code))
+		b = e.str(b, s.Status.Message)
+	}
+	e.body = b
+
+	p := append(e.payload, blockFormatVersion)
+	p = binary.AppendUvarint(p, uint64(e.nstr))
+	p = append(p, e.strs...)
+	p = binary.AppendUvarint(p, uint64(e.nres))
+	p = append(p, e.res...)
+	p = binary.AppendUvarint(p, uint64(e.nscopes))
+	p = append(p, e.scopes...)
+	p = binary.AppendUvarint(p, uint64(len(spans)))
+	p = encoding.AppendVarint(p, base)
+	p = append(p, e.body...)
+	e.payload = p
+	return p
+}
+
+// blockDecoder reads span payloads. The strings of a block are converted
+// once and shared by every span decoded from it.
+type blockDecoder struct {
+	d      encoding.Decoder
+	err    error // first semantic error; d holds the first read error
+	strs   []string
+	res    []Resource
+	scopes []Scope
+}
+
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("%w: tracestore: %s", encoding.ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// count reads a list length and checks that at least minBytes per element
+// remain, so a damaged length cannot make the decoder allocate without bound.
+func (bd *blockDecoder) count(what string, minBytes int) int {
+	n := bd.d.Uvarint()
+	if bd.d.Err() != nil {
+		return 0
+	}
+	if n > uint64(bd.d.Len()/minBytes) {
+		bd.fail(corruptf("%s count %d exceeds the %d bytes left", what, n, bd.d.Len()))
+		return 0
+	}
+	return int(n)
+}
+
+func (bd *blockDecoder) fail(err error) {
+	if bd.d.Err() == nil {
+		// Poison the decoder: reading past the end sets its sticky error; we
+		// keep ours instead by replacing the input with nothing.
+		bd.d.Reset(nil)
+		bd.err = err
+	}
+}
+
+func (bd *blockDecoder) str() string {
+	i := bd.d.Uvarint()
+	if bd.d.Err() != nil {
+		return ""
+	}
+	if i >= uint64(len(bd.strs)) {
+		bd.fail(corruptf("string index %d outside the table of %d", i, len(bd.strs)))
+		return ""
+	}
+	return bd.strs[i]
+}
+
+func (bd *blockDecoder) u32() uint32 {
+	v := bd.d.Uvarint()
+	if v > math.MaxUint32 {
+		bd.fail(corruptf("count %d overflows 32 bits", v))
+		return 0
+	}
+	return uint32(v)
+}
+
+func (bd *blockDecoder) attrs(depth int) []KeyValue {
+	n := bd.count("attribute", 2)
+	if n == 0 {
+		return nil
+	}
+	kvs := make([]KeyValue, n)
+	for i := range kvs {
+		kvs[i].Key = bd.str()
+		kvs[i].Value = bd.value(depth)
+		if bd.failed() {
+			return nil
+		}
+	}
+	return kvs
+}
+
+func (bd *blockDecoder) value(depth int) Value {
+	if depth > maxValueDepth {
+		bd.fail(corruptf("values nested deeper than %d", maxValueDepth))
+		return Value{}
+	}
+	k := ValueKind(bd.d.Byte())
+	v := Value{kind: k}
+	switch k {
+	case ValueEmpty:
+	case ValueString:
+		v.str = bd.str()
+	case ValueBool:
+		b := bd.d.Byte()
+		if b > 1 {
+			bd.fail(corruptf("bool value byte %d", b))
+		}
+		v.num = uint64(b)
+	case ValueInt64:
+		v.num = uint64(bd.d.Varint())
+	case ValueFloat64:
+		v.num = bd.d.Uint64()
+	case ValueBytes:
+		v.str = string(bd.d.Bytes())
+	case ValueArray:
+		n := bd.count("array element", 1)
+		if n > 0 {
+			v.arr = make([]Value, n)
+			for i := range v.arr {
+				v.arr[i] = bd.value(depth + 1)
+				if bd.failed() {
+					return Value{}
+				}
+			}
+		}
+	case ValueMap:
+		v.kvs = bd.attrs(depth + 1)
+	default:
+		bd.fail(corruptf("unknown value kind %d", k))
+	}
+	return v
+}
+
+func (bd *blockDecoder) failed() bool { return bd.d.Err() != nil || bd.err != nil }
+
+func (bd *blockDecoder) id(dst []byte) {
+	for i := range dst {
+		dst[i] = bd.d.Byte()
+	}
+}
+
+// decodeSpans appends the spans of payload (trace traceID) to dst. Damaged
+// input gives an error wrapping encoding.ErrCorrupt and dst unchanged.
+func decodeSpans(dst []Span, traceID TraceID, payload []byte) ([]Span, error) {
+	var bd blockDecoder
+	return bd.decode(dst, traceID, payload)
+}
+
+func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]Span, error) {
+	bd.d.Reset(payload)
+	bd.err = nil
+	orig := len(dst)
+	if v := bd.d.Byte(); bd.d.Err() == nil && v != blockFormatVersion {
+		return dst, corruptf("span block version %d, want %d", v, blockFormatVersion)
+	}
+	nstr := bd.count("string", 1)
+	bd.strs = bd.strs[:0]
+	for range nstr {
+		bd.strs = append(bd.strs, string(bd.d.Bytes()))
+	}
+	nres := bd.count("resource", 3)
+	bd.res = bd.res[:0]
+	for range nres {
+		var r Resource
+		r.Attributes = bd.attrs(0)
+		r.DroppedAttributesCount = bd.u32()
+		r.SchemaURL = bd.str()
+		bd.res = append(bd.res, r)
+	}
+	nsc := bd.count("scope", 5)
+	bd.scopes = bd.scopes[:0]
+	for range nsc {
+		var s Scope
+		s.Name = bd.str()
+		s.Version = bd.str()
+		s.Attributes = bd.attrs(0)
+		s.DroppedAttributesCount = bd.u32()
+		s.SchemaURL = bd.str()
+		bd.scopes = append(bd.scopes, s)
+	}
+	n := bd.count("span", 20)
+	base := bd.d.Varint()
+	if bd.failed() {
+		return dst[:orig], bd.error()
+	}
+	dst = growSpans(dst, n)
+	for i := range n {
+		s := &dst[orig+i]
+		*s = Span{TraceID: traceID}
+		bd.id(s.SpanID[:])
+		switch bd.d.Byte() {
+		case parentNone:
+		case parentRef:
+			ref := bd.d.Uvarint()
+			if ref >= uint64(i) {
+				bd.fail(corruptf("span %d refers to parent %d, not an earlier span", i, ref))
+				break
+			}
+			s.ParentSpanID = dst[orig+int(ref)].SpanID
+		case parentRaw:
+			bd.id(s.ParentSpanID[:])
+		default:
+			bd.fail(corruptf("span %d has an unknown parent tag", i))
+		}
+		s.TraceState = bd.str()
+		s.Flags = bd.u32()
+		s.Name = bd.str()
+		s.Kind = SpanKind(bd.d.Byte())
+		s.StartTime = base + bd.d.Varint()
+		s.EndTime = s.StartTime + bd.d.Varint()
+		ri, si := bd.d.Uvarint(), bd.d.Uvarint()
+		if bd.failed() {
+			break
+		}
+		if ri >= uint64(len(bd.res)) || si >= uint64(len(bd.scopes)) {
+			bd.fail(corruptf("span %d refers to resource %d / scope %d of %d / %d", i, ri, si, len(bd.res), len(bd.scopes)))
+			break
+		}
+		s.Resource, s.Scope = bd.res[ri], bd.scopes[si]
+		s.Attributes = bd.attrs(0)
+		s.DroppedAttributesCount = bd.u32()
+		if ne := bd.count("event", 4); ne > 0 {
+			s.Events = make([]Event, ne)
+			for j := range s.Events {
+				ev := &s.Events[j]
+				ev.Time = s.StartTime + bd.d.Varint()
+				ev.Name = bd.str()
+				ev.Attributes = bd.attrs(0)
+				ev.DroppedAttributesCount = bd.u32()
+			}
+		}
+		s.DroppedEventsCount = bd.u32()
+		if nl := bd.count("link", 13); nl > 0 {
+			s.Links = make([]Link, nl)
+			for j := range s.Links {
+				l := &s.Links[j]
+				switch bd.d.Byte() {
+				case 0:
+					l.TraceID = traceID
+				case 1:
+					bd.id(l.TraceID[:])
+				default:
+					bd.fail(corruptf("span %d link %d has an unknown trace tag", i, j))
+				}
+				bd.id(l.SpanID[:])
+				l.TraceState = bd.str()
+				l.Flags = bd.u32()
+				l.Attributes = bd.attrs(0)
+				l.DroppedAttributesCount = bd.u32()
+			}
+		}
+		s.DroppedLinksCount = bd.u32()
+		s.Status.Code = StatusCode(bd.d.Byte())
+		s.Status.Message = bd.str()
+		if bd.failed() {
+			break
+		}
+	}
+	if bd.failed() {
+		clear(dst[orig:])
+		return dst[:orig], bd.error()
+	}
+	if bd.d.Len() != 0 {
+		clear(dst[orig:])
+		return dst[:orig], corruptf("%d bytes after the last span", bd.d.Len())
+	}
+	return dst, nil
+}
+
+func (bd *blockDecoder) error() error {
+	if bd.err != nil {
+		return bd.err
+	}
+	return fmt.Errorf("tracestore: span block: %w", bd.d.Err())
+}
+
+func growSpans(dst []Span, n int) []Span {
+	if cap(dst)-len(dst) >= n {
+		return dst[:len(dst)+n]
+	}
+	nd := make([]Span, len(dst)+n, len(dst)+n+len(dst)/4)
+	copy(nd, dst)
+	return nd
+}

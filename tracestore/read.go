@@ -1,0 +1,595 @@
+package tracestore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/pillar-db/pillar/encoding"
+	"github.com/pillar-db/pillar/internal/keys"
+	"github.com/pillar-db/pillar/internal/kv"
+)
+
+// Trace is every stored span of one trace, in the order they were written
+// (by partition, then Write, then position in the batch).
+type Trace struct {
+	ID    TraceID
+	Spans []Span
+}
+
+// Trace reads every span of trace id with one prefix scan. It returns an
+// error wrapping ErrNotFound when no span is stored, and one wrapping
+// encoding.ErrCorrupt when a block fails its checks.
+func (s *Store) Trace(ctx context.Context, id TraceID) (*Trace, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	var rb readBuf
+	spans, err := s.readTrace(&rb, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return &Trace{ID: id, Spans: spans}, nil
+}
+
+// readBuf holds the buffers a read reuses across traces.
+type readBuf struct {
+	key     []byte
+	payload []byte
+	dec     blockDecoder
+}
+
+func (s *Store) readTrace(rb *readBuf, id TraceID, dst []Span) ([]Span, error) {
+	rb.key = keys.AppendTraceSpansPrefix(rb.key[:0], id)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: rb.key, UpperBound: keys.PrefixEnd(rb.key)})
+	if err != nil {
+		return nil, fmt.Errorf("tracestore: read trace %s: %w", id, err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("tracestore: read trace %s: %w", id, err)
+		}
+		rb.payload, err = encoding.DecodeBlock(rb.payload[:0], v)
+		if err == nil {
+			dst, err = rb.dec.decode(dst, id, rb.payload)
+		}
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("tracestore: trace %s block %x: %w", id, it.Key(), err)
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("tracestore: read trace %s: %w", id, err)
+	}
+	return dst, nil
+}
+
+// Query selects traces for Find. Every field is optional. Operation,
+// Attributes, MinDuration/MaxDuration and the Start/End window must all
+// hold on one and the same span (as in Jaeger); Service is that span's
+// service.
+type Query struct {
+	// Service is the span's resource service.name. Empty: any service.
+	Service string
+	// Operation is the span name. Empty: any.
+	Operation string
+	// Attributes must all be found on the span, its resource, its scope,
+	// one of its events or one of its links; a typed value matches by its
+	// canonical string ("123", "72.5", "true").
+	Attributes map[string]string
+	// MinDuration and MaxDuration bound the span's duration, inclusive.
+	// Zero: no bound.
+	MinDuration, MaxDuration time.Duration
+	// Start and End bound the span's start time (Unix ns), inclusive.
+	// Zero: no bound.
+	Start, End int64
+	// Limit is the most traces returned. Default 20.
+	Limit int
+}
+
+// TraceSummary describes a trace found by Find.
+type TraceSummary struct {
+	TraceID       TraceID
+	RootService   string
+	RootOperation string
+	Start         int64         // earliest span start, Unix ns
+	Duration      time.Duration // latest span end minus Start
+	SpanCount     int
+	Error         bool     // some span has StatusError
+	Services      []string // sorted, distinct
+}
+
+// Find returns summaries of traces with a span matching q, newest first
+// (by trace start, ties by trace ID). Candidate traces are taken from the
+// newest partition back, and within a partition in the reverse of the
+// order they were first written, until Limit traces match; every candidate
+// is checked span by span, so the indexes only narrow the search.
+func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	terms := q.terms()
+	durBuckets := q.durationTerms()
+	parts := s.partitionsIn(q.Start, q.End)
+	seen := make(map[TraceID]struct{})
+	var (
+		out   []TraceSummary
+		rb    readBuf
+		spans []Span
+		m     matcher
+	)
+	for pi := len(parts) - 1; pi >= 0 && len(out) < limit; pi-- {
+		p := parts[pi]
+		bm, err := s.candidates(p, terms, durBuckets)
+		if err != nil {
+			return nil, err
+		}
+		it := bm.ReverseIterator()
+		n := 0
+		for it.HasNext() && len(out) < limit {
+			ord := it.Next()
+			if n++; n%64 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			id, ok, err := s.traceByOrdinal(&rb, p, ord)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			seen[id] = struct{}{}
+			spans, err = s.readTrace(&rb, id, spans[:0])
+			if err != nil {
+				return nil, err
+			}
+			if !m.matchAny(&q, spans) {
+				continue
+			}
+			out = append(out, summarize(id, spans))
+		}
+	}
+	slices.SortFunc(out, func(a, b TraceSummary) int {
+		if c := cmp.Compare(b.Start, a.Start); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.TraceID[:], b.TraceID[:])
+	})
+	return out, nil
+}
+
+func (q *Query) terms() [][]byte {
+	var terms [][]byte
+	if q.Service != "" {
+		terms = append(terms, append([]byte{termService}, q.Service...))
+	}
+	if q.Operation != "" {
+		terms = append(terms, append([]byte{termOperation}, q.Operation...))
+	}
+	ks := make([]string, 0, len(q.Attributes))
+	for k := range q.Attributes {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	for _, k := range ks {
+		v := StringValue(q.Attributes[k])
+		terms = append(terms, appendAttrTerm(nil, k, &v))
+	}
+	return terms
+}
+
+// durationTerms returns the duration buckets overlapping the query's
+// duration bounds, or nil when it has none.
+func (q *Query) durationTerms() [][]byte {
+	if q.MinDuration <= 0 && q.MaxDuration <= 0 {
+		return nil
+	}
+	lo, hi := durationBucket(int64(q.MinDuration)), byte(64)
+	if q.MaxDuration > 0 {
+		hi = durationBucket(int64(q.MaxDuration))
+	}
+	var terms [][]byte
+	for b := int(lo); b <= int(hi); b++ {
+		terms = append(terms, []byte{termDuration, byte(b)})
+	}
+	return terms
+}
+
+// candidates intersects the postings of terms (and the union of the
+// duration buckets) in partition p.
+func (s *Store) candidates(p uint32, terms, durBuckets [][]byte) (*roaring.Bitmap, error) {
+	var acc *roaring.Bitmap
+	and := func(bm *roaring.Bitmap) {
+		if acc == nil {
+			acc = bm
+		} else {
+			acc.And(bm)
+		}
+	}
+	for _, t := range terms {
+		bm, err := s.postings(p, t)
+		if err != nil {
+			return nil, err
+		}
+		and(bm)
+		if acc.IsEmpty() {
+			return acc, nil
+		}
+	}
+	if durBuckets != nil {
+		u := roaring.New()
+		for _, t := range durBuckets {
+			bm, err := s.postings(p, t)
+			if err != nil {
+				return nil, err
+			}
+			u.Or(bm)
+		}
+		and(u)
+	}
+	if acc == nil {
+		return s.postings(p, []byte{termAll})
+	}
+	return acc, nil
+}
+
+// postings returns the union of every segment of term in partition p.
+func (s *Store) postings(p uint32, term []byte) (*roaring.Bitmap, error) {
+	lo := keys.AppendTracePostingsTermPrefix(nil, p, term)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return nil, fmt.Errorf("tracestore: postings: %w", err)
+	}
+	acc := roaring.New()
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("tracestore: postings: %w", err)
+		}
+		seg := roaring.New()
+		if err := seg.UnmarshalBinary(v); err != nil {
+			it.Close()
+			return nil, corruptf("postings segment %x: %v", it.Key(), err)
+		}
+		acc.Or(seg)
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("tracestore: postings: %w", err)
+	}
+	return acc, nil
+}
+
+func (s *Store) traceByOrdinal(rb *readBuf, p, ord uint32) (TraceID, bool, error) {
+	var id TraceID
+	rb.key = keys.AppendTraceByOrdinalKey(rb.key[:0], p, ord)
+	v, closer, err := s.db.Get(rb.key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return id, false, nil
+	}
+	if err != nil {
+		return id, false, fmt.Errorf("tracestore: trace of ordinal %d/%d: %w", p, ord, err)
+	}
+	defer closer.Close()
+	if len(v) != len(id) {
+		return id, false, corruptf("ordinal %d/%d maps to %d bytes", p, ord, len(v))
+	}
+	copy(id[:], v)
+	return id, true, nil
+}
+
+// partitionsIn returns, ascending, the partitions with data that overlap
+// [start, end] (zero bounds are open).
+func (s *Store) partitionsIn(start, end int64) []uint32 {
+	s.pmu.RLock()
+	defer s.pmu.RUnlock()
+	lo, hi := uint32(0), ^uint32(0)
+	if start > 0 {
+		lo = s.partitionOf(start)
+	}
+	if end > 0 {
+		hi = s.partitionOf(end)
+	}
+	i, _ := slices.BinarySearch(s.partList, lo)
+	var out []uint32
+	for ; i < len(s.partList) && s.partList[i] <= hi; i++ {
+		out = append(out, s.partList[i])
+	}
+	return out
+}
+
+// matcher checks query conditions on spans; it keeps a scratch buffer for
+// canonical strings.
+type matcher struct{ buf []byte }
+
+func (m *matcher) matchAny(q *Query, spans []Span) bool {
+	for i := range spans {
+		if m.matchSpan(q, &spans[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *matcher) matchSpan(q *Query, sp *Span) bool {
+	if q.Service != "" && sp.Service() != q.Service {
+		return false
+	}
+	if q.Operation != "" && sp.Name != q.Operation {
+		return false
+	}
+	d := sp.Duration()
+	if q.MinDuration > 0 && d < int64(q.MinDuration) {
+		return false
+	}
+	if q.MaxDuration > 0 && d > int64(q.MaxDuration) {
+		return false
+	}
+	if q.Start != 0 && sp.StartTime < q.Start {
+		return false
+	}
+	if q.End != 0 && sp.StartTime > q.End {
+		return false
+	}
+	for k, v := range q.Attributes {
+		if !m.hasAttr(sp, k, v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *matcher) hasAttr(sp *Span, k, v string) bool {
+	if m.in(sp.Attributes, k, v) || m.in(sp.Resource.Attributes, k, v) || m.in(sp.Scope.Attributes, k, v) {
+		return true
+	}
+	for i := range sp.Events {
+		if m.in(sp.Events[i].Attributes, k, v) {
+			return true
+		}
+	}
+	for i := range sp.Links {
+		if m.in(sp.Links[i].Attributes, k, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *matcher) in(kvs []KeyValue, k, v string) bool {
+	for i := range kvs {
+		if kvs[i].Key != k {
+			continue
+		}
+		val := &kvs[i].Value
+		if val.kind == ValueString {
+			if val.str == v {
+				return true
+			}
+			continue
+		}
+		m.buf = val.appendCanonical(m.buf[:0])
+		if string(m.buf) == v {
+			return true
+		}
+	}
+	return false
+}
+
+// summarize builds the summary of a trace from its spans.
+func summarize(id TraceID, spans []Span) TraceSummary {
+	sum := TraceSummary{TraceID: id, SpanCount: len(spans)}
+	if len(spans) == 0 {
+		return sum
+	}
+	ids := make(map[SpanID]struct{}, len(spans))
+	for i := range spans {
+		ids[spans[i].SpanID] = struct{}{}
+	}
+	start, end := spans[0].StartTime, spans[0].EndTime
+	root := -1
+	svcs := make(map[string]struct{})
+	for i := range spans {
+		sp := &spans[i]
+		start, end = min(start, sp.StartTime), max(end, sp.EndTime)
+		if sp.Status.Code == StatusError {
+			sum.Error = true
+		}
+		svcs[sp.Service()] = struct{}{}
+		_, hasParent := ids[sp.ParentSpanID]
+		isRoot := sp.ParentSpanID.IsZero() || !hasParent
+		if isRoot && (root < 0 || rootBefore(sp, &spans[root])) {
+			root = i
+		}
+	}
+	if root < 0 { // every span has a parent in the trace: a cycle
+		root = 0
+	}
+	sum.RootService, sum.RootOperation = spans[root].Service(), spans[root].Name
+	sum.Start, sum.Duration = start, time.Duration(end-start)
+	for svc := range svcs {
+		sum.Services = append(sum.Services, svc)
+	}
+	slices.Sort(sum.Services)
+	return sum
+}
+
+// rootBefore orders root candidates: true roots (zero parent) before
+// orphans, then earlier start.
+func rootBefore(a, b *Span) bool {
+	az, bz := a.ParentSpanID.IsZero(), b.ParentSpanID.IsZero()
+	if az != bz {
+		return az
+	}
+	return a.StartTime < b.StartTime
+}
+
+// Services returns every service with stored spans, sorted.
+func (s *Store) Services(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	lo := keys.AppendPrefix(nil, keys.StoreTraces, keys.KindTraceService)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return nil, fmt.Errorf("tracestore: services: %w", err)
+	}
+	var out []string
+	for it.First(); it.Valid(); it.Next() {
+		svc, err := keys.ParseTraceServiceKey(it.Key())
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("tracestore: services: %w", err)
+		}
+		out = append(out, svc)
+	}
+	return out, errors.Join(it.Error(), it.Close())
+}
+
+// Operation is a span name used by a service, with its span kind.
+type Operation struct {
+	Name string
+	Kind SpanKind
+}
+
+// Operations returns the operations of service, sorted by name then kind.
+func (s *Store) Operations(ctx context.Context, service string) ([]Operation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	lo := keys.AppendTraceOperationPrefix(nil, service)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return nil, fmt.Errorf("tracestore: operations: %w", err)
+	}
+	var out []Operation
+	for it.First(); it.Valid(); it.Next() {
+		_, name, kind, err := keys.ParseTraceOperationKey(it.Key())
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("tracestore: operations: %w", err)
+		}
+		out = append(out, Operation{Name: name, Kind: SpanKind(kind)})
+	}
+	return out, errors.Join(it.Error(), it.Close())
+}
+
+// EnforceRetention drops every partition whose whole time range is older
+// than Now()-Retention: its index with range deletes, and each of its
+// traces' blocks of that partition with one range delete per trace. It
+// returns how many partitions were dropped; with Retention 0 it does
+// nothing.
+func (s *Store) EnforceRetention(ctx context.Context) (int, error) {
+	if err := s.begin(); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.enforceRetentionLocked(ctx)
+}
+
+func (s *Store) enforceRetentionLocked(ctx context.Context) (int, error) {
+	if s.opts.Retention <= 0 {
+		return 0, nil
+	}
+	cutoff := s.opts.Now().Add(-s.opts.Retention).UnixNano()
+	s.pmu.RLock()
+	var drop []uint32
+	for _, p := range s.partList {
+		if (int64(p)+1)*s.partDur <= cutoff {
+			drop = append(drop, p)
+		}
+	}
+	s.pmu.RUnlock()
+	for _, p := range drop {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if err := s.dropPartition(p); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), nil
+}
+
+// dropPartition deletes partition p; wmu must be held.
+func (s *Store) dropPartition(p uint32) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	lo := keys.AppendTracePartitionPrefix(nil, keys.KindTraceByOrdinal, p)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return fmt.Errorf("tracestore: drop partition %d: %w", p, err)
+	}
+	var k []byte
+	for it.First(); it.Valid(); it.Next() {
+		var id TraceID
+		if len(it.Value()) != len(id) {
+			it.Close()
+			return corruptf("ordinal key %x maps to %d bytes", it.Key(), len(it.Value()))
+		}
+		copy(id[:], it.Value())
+		k = keys.AppendTraceSpansPartitionPrefix(k[:0], id, p)
+		if err := b.DeleteRange(k, keys.PrefixEnd(k), nil); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("tracestore: drop partition %d: %w", p, err)
+	}
+	for _, kind := range []byte{keys.KindTracePostings, keys.KindTraceOrdinal, keys.KindTraceByOrdinal, keys.KindTracePartition} {
+		k = keys.AppendTracePartitionPrefix(k[:0], kind, p)
+		if err := b.DeleteRange(k, keys.PrefixEnd(k), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(kv.WriteOptions); err != nil {
+		return fmt.Errorf("tracestore: drop partition %d: %w", p, err)
+	}
+	delete(s.parts, p)
+	s.pmu.Lock()
+	if i, ok := slices.BinarySearch(s.partList, p); ok {
+		s.partList = slices.Delete(s.partList, i, i+1)
+	}
+	s.pmu.Unlock()
+	return nil
+}

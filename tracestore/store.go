@@ -1,0 +1,662 @@
+// Package tracestore stores distributed-trace spans in Pebble, keyed by
+// trace ID, with per-partition indexes for search and an analysis API
+// (span tree, critical path, self time).
+//
+// # Storage
+//
+// The spans of one trace written by one Write call become one span block
+// (see codec.go for the byte layout) under `t s <traceID> <partition> <seq>`,
+// so reading a trace is one prefix scan, spans of a trace that arrive
+// minutes apart from many writers are all found, and spans that reuse a
+// span ID never overwrite each other (seq is unique per Write).
+//
+// # Indexes
+//
+// Time is cut into partitions (Options.PartitionDuration, default one hour)
+// by span start time. Within a partition each trace gets a 32-bit ordinal
+// (`t o`, `t r` keys) and every Write adds one roaring postings segment per
+// term it touched (`t p <partition> <term> <seq>`): service, operation
+// name, attribute key=value (span, resource, scope, event and link
+// attributes, by canonical string), error status, span-duration bucket, and
+// "all traces". Compact merges the segments of each term. Find intersects
+// postings to narrow candidates, then checks candidate spans exactly, so
+// Jaeger's rule that all conditions hold on one and the same span is kept.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Writers encode their blocks in
+// parallel and serialize only the index update and the commit.
+package tracestore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/pillar-db/pillar/encoding"
+	"github.com/pillar-db/pillar/internal/keys"
+	"github.com/pillar-db/pillar/internal/kv"
+)
+
+// Options configure a Store. A nil *Options means all defaults.
+type Options struct {
+	// PartitionDuration is the span of time one index partition covers,
+	// by span start time. Default one hour. Must be at least one second.
+	PartitionDuration time.Duration
+	// Retention drops partitions whose whole time range is older than
+	// Now()-Retention, on Open, when Write opens a new partition, and on
+	// EnforceRetention. Default 0: keep everything.
+	Retention time.Duration
+	// MaxTraceBytes bounds the encoded size of the spans of one trace in one
+	// Write; a larger trace is rejected with ErrTraceTooLarge. Default 64 MiB.
+	MaxTraceBytes int
+	// Now is the clock retention is measured against. Default time.Now.
+	Now func() time.Time
+
+	// SyncWrites makes every Write fsync (power-loss durability). Used by
+	// Open only; default false (process-crash durability).
+	SyncWrites bool
+	// CacheSize is Pebble's block cache in bytes, used by Open only.
+	// Default 64 MiB.
+	CacheSize int64
+	// FS replaces the file system, used by Open only. Default the OS.
+	FS vfs.FS
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	var errs []error
+	if r.PartitionDuration == 0 {
+		r.PartitionDuration = time.Hour
+	} else if r.PartitionDuration < time.Second {
+		errs = append(errs, fmt.Errorf("%w: PartitionDuration %v is under one second", ErrBadOptions, r.PartitionDuration))
+	}
+	if r.Retention < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative Retention %v", ErrBadOptions, r.Retention))
+	}
+	if r.MaxTraceBytes == 0 {
+		r.MaxTraceBytes = 64 << 20
+	} else if r.MaxTraceBytes < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative MaxTraceBytes %d", ErrBadOptions, r.MaxTraceBytes))
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return r, errors.Join(errs...)
+}
+
+// Store holds spans and their indexes. Create it with Open or OpenPebble.
+type Store struct {
+	db      *pebble.DB
+	ownsDB  bool
+	opts    Options
+	partDur int64
+
+	epoch uint64        // high half of every write sequence, bumped on each open
+	seq   atomic.Uint64 // low half
+
+	// closeMu: every operation holds it shared; Close holds it exclusively,
+	// so Pebble is never used after it is closed.
+	closeMu sync.RWMutex
+	closed  bool
+
+	// wmu serializes the index half of Write (ordinal assignment, postings,
+	// commit) and retention; it guards parts and known.
+	wmu   sync.Mutex
+	parts map[uint32]*partition
+	known map[string]struct{}
+	// newest is the largest partition written since open; retention runs
+	// when it advances.
+	newest uint32
+
+	// pmu guards partList, the sorted partitions that hold data.
+	pmu      sync.RWMutex
+	partList []uint32
+
+	scratch sync.Pool // *writeScratch
+}
+
+// partition is the in-memory ordinal state of one partition.
+type partition struct {
+	next  uint32
+	fresh bool // created by this process: no ordinal can be on disk
+	ords  map[TraceID]uint32
+}
+
+// Open opens (creating if needed) a store in dir with its own Pebble.
+func Open(dir string, o *Options) (*Store, error) {
+	opts, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	db, err := kv.Open(dir, kv.Options{SyncWrites: opts.SyncWrites, CacheSize: opts.CacheSize, FS: opts.FS})
+	if err != nil {
+		return nil, fmt.Errorf("tracestore: %w", err)
+	}
+	s, err := open(db, opts)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	s.ownsDB = true
+	return s, nil
+}
+
+// OpenPebble opens a store on a Pebble instance owned by the caller (shared
+// with the other stores). Close leaves db open.
+func OpenPebble(db *pebble.DB, o *Options) (*Store, error) {
+	opts, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return open(db, opts)
+}
+
+func open(db *pebble.DB, opts Options) (*Store, error) {
+	s := &Store{
+		db:      db,
+		opts:    opts,
+		partDur: int64(opts.PartitionDuration),
+		parts:   make(map[uint32]*partition),
+		known:   make(map[string]struct{}),
+	}
+	s.scratch.New = func() any { return newWriteScratch() }
+	ek := keys.AppendTraceEpochKey(nil)
+	var epoch uint32
+	v, closer, err := db.Get(ek)
+	switch {
+	case err == nil:
+		if len(v) != 4 {
+			closer.Close()
+			return nil, corruptf("epoch value of %d bytes", len(v))
+		}
+		epoch = binary.BigEndian.Uint32(v)
+		closer.Close()
+	case errors.Is(err, pebble.ErrNotFound):
+	default:
+		return nil, fmt.Errorf("tracestore: read epoch: %w", err)
+	}
+	epoch++
+	if err := db.Set(ek, binary.BigEndian.AppendUint32(nil, epoch), kv.WriteOptions); err != nil {
+		return nil, fmt.Errorf("tracestore: write epoch: %w", err)
+	}
+	s.epoch = uint64(epoch) << 32
+	if err := s.loadPartitions(); err != nil {
+		return nil, err
+	}
+	if len(s.partList) > 0 {
+		s.newest = s.partList[len(s.partList)-1]
+	}
+	if _, err := s.EnforceRetention(context.Background()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) loadPartitions() error {
+	lo := keys.AppendPrefix(nil, keys.StoreTraces, keys.KindTracePartition)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return fmt.Errorf("tracestore: list partitions: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		p, err := keys.ParseTracePartitionKey(it.Key())
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("tracestore: list partitions: %w", err)
+		}
+		s.partList = append(s.partList, p)
+	}
+	return errors.Join(it.Error(), it.Close())
+}
+
+// Close releases the store; it closes Pebble only if Open created it. Calls
+// after Close return ErrClosed.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.ownsDB {
+		return s.db.Close()
+	}
+	return nil
+}
+
+// begin takes the shared close lock; it fails once the store is closed.
+func (s *Store) begin() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) end() { s.closeMu.RUnlock() }
+
+// partitionOf returns the partition holding a span that starts at t.
+func (s *Store) partitionOf(t int64) uint32 {
+	if t <= 0 {
+		return 0
+	}
+	p := t / s.partDur
+	if p > int64(^uint32(0)) {
+		return ^uint32(0)
+	}
+	return uint32(p)
+}
+
+// writeScratch holds the buffers one Write reuses.
+type writeScratch struct {
+	enc      *blockEncoder
+	order    []int
+	ptrs     []*Span
+	blocks   []byte
+	groups   []group
+	key      []byte
+	term     []byte
+	val      []byte
+	postings map[string]*roaring.Bitmap
+	newOrds  []newOrd
+	batchKey []byte
+	// pending holds service and operation keys this Write adds; they join
+	// Store.known once it commits.
+	pending map[string]struct{}
+}
+
+type group struct {
+	traceID    TraceID
+	part       uint32
+	first, end int // range in order
+	blockStart int
+	blockEnd   int
+}
+
+type newOrd struct {
+	p       *partition
+	traceID TraceID
+	prev    uint32
+}
+
+func newWriteScratch() *writeScratch {
+	return &writeScratch{enc: newBlockEncoder(), postings: make(map[string]*roaring.Bitmap), pending: make(map[string]struct{})}
+}
+
+// validate checks every span of a batch before anything is stored.
+func validate(spans []Span) error {
+	for i := range spans {
+		sp := &spans[i]
+		var reason error
+		switch {
+		case sp.TraceID.IsZero():
+			reason = ErrZeroTraceID
+		case sp.SpanID.IsZero():
+			reason = ErrZeroSpanID
+		case sp.EndTime < sp.StartTime:
+			reason = ErrEndBeforeStart
+		default:
+			continue
+		}
+		return &SpanError{Index: i, TraceID: sp.TraceID, SpanID: sp.SpanID, Err: reason}
+	}
+	return nil
+}
+
+// Write stores spans atomically: either all of them are stored and indexed,
+// or (on error) none. A batch with a zero trace or span ID, a span that ends
+// before it starts, or a trace over Options.MaxTraceBytes is rejected with a
+// *SpanError. Write does not keep spans or any slice inside them.
+func (s *Store) Write(ctx context.Context, spans []Span) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	if err := validate(spans); err != nil {
+		return err
+	}
+	ws := s.scratch.Get().(*writeScratch)
+	defer s.scratch.Put(ws)
+	if err := s.encodeGroups(ws, spans); err != nil {
+		return err
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	return s.commit(ctx, ws, spans)
+}
+
+// encodeGroups sorts the batch by trace and encodes one block per trace.
+func (s *Store) encodeGroups(ws *writeScratch, spans []Span) error {
+	ws.order = ws.order[:0]
+	for i := range spans {
+		ws.order = append(ws.order, i)
+	}
+	slices.SortFunc(ws.order, func(a, b int) int {
+		if c := bytes.Compare(spans[a].TraceID[:], spans[b].TraceID[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	ws.blocks = ws.blocks[:0]
+	ws.groups = ws.groups[:0]
+	for i := 0; i < len(ws.order); {
+		tid := spans[ws.order[i]].TraceID
+		j := i
+		ws.ptrs = ws.ptrs[:0]
+		minStart := spans[ws.order[i]].StartTime
+		for j < len(ws.order) && spans[ws.order[j]].TraceID == tid {
+			sp := &spans[ws.order[j]]
+			ws.ptrs = append(ws.ptrs, sp)
+			minStart = min(minStart, sp.StartTime)
+			j++
+		}
+		payload := ws.enc.encode(ws.ptrs)
+		if len(payload) > s.opts.MaxTraceBytes {
+			first := ws.order[i]
+			return &SpanError{Index: first, TraceID: tid, SpanID: spans[first].SpanID,
+				Err: fmt.Errorf("%w: %d encoded bytes over the %d limit", ErrTraceTooLarge, len(payload), s.opts.MaxTraceBytes)}
+		}
+		start := len(ws.blocks)
+		ws.blocks = encoding.AppendBlock(ws.blocks, encoding.BlockSnappy, payload)
+		ws.groups = append(ws.groups, group{traceID: tid, part: s.partitionOf(minStart), first: i, end: j, blockStart: start, blockEnd: len(ws.blocks)})
+		i = j
+	}
+	return nil
+}
+
+// Term kinds inside a postings key.
+const (
+	termAll       = 'z'
+	termService   = 's'
+	termOperation = 'n'
+	termAttr      = 'a'
+	termDuration  = 'd'
+	termError     = 'e'
+)
+
+func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	seq := s.epoch | (s.seq.Add(1) & 0xFFFFFFFF)
+	b := s.db.NewBatch()
+	defer b.Close()
+	clear(ws.postings)
+	clear(ws.pending)
+	ws.newOrds = ws.newOrds[:0]
+	var newParts []uint32
+	for gi := range ws.groups {
+		g := &ws.groups[gi]
+		ws.key = keys.AppendTraceSpansKey(ws.key[:0], g.traceID, g.part, seq)
+		if err := b.Set(ws.key, ws.blocks[g.blockStart:g.blockEnd], nil); err != nil {
+			return s.rollback(ws, fmt.Errorf("tracestore: write: %w", err))
+		}
+		lastPart, lastOrd, have := uint32(0), uint32(0), false
+		for _, idx := range ws.order[g.first:g.end] {
+			sp := &spans[idx]
+			p := s.partitionOf(sp.StartTime)
+			if !have || p != lastPart {
+				ord, created, isNewPart, err := s.ordinal(b, ws, p, g.traceID)
+				if err != nil {
+					return s.rollback(ws, err)
+				}
+				if isNewPart {
+					newParts = append(newParts, p)
+				}
+				lastPart, lastOrd, have = p, ord, true
+				if created {
+					s.addTerm(ws, p, ord, []byte{termAll})
+				}
+			}
+			if err := s.indexSpan(b, ws, p, lastOrd, sp); err != nil {
+				return s.rollback(ws, err)
+			}
+		}
+	}
+	for k, bm := range ws.postings {
+		part := binary.BigEndian.Uint32([]byte(k[:4]))
+		bm.RunOptimize()
+		ws.val = ws.val[:0]
+		buf := bytes.NewBuffer(ws.val)
+		if _, err := bm.WriteTo(buf); err != nil {
+			return s.rollback(ws, fmt.Errorf("tracestore: encode postings: %w", err))
+		}
+		ws.val = buf.Bytes()
+		ws.key = keys.AppendTracePostingsKey(ws.key[:0], part, []byte(k[4:]), seq)
+		if err := b.Set(ws.key, ws.val, nil); err != nil {
+			return s.rollback(ws, fmt.Errorf("tracestore: write: %w", err))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return s.rollback(ws, err)
+	}
+	if err := b.Commit(kv.WriteOptions); err != nil {
+		return s.rollback(ws, fmt.Errorf("tracestore: commit: %w", err))
+	}
+	// Committed: publish new partitions and known names.
+	for k := range ws.pending {
+		s.known[k] = struct{}{}
+	}
+	if len(newParts) > 0 {
+		s.pmu.Lock()
+		for _, p := range newParts {
+			if i, found := slices.BinarySearch(s.partList, p); !found {
+				s.partList = slices.Insert(s.partList, i, p)
+			}
+		}
+		s.pmu.Unlock()
+		advanced := false
+		for _, p := range newParts {
+			if p > s.newest {
+				s.newest, advanced = p, true
+			}
+		}
+		if advanced && s.opts.Retention > 0 {
+			if _, err := s.enforceRetentionLocked(ctx); err != nil {
+				return fmt.Errorf("tracestore: written, but retention failed: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// rollback forgets ordinals assigned by a Write that did not commit.
+func (s *Store) rollback(ws *writeScratch, err error) error {
+	for i := len(ws.newOrds) - 1; i >= 0; i-- {
+		n := ws.newOrds[i]
+		delete(n.p.ords, n.traceID)
+		n.p.next = n.prev
+	}
+	clear(ws.pending)
+	return err
+}
+
+// ordinal returns the ordinal of traceID in partition p, assigning one (and
+// writing its keys into b) when the trace is new there. wmu must be held.
+func (s *Store) ordinal(b *pebble.Batch, ws *writeScratch, p uint32, tid TraceID) (ord uint32, created, newPart bool, err error) {
+	part, ok := s.parts[p]
+	if !ok {
+		if part, newPart, err = s.loadPartition(p); err != nil {
+			return 0, false, false, err
+		}
+		s.parts[p] = part
+	}
+	if ord, ok := part.ords[tid]; ok {
+		return ord, false, false, nil
+	}
+	if !part.fresh {
+		ws.key = keys.AppendTraceOrdinalKey(ws.key[:0], p, tid)
+		v, closer, err := s.db.Get(ws.key)
+		switch {
+		case err == nil:
+			if len(v) != 4 {
+				closer.Close()
+				return 0, false, false, corruptf("ordinal value of %d bytes in partition %d", len(v), p)
+			}
+			ord = binary.BigEndian.Uint32(v)
+			closer.Close()
+			part.ords[tid] = ord
+			return ord, false, newPart, nil
+		case !errors.Is(err, pebble.ErrNotFound):
+			return 0, false, false, fmt.Errorf("tracestore: read ordinal: %w", err)
+		}
+	}
+	if part.next == ^uint32(0) {
+		return 0, false, false, fmt.Errorf("tracestore: partition %d has run out of trace ordinals", p)
+	}
+	ord = part.next
+	ws.newOrds = append(ws.newOrds, newOrd{p: part, traceID: tid, prev: ord})
+	part.next++
+	part.ords[tid] = ord
+	ws.key = keys.AppendTraceOrdinalKey(ws.key[:0], p, tid)
+	if err := b.Set(ws.key, binary.BigEndian.AppendUint32(ws.val[:0], ord), nil); err != nil {
+		return 0, false, false, err
+	}
+	ws.key = keys.AppendTraceByOrdinalKey(ws.key[:0], p, ord)
+	if err := b.Set(ws.key, tid[:], nil); err != nil {
+		return 0, false, false, err
+	}
+	if ord == 0 {
+		ws.key = keys.AppendTracePartitionKey(ws.key[:0], p)
+		if err := b.Set(ws.key, nil, nil); err != nil {
+			return 0, false, false, err
+		}
+		newPart = true
+	}
+	return ord, true, newPart, nil
+}
+
+// loadPartition reads the next free ordinal of p from disk.
+func (s *Store) loadPartition(p uint32) (*partition, bool, error) {
+	part := &partition{ords: make(map[TraceID]uint32)}
+	lo := keys.AppendTracePartitionPrefix(nil, keys.KindTraceByOrdinal, p)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return nil, false, fmt.Errorf("tracestore: open partition %d: %w", p, err)
+	}
+	if it.Last() {
+		_, ord, err := keys.ParseTraceByOrdinalKey(it.Key())
+		if err != nil {
+			it.Close()
+			return nil, false, fmt.Errorf("tracestore: open partition %d: %w", p, err)
+		}
+		part.next = ord + 1
+	} else {
+		part.fresh = true
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, false, fmt.Errorf("tracestore: open partition %d: %w", p, err)
+	}
+	return part, part.fresh, nil
+}
+
+// addTerm adds ord to the postings of term in partition p for this Write.
+func (s *Store) addTerm(ws *writeScratch, p uint32, ord uint32, term []byte) {
+	ws.term = binary.BigEndian.AppendUint32(ws.term[:0], p)
+	ws.term = append(ws.term, term...)
+	bm, ok := ws.postings[string(ws.term)]
+	if !ok {
+		bm = roaring.New()
+		ws.postings[string(ws.term)] = bm
+	}
+	bm.Add(ord)
+}
+
+// durationBucket is the span-duration postings bucket: the bit length of
+// the duration in nanoseconds, so bucket b holds [2^(b-1), 2^b).
+func durationBucket(d int64) byte {
+	if d <= 0 {
+		return 0
+	}
+	return byte(bits.Len64(uint64(d)))
+}
+
+// indexSpan adds the terms of one span.
+func (s *Store) indexSpan(b *pebble.Batch, ws *writeScratch, p, ord uint32, sp *Span) error {
+	svc := sp.Service()
+	t := append(ws.batchKey[:0], termService)
+	t = append(t, svc...)
+	s.addTerm(ws, p, ord, t)
+	t = append(t[:0], termOperation)
+	t = append(t, sp.Name...)
+	s.addTerm(ws, p, ord, t)
+	t = append(t[:0], termDuration, durationBucket(sp.Duration()))
+	s.addTerm(ws, p, ord, t)
+	if sp.Status.Code == StatusError {
+		t = append(t[:0], termError)
+		s.addTerm(ws, p, ord, t)
+	}
+	t = s.indexAttrs(ws, p, ord, t, sp.Attributes)
+	t = s.indexAttrs(ws, p, ord, t, sp.Resource.Attributes)
+	t = s.indexAttrs(ws, p, ord, t, sp.Scope.Attributes)
+	for i := range sp.Events {
+		t = s.indexAttrs(ws, p, ord, t, sp.Events[i].Attributes)
+	}
+	for i := range sp.Links {
+		t = s.indexAttrs(ws, p, ord, t, sp.Links[i].Attributes)
+	}
+	ws.batchKey = t
+	return s.registerNames(b, ws, svc, sp.Name, sp.Kind)
+}
+
+func (s *Store) indexAttrs(ws *writeScratch, p, ord uint32, t []byte, kvs []KeyValue) []byte {
+	for i := range kvs {
+		t = appendAttrTerm(t[:0], kvs[i].Key, &kvs[i].Value)
+		s.addTerm(ws, p, ord, t)
+	}
+	return t
+}
+
+// appendAttrTerm appends the postings term of key=value (canonical string).
+func appendAttrTerm(dst []byte, key string, v *Value) []byte {
+	dst = append(dst, termAttr)
+	dst = keys.AppendString(dst, key)
+	return v.appendCanonical(dst)
+}
+
+// registerNames records a service and an operation the first time this
+// process sees them, for Services and Operations.
+func (s *Store) registerNames(b *pebble.Batch, ws *writeScratch, svc, name string, kind SpanKind) error {
+	ws.key = keys.AppendTraceOperationKey(ws.key[:0], svc, name, uint32(kind))
+	if _, ok := s.known[string(ws.key)]; ok {
+		return nil
+	}
+	if _, ok := ws.pending[string(ws.key)]; ok {
+		return nil
+	}
+	if err := b.Set(ws.key, nil, nil); err != nil {
+		return err
+	}
+	ws.pending[string(ws.key)] = struct{}{}
+	ws.key = keys.AppendTraceServiceKey(ws.key[:0], svc)
+	if _, ok := s.known[string(ws.key)]; ok {
+		return nil
+	}
+	if _, ok := ws.pending[string(ws.key)]; ok {
+		return nil
+	}
+	if err := b.Set(ws.key, nil, nil); err != nil {
+		return err
+	}
+	ws.pending[string(ws.key)] = struct{}{}
+	return nil
+}

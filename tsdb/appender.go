@@ -70,18 +70,10 @@ func (a *appender) AppendHistogram(ref SeriesRef, l Labels, t int64, h *Histogra
 	if h == nil {
 		return 0, fmt.Errorf("%w: nil histogram", ErrInvalidSample)
 	}
-	if len(h.PositiveBuckets) != spanLen(h.PositiveSpans) || len(h.NegativeBuckets) != spanLen(h.NegativeSpans) {
-		return 0, fmt.Errorf("%w: histogram bucket count does not match its spans", ErrInvalidSample)
+	if err := h.Validate(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrInvalidSample, err)
 	}
 	return a.add(ref, l, t, 0, h.Copy())
-}
-
-func spanLen(spans []encoding.BucketSpan) int {
-	n := 0
-	for _, s := range spans {
-		n += int(s.Length)
-	}
-	return n
 }
 
 func (a *appender) add(ref SeriesRef, l Labels, t int64, v float64, h *Histogram) (SeriesRef, error) {

@@ -1,111 +1,113 @@
 package tsdb
 
 import (
+	"errors"
 	"fmt"
-	"math"
 
 	"github.com/pillar-db/pillar/encoding"
 )
 
-// Sealed chunk values (m c ...) are framed blocks (snappy, CRC32C) whose
-// payload is
-//
-//	kind byte | uvarint n | n × varint Δt | n × value
-//	value: kind 'f' → 8 B IEEE bits; kind 'h' → histogram (see records.go)
-//
-// One chunk holds one kind of sample, lies inside one chunkRange-aligned
-// window, and is in time order with unique timestamps.
+// Sealed chunk values (m c ...) are encoding chunks as they are: float
+// chunks (Gorilla and its variants) or native-histogram chunks, each
+// self-describing by its first byte and checksummed. One chunk holds one
+// kind of sample, lies inside one chunkRange-aligned window, and is in time
+// order with unique timestamps.
 
-// appendFloatChunk encodes ts/vs (sorted, unique) as a sealed chunk.
-func appendFloatChunk(dst, scratch []byte, ts []int64, vs []float64) ([]byte, []byte) {
-	p := append(scratch[:0], kindFloat)
-	p = encoding.AppendUvarint(p, uint64(len(ts)))
-	p = appendTimes(p, ts)
-	for _, v := range vs {
-		p = appendFloatBits(p, v)
-	}
-	return encoding.AppendBlock(dst, encoding.BlockSnappy, p), p
+// chunkCodec holds the reusable encoders and decoders of one goroutine.
+type chunkCodec struct {
+	fc  *encoding.FloatChunk
+	hc  *encoding.HistogramChunk
+	fit encoding.FloatIterator
+	hit encoding.HistogramIterator
 }
 
-// appendHistogramChunk encodes ts/hs (sorted, unique) as a sealed chunk.
-func appendHistogramChunk(dst, scratch []byte, ts []int64, hs []*Histogram) ([]byte, []byte) {
-	p := append(scratch[:0], kindHistogram)
-	p = encoding.AppendUvarint(p, uint64(len(ts)))
-	p = appendTimes(p, ts)
-	for _, h := range hs {
-		p = appendHistogram(p, h)
+// encodeFloats encodes ts/vs (sorted, unique) as one chunk appended to dst.
+func (c *chunkCodec) encodeFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
+	if c.fc == nil {
+		c.fc = encoding.NewFloatChunk()
 	}
-	return encoding.AppendBlock(dst, encoding.BlockSnappy, p), p
-}
-
-func appendTimes(p []byte, ts []int64) []byte {
-	prev := int64(0)
-	for _, t := range ts {
-		p = encoding.AppendVarint(p, t-prev)
-		prev = t
-	}
-	return p
-}
-
-// decodeChunk appends the samples of chunk with mint <= t <= maxt to buf,
-// reusing buf's memory. scratch holds the unframed payload and is returned
-// for reuse.
-func decodeChunk(buf *sampleBuf, scratch, chunk []byte, mint, maxt int64) ([]byte, error) {
-	p, err := encoding.DecodeBlock(scratch[:0], chunk)
-	if err != nil {
-		return p, fmt.Errorf("tsdb: chunk: %w", err)
-	}
-	d := encoding.NewDecoder(p)
-	kind := d.Byte()
-	n := d.Uvarint()
-	if d.Err() != nil || n > uint64(d.Len()) || (kind != kindFloat && kind != kindHistogram) {
-		return p, fmt.Errorf("tsdb: chunk: %w: bad header", encoding.ErrCorrupt)
-	}
-	start := len(buf.ts)
-	t := int64(0)
-	for i := uint64(0); i < n; i++ {
-		t += d.Varint()
-		buf.ts = append(buf.ts, t)
-	}
-	if d.Err() != nil {
-		buf.ts = buf.ts[:start]
-		return p, fmt.Errorf("tsdb: chunk: %w", d.Err())
-	}
-	// Values are decoded for every sample (the stream is sequential) but only
-	// those inside [mint, maxt] are kept.
-	w := start
-	for i := start; i < start+int(n); i++ {
-		keep := buf.ts[i] >= mint && buf.ts[i] <= maxt
-		switch kind {
-		case kindFloat:
-			v := math.Float64frombits(d.Uint64())
-			if keep {
-				buf.ts[w] = buf.ts[i]
-				buf.vs = append(buf.vs, v)
-				buf.hi = append(buf.hi, -1)
-				w++
-			}
-		case kindHistogram:
-			h := buf.nextHist()
-			decodeHistogram(&d, h)
-			if keep {
-				buf.ts[w] = buf.ts[i]
-				buf.vs = append(buf.vs, 0)
-				buf.hi = append(buf.hi, int32(buf.nh-1))
-				w++
-			} else {
-				buf.nh--
-			}
+	c.fc.Reset()
+	for i, t := range ts {
+		if err := c.fc.Append(t, vs[i]); err != nil {
+			return dst, fmt.Errorf("tsdb: encode chunk: %w", err)
 		}
 	}
-	buf.ts = buf.ts[:w]
-	if err := d.Err(); err != nil {
-		buf.truncate(start)
-		return p, fmt.Errorf("tsdb: chunk: %w", err)
+	return append(dst, c.fc.Bytes()...), nil
+}
+
+// encodeHistograms encodes a prefix of ts/hs as one chunk appended to dst
+// and returns how many samples it took (fewer than len(ts) when the
+// histogram chunk asks for a new chunk, e.g. on a schema change).
+func (c *chunkCodec) encodeHistograms(dst []byte, ts []int64, hs []*Histogram) ([]byte, int, error) {
+	if c.hc == nil {
+		c.hc = encoding.NewHistogramChunk()
 	}
-	if d.Len() != 0 {
-		buf.truncate(start)
-		return p, fmt.Errorf("tsdb: chunk: %w: %d trailing bytes", encoding.ErrCorrupt, d.Len())
+	c.hc.Reset()
+	n := 0
+	for i, t := range ts {
+		err := c.hc.Append(t, hs[i])
+		if errors.Is(err, encoding.ErrNeedNewChunk) && n > 0 {
+			break
+		}
+		if err != nil {
+			return dst, 0, fmt.Errorf("tsdb: encode histogram chunk: %w", err)
+		}
+		n++
 	}
-	return p, nil
+	return append(dst, c.hc.Bytes()...), n, nil
+}
+
+// decode appends the samples of chunk with mint <= t <= maxt to buf,
+// reusing buf's memory. It stops at the first sample after maxt.
+func (c *chunkCodec) decode(buf *sampleBuf, chunk []byte, mint, maxt int64) error {
+	enc, err := encoding.EncodingOf(chunk)
+	if err != nil {
+		return fmt.Errorf("tsdb: chunk: %w", err)
+	}
+	if enc == encoding.EncHistogram {
+		if err := c.hit.Reset(chunk); err != nil {
+			return fmt.Errorf("tsdb: chunk: %w", err)
+		}
+		if !c.hit.Seek(mint) {
+			return wrapChunkErr(c.hit.Err())
+		}
+		for {
+			t := c.hit.AtT()
+			if t > maxt {
+				break
+			}
+			c.hit.AtHistogram(buf.nextHist())
+			buf.ts = append(buf.ts, t)
+			buf.vs = append(buf.vs, 0)
+			buf.hi = append(buf.hi, int32(buf.nh-1))
+			if !c.hit.Next() {
+				break
+			}
+		}
+		return wrapChunkErr(c.hit.Err())
+	}
+	if err := c.fit.Reset(chunk); err != nil {
+		return fmt.Errorf("tsdb: chunk: %w", err)
+	}
+	if !c.fit.Seek(mint) {
+		return wrapChunkErr(c.fit.Err())
+	}
+	for {
+		t, v := c.fit.At()
+		if t > maxt {
+			break
+		}
+		buf.addFloat(t, v)
+		if !c.fit.Next() {
+			break
+		}
+	}
+	return wrapChunkErr(c.fit.Err())
+}
+
+func wrapChunkErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("tsdb: chunk: %w", err)
+	}
+	return nil
 }

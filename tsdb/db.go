@@ -61,6 +61,7 @@ type DB struct {
 	buf       []byte
 	scratch   []byte
 	touched   []*memSeries
+	codec     chunkCodec
 
 	samples      atomic.Uint64
 	sealedChunks atomic.Uint64

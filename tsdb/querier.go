@@ -174,7 +174,7 @@ type seriesIterator struct {
 	buf     sampleBuf
 	i       int
 	err     error
-	scratch []byte
+	codec   chunkCodec
 	key     []byte
 }
 
@@ -211,7 +211,7 @@ func (it *seriesIterator) load(db *DB, s *memSeries, mint, maxt int64) {
 		if cmax < mint {
 			continue
 		}
-		if it.scratch, err = decodeChunk(&it.buf, it.scratch, pit.Value(), mint, maxt); err != nil {
+		if err := it.codec.decode(&it.buf, pit.Value(), mint, maxt); err != nil {
 			it.err = fmt.Errorf("tsdb: read series %d: %w", s.id, err)
 			break
 		}

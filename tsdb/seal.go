@@ -70,10 +70,16 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 				(s.histAt(end) != nil) == isH && chunkWindow(s.ts[end]) == w {
 				end++
 			}
+			var err error
 			if isH {
-				db.buf, db.scratch = appendHistogramChunk(db.buf[:0], db.scratch, s.ts[start:end], s.hs[start:end])
+				var took int
+				db.buf, took, err = db.codec.encodeHistograms(db.buf[:0], s.ts[start:end], s.hs[start:end])
+				end = start + took
 			} else {
-				db.buf, db.scratch = appendFloatChunk(db.buf[:0], db.scratch, s.ts[start:end], s.vs[start:end])
+				db.buf, err = db.codec.encodeFloats(db.buf[:0], s.ts[start:end], s.vs[start:end])
+			}
+			if err != nil {
+				return fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
 			}
 			key = keys.AppendMetricChunk(key[:0], s.id, s.ts[start], s.ts[end-1], db.seq)
 			if err := b.Set(key, db.buf, nil); err != nil {

@@ -94,11 +94,14 @@ func (a *appender) add(ref SeriesRef, l Labels, t int64, v float64, h *Histogram
 // series resolves a ref or a label set to a committed series or one this
 // appender created.
 func (a *appender) series(ref SeriesRef, l Labels) (*memSeries, error) {
+	// A ref is checked against the labels when both are given: a ref handed
+	// out by a batch that never committed names no series, and after a
+	// restart its id may belong to another one.
 	if ref != 0 && ref <= math.MaxUint32 {
-		if s := a.db.reg.get(uint32(ref)); s != nil {
+		if s := a.db.reg.get(uint32(ref)); s != nil && (len(l) == 0 || Equal(s.lset, l)) {
 			return s, nil
 		}
-		if s := a.newByID[uint32(ref)]; s != nil {
+		if s := a.newByID[uint32(ref)]; s != nil && (len(l) == 0 || Equal(s.lset, l)) {
 			return s, nil
 		}
 	}

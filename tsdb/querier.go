@@ -171,11 +171,11 @@ func (s *series) Iterator(reuse Iterator) Iterator {
 // first and then from the sealed chunks (so a sample sealed in between is
 // read twice and counted once, never missed).
 type seriesIterator struct {
-	buf     sampleBuf
-	i       int
-	err     error
-	codec   chunkCodec
-	key     []byte
+	buf   sampleBuf
+	i     int
+	err   error
+	codec chunkCodec
+	key   []byte
 }
 
 func (it *seriesIterator) load(db *DB, s *memSeries, mint, maxt int64) {

@@ -86,7 +86,11 @@ func (c *FloatChunk) Append(t int64, v float64) error {
 		writeDod(&c.w, int64(d-c.delta))
 		c.delta = d
 	}
-	c.lead, c.trail = writeXOR(&c.w, vb^c.v, c.lead, c.trail)
+	if c.num == 0 {
+		c.lead, c.trail = writeFirstValue(&c.w, vb)
+	} else {
+		c.lead, c.trail = writeXOR(&c.w, vb^c.v, c.lead, c.trail)
+	}
 	c.t, c.v = t, vb
 	c.num++
 	c.setCount()
@@ -136,24 +140,23 @@ func foldCRC(c uint32) uint16 { return uint16(c) ^ uint16(c>>16) }
 // every dod non-zero, so the small buckets here are much narrower.
 //
 //	0                      dod = 0
-//	10     + 6 bits        [-32, 31]
-//	110    + 9 bits        [-256, 255]
-//	1110   + 16 bits       [-32768, 32767]
-//	11110  + 32 bits       int32
+//	10     + 7 bits        [-64, 63]            jitter
+//	110    + 9 bits        [-256, 255]          wider jitter
+//	1110   + 16 bits       [-32768, 32767]      a missed 15 s scrape
+//	11110  + 20 bits       [-524288, 524287]    a missed 5 min scrape
 //	11111  + 64 bits       anything else
 func writeDod(w *BitWriter, dod int64) {
 	switch {
 	case dod == 0:
 		w.writeSmall(0, 1)
-	case -32 <= dod && dod < 32:
-		w.writeSmall(0b10<<6|uint64(dod)&(1<<6-1), 8)
+	case -64 <= dod && dod < 64:
+		w.writeSmall(0b10<<7|uint64(dod)&(1<<7-1), 9)
 	case -256 <= dod && dod < 256:
 		w.writeSmall(0b110<<9|uint64(dod)&(1<<9-1), 12)
 	case -32768 <= dod && dod < 32768:
 		w.writeSmall(0b1110<<16|uint64(dod)&(1<<16-1), 20)
-	case math.MinInt32 <= dod && dod <= math.MaxInt32:
-		w.writeSmall(0b11110, 5)
-		w.writeSmall(uint64(dod)&(1<<32-1), 32)
+	case -1<<19 <= dod && dod < 1<<19:
+		w.writeSmall(0b11110<<20|uint64(dod)&(1<<20-1), 25)
 	default:
 		w.writeSmall(0b11111, 5)
 		w.WriteBits(uint64(dod), 64)
@@ -162,7 +165,7 @@ func writeDod(w *BitWriter, dod int64) {
 
 // dodWidth maps the number of leading one bits of a dod prefix to its
 // payload width.
-var dodWidth = [6]uint8{0, 6, 9, 16, 32, 64}
+var dodWidth = [6]uint8{0, 7, 9, 16, 20, 64}
 
 // readDod reads a value written by writeDod.
 func readDod(r *BitReader) (int64, error) {
@@ -209,22 +212,60 @@ func writeXOR(w *BitWriter, x uint64, lead, trail uint8) (uint8, uint8) {
 		w.writeSmall(0, 1)
 		return lead, trail
 	}
-	l := uint8(bits.LeadingZeros64(x))
-	tr := uint8(bits.TrailingZeros64(x))
+	_, reuse, l, tr := xorPlan(x, lead, trail)
+	if reuse {
+		w.writeSmall(0b10, 2)
+		w.WriteBits(x>>trail, int(64-lead-trail))
+		return lead, trail
+	}
+	sig := 64 - l - tr
+	w.writeSmall(0b11<<11|uint64(l)<<6|uint64(sig&63), 13)
+	w.WriteBits(x>>tr, int(sig))
+	return l, tr
+}
+
+// xorReuseSlack is how many bits wider than a tight window the current one
+// may be and still be reused: a little hysteresis keeps one odd value
+// from costing two window changes.
+const xorReuseSlack = 14
+
+// xorPlan decides how writeXOR codes x: the bits it takes, whether the
+// current window is reused, and the window afterwards.
+func xorPlan(x uint64, lead, trail uint8) (cost int, reuse bool, l, tr uint8) {
+	if x == 0 {
+		return 1, true, lead, trail
+	}
+	l = uint8(bits.LeadingZeros64(x))
+	tr = uint8(bits.TrailingZeros64(x))
 	if l > 31 {
 		l = 31
 	}
 	sig := 64 - l - tr
 	if lead != noWindow && l >= lead && tr >= trail {
-		if win := 64 - lead - trail; win <= sig+11 {
-			w.writeSmall(0b10, 2)
-			w.WriteBits(x>>trail, int(win))
-			return lead, trail
+		if win := 64 - lead - trail; int(win) <= int(sig)+xorReuseSlack {
+			return 2 + int(win), true, lead, trail
 		}
 	}
-	w.writeSmall(0b11<<11|uint64(l)<<6|uint64(sig&63), 13)
-	w.WriteBits(x>>tr, int(sig))
-	return l, tr
+	return 13 + int(sig), false, l, tr
+}
+
+// writeFirstValue writes a chunk's first value as an XOR with zero: in a
+// tight window when that is shorter, else as the code 10 (which needs a
+// window, so cannot otherwise start a chunk) and the 64 raw bits.
+func writeFirstValue(w *BitWriter, vb uint64) (uint8, uint8) {
+	if firstValueRaw(vb) {
+		w.writeSmall(0b10, 2)
+		w.WriteBits(vb, 64)
+		return noWindow, noWindow
+	}
+	writeXOR(w, vb, noWindow, noWindow)
+	return noWindow, noWindow // zero's window says nothing about the XORs to come
+}
+
+// firstValueRaw reports whether a first value is shorter raw than in a
+// window of its own.
+func firstValueRaw(vb uint64) bool {
+	return vb != 0 && bits.LeadingZeros64(vb)+bits.TrailingZeros64(vb) < 12
 }
 
 // FloatChunkLen returns the number of samples a float chunk's header
@@ -242,7 +283,7 @@ func parseFloatHeader(b []byte) (ChunkEncoding, int, int, error) {
 	}
 	enc := ChunkEncoding(b[0])
 	switch enc {
-	case EncGorilla:
+	case EncGorilla, EncDecimal, EncChimp:
 	default:
 		return 0, 0, 0, corruptf("chunk encoding %d is not a float encoding", b[0])
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"math/bits"
 )
 
 // FloatIterator decodes a float chunk of any float encoding (gorilla,
@@ -20,6 +21,8 @@ type FloatIterator struct {
 	v     uint64 // bits of the current value
 	lead  uint8  // gorilla XOR window
 	trail uint8
+	dec   decState
+	chimp chimpState
 	err   error
 }
 
@@ -51,12 +54,17 @@ func (it *FloatIterator) Reset(b []byte) error {
 	it.enc, it.n = enc, n
 	it.r.Reset(body)
 	it.lead = noWindow
+	it.chimp.reset()
 	return nil
 }
 
 // Next advances to the next sample and reports whether there is one. It
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
+	if it.i >= 2 && it.i < it.n && it.fastNext() {
+		it.i++
+		return true
+	}
 	if it.i >= it.n || it.err != nil {
 		if it.err == nil && it.i == it.n {
 			it.finish()
@@ -89,8 +97,10 @@ func (it *FloatIterator) Next() bool {
 		switch it.enc {
 		case EncGorilla:
 			err = it.readXOR()
-		default:
-			err = corruptf("no decoder for %s values", it.enc)
+		case EncDecimal:
+			it.v, err = it.dec.read(&it.r, it.i)
+		case EncChimp:
+			it.v, err = it.chimp.read(&it.r)
 		}
 	}
 	if err != nil {
@@ -98,6 +108,175 @@ func (it *FloatIterator) Next() bool {
 		return false
 	}
 	it.i++
+	return true
+}
+
+// refillBits tops up a bit register (acc holding n valid bits, left-aligned)
+// from b: eight bytes at once while there are eight, else byte by byte.
+func refillBits(acc uint64, n uint, b []byte) (uint64, uint, []byte) {
+	if len(b) >= 8 {
+		acc |= binary.BigEndian.Uint64(b) >> n
+		k := (64 - n) >> 3
+		return acc, n + k*8, b[k:]
+	}
+	for n <= 56 && len(b) > 0 {
+		acc |= uint64(b[0]) << (56 - n)
+		b = b[1:]
+		n += 8
+	}
+	return acc, n, b
+}
+
+// fastNext decodes a sample after the second straight from the bit
+// register. It reports false, changing nothing, when the sample needs the
+// careful path: for 64-bit fields and escapes, at the end of the stream, or
+// on anything suspicious, which the careful path then reports.
+func (it *FloatIterator) fastNext() bool {
+	acc, n, b := refillBits(it.r.acc, it.r.n, it.r.b)
+	delta := it.delta
+	if n == 0 {
+		return false
+	}
+	if acc>>63 != 0 {
+		ones := uint(bits.LeadingZeros64(^acc))
+		if ones >= 5 {
+			return false
+		}
+		w := uint(dodWidth[ones])
+		if ones+1+w > n {
+			return false
+		}
+		acc <<= ones + 1
+		delta += uint64(int64(acc) >> (64 - w))
+		acc <<= w
+		n -= ones + 1 + w
+		if delta == 0 || it.t+int64(delta) <= it.t {
+			return false
+		}
+	} else {
+		acc <<= 1
+		n--
+	}
+	if n < 32 {
+		acc, n, b = refillBits(acc, n, b)
+	}
+
+	v := it.v
+	switch it.enc {
+	case EncGorilla:
+		if n == 0 {
+			return false
+		}
+		if acc>>63 == 0 {
+			acc <<= 1
+			n--
+			break
+		}
+		lead, trail := it.lead, it.trail
+		if n < 13 {
+			return false
+		}
+		if acc>>62 == 0b11 {
+			h := acc >> 51
+			lead = uint8(h>>6) & 31
+			sig := uint8(h & 63)
+			if sig == 0 {
+				sig = 64
+			}
+			if lead+sig > 64 {
+				return false
+			}
+			trail = 64 - lead - sig
+			acc <<= 13
+			n -= 13
+		} else {
+			if lead == noWindow {
+				return false
+			}
+			acc <<= 2
+			n -= 2
+		}
+		sig := uint(64 - lead - trail)
+		if sig > n {
+			acc, n, b = refillBits(acc, n, b)
+			if sig > n {
+				return false
+			}
+		}
+		v ^= acc >> (64 - sig) << trail
+		acc <<= sig
+		n -= sig
+		it.lead, it.trail = lead, trail
+
+	case EncDecimal:
+		ones := uint(bits.LeadingZeros64(^acc))
+		if ones >= 4 || ones+1 > n {
+			return false // escape: residual or raw value
+		}
+		w := uint(it.dec.p.w[ones])
+		if ones+1+w > n {
+			acc, n, b = refillBits(acc, n, b)
+			if ones+1+w > n {
+				return false
+			}
+		}
+		acc <<= ones + 1
+		z := acc >> (64 - w)
+		if w == 0 {
+			z = 0
+		}
+		acc <<= w
+		n -= ones + 1 + w
+		dd := Unzigzag(z)
+		if it.dec.p.order == 2 {
+			dd += it.dec.delta
+		}
+		d := it.dec.d + dd
+		if d <= -(1<<53) || d >= 1<<53 {
+			return false
+		}
+		it.dec.d, it.dec.delta = d, dd
+		v = decValue(d, it.dec.p.e)
+
+	case EncChimp:
+		cs := &it.chimp
+		if n < 2 || acc>>62 < 0b10 {
+			return false // references to older values take the careful path
+		}
+		cls := cs.lead
+		if acc>>62 == 0b11 {
+			if n < 5 {
+				return false
+			}
+			cls = uint8(acc>>59) & 7
+			acc <<= 5
+			n -= 5
+		} else {
+			if cls == noWindow {
+				return false
+			}
+			acc <<= 2
+			n -= 2
+		}
+		sig := uint(64 - chimpLead[cls])
+		if sig > n {
+			acc, n, b = refillBits(acc, n, b)
+			if sig > n {
+				return false
+			}
+		}
+		v ^= acc >> (64 - sig)
+		acc <<= sig
+		n -= sig
+		cs.lead = cls
+		cs.push(v)
+	default:
+		return false
+	}
+	it.r.b, it.r.acc, it.r.n = b, acc, n
+	it.delta = delta
+	it.t += int64(delta)
+	it.v = v
 	return true
 }
 
@@ -149,13 +328,21 @@ func (it *FloatIterator) readXOR() error {
 		}
 		it.lead, it.trail = lead, 64-lead-sig
 	} else if it.lead == noWindow {
-		return corruptf("xor window reused before one was set")
+		if it.i > 0 {
+			return corruptf("xor window reused before one was set")
+		}
+		x, err := it.r.ReadBits(64)
+		it.v = x
+		return err
 	}
 	x, err := it.r.ReadBits(int(64 - it.lead - it.trail))
 	if err != nil {
 		return err
 	}
 	it.v ^= x << it.trail
+	if it.i == 0 {
+		it.lead = noWindow
+	}
 	return nil
 }
 

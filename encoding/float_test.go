@@ -139,13 +139,22 @@ func TestFloatChunkRoundTrip(t *testing.T) {
 	for _, n := range []int{1, 2, 3, 120, 200} {
 		for tn, ts := range timestampPatterns(n, rng) {
 			for vn, vs := range valuePatterns(n, rng) {
-				b := gorillaChunk(t, ts, vs)
-				require.Equal(t, byte(EncGorilla), b[0])
-				got := decodeAll(t, b)
-				requireSameSamples(t, ts, vs, got)
-				m, err := FloatChunkLen(b)
+				for enc, b := range encodings(t, ts, vs) {
+					require.Equal(t, byte(enc), b[0])
+					requireSameSamples(t, ts, vs, decodeAll(t, b))
+					m, err := FloatChunkLen(b)
+					require.NoError(t, err)
+					require.Equal(t, n, m, "%s/%s", tn, vn)
+
+					best, err := AppendBestFloatChunk([]byte("prefix"), b)
+					require.NoError(t, err)
+					require.Equal(t, "prefix", string(best[:6]))
+					require.LessOrEqual(t, len(best)-6, len(b), "%s/%s: best is never larger", tn, vn)
+					requireSameSamples(t, ts, vs, decodeAll(t, best[6:]))
+				}
+				best, err := AppendBestFloats(nil, ts, vs)
 				require.NoError(t, err)
-				require.Equal(t, n, m, "%s/%s", tn, vn)
+				requireSameSamples(t, ts, vs, decodeAll(t, best))
 			}
 		}
 	}
@@ -218,10 +227,26 @@ func TestFloatChunkOutOfOrder(t *testing.T) {
 	requireSameSamples(t, []int64{100, 200, 300}, []float64{1, 2, 3}, decodeAll(t, c.Bytes()))
 }
 
-// encodings returns chunks of the same samples in every float encoding.
+// encodings returns chunks of the same samples in every float encoding:
+// the open chunk's gorilla and each variant forced.
 func encodings(t testing.TB, ts []int64, vs []float64) map[ChunkEncoding][]byte {
 	t.Helper()
-	return map[ChunkEncoding][]byte{EncGorilla: gorillaChunk(t, ts, vs)}
+	g := gorillaChunk(t, ts, vs)
+	require.Equal(t, g, chunkAs(EncGorilla, ts, vs), "open and sealed gorilla chunks must be identical")
+	return map[ChunkEncoding][]byte{
+		EncGorilla: g,
+		EncDecimal: chunkAs(EncDecimal, ts, vs),
+		EncChimp:   chunkAs(EncChimp, ts, vs),
+	}
+}
+
+// chunkAs encodes samples in enc whether or not it is the smallest.
+func chunkAs(enc ChunkEncoding, ts []int64, vs []float64) []byte {
+	p, _, ok := decAnalyse(vs)
+	if !ok {
+		p, _ = decCost(vs, 0)
+	}
+	return appendFloatChunk(nil, enc, ts, vs, &p)
 }
 
 // mixedSamples is a chunk's worth of samples exercising many code paths.

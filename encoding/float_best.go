@@ -1,0 +1,203 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+)
+
+// AppendBestFloats encodes the samples as one float chunk in whichever
+// encoding (gorilla, decimal, chimp) is smallest for them and appends it to
+// dst. Timestamps must be strictly increasing (else the error wraps
+// ErrOutOfOrder) and ts and vs of equal length. The chunk is decoded once
+// before returning and every sample checked bit for bit; a mismatch, which
+// would be a bug, is an error and dst is returned unchanged.
+func AppendBestFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
+	if len(ts) != len(vs) {
+		return dst, fmt.Errorf("encoding: %d timestamps but %d values", len(ts), len(vs))
+	}
+	for i := 1; i < len(ts); i++ {
+		if ts[i] <= ts[i-1] {
+			return dst, fmt.Errorf("%w: %d after %d at sample %d", ErrOutOfOrder, ts[i], ts[i-1], i)
+		}
+	}
+	enc, p := chooseFloatEncoding(vs)
+	start := len(dst)
+	dst = appendFloatChunk(dst, enc, ts, vs, &p)
+	if err := verifyFloatChunk(dst[start:], ts, vs); err != nil {
+		return dst[:start], err
+	}
+	return dst, nil
+}
+
+// AppendBestFloatChunk re-encodes a finished float chunk of any float
+// encoding in the encoding that is smallest for its data and appends it to
+// dst. If the chunk is already as small, it is copied. A chunk that does not
+// decode is an error wrapping ErrCorrupt.
+func AppendBestFloatChunk(dst, chunk []byte) ([]byte, error) {
+	n, err := FloatChunkLen(chunk)
+	if err != nil {
+		return dst, err
+	}
+	var tsBuf [256]int64
+	var vsBuf [256]float64
+	ts, vs := tsBuf[:0], vsBuf[:0]
+	if n > len(tsBuf) {
+		ts, vs = make([]int64, 0, n), make([]float64, 0, n)
+	}
+	var it FloatIterator
+	if err := it.Reset(chunk); err != nil {
+		return dst, err
+	}
+	for it.Next() {
+		t, v := it.At()
+		ts, vs = append(ts, t), append(vs, v)
+	}
+	if err := it.Err(); err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst, err = AppendBestFloats(dst, ts, vs)
+	if err != nil {
+		return dst, err
+	}
+	if len(dst)-start >= len(chunk) {
+		dst = append(dst[:start], chunk...)
+	}
+	return dst, nil
+}
+
+// chooseFloatEncoding picks the encoding whose values take the fewest bits;
+// timestamps cost the same in all of them. It computes sizes without
+// writing any.
+func chooseFloatEncoding(vs []float64) (ChunkEncoding, decParams) {
+	gb := gorillaValueBits(vs)
+	best, bestBits := EncGorilla, gb
+	p, c, ok := decAnalyse(vs)
+	if ok && c < bestBits {
+		best, bestBits = EncDecimal, c
+	}
+	// Chimp gains a few bits per value over gorilla on full-precision
+	// data; where decimal already wins by far it cannot catch up, so the
+	// costlier analysis is skipped.
+	if best == EncDecimal && bestBits*4 < gb*3 {
+		return best, p
+	}
+	if c := chimpValueBits(vs); c < bestBits {
+		best = EncChimp
+	}
+	return best, p
+}
+
+// gorillaValueBits is the number of bits writeXOR spends on vs.
+func gorillaValueBits(vs []float64) int {
+	n := 0
+	lead, trail := uint8(noWindow), uint8(noWindow)
+	var prev uint64
+	for i, v := range vs {
+		vb := math.Float64bits(v)
+		switch {
+		case i > 0:
+			var c int
+			c, _, lead, trail = xorPlan(vb^prev, lead, trail)
+			n += c
+		case firstValueRaw(vb):
+			n += 66
+		default:
+			c, _, _, _ := xorPlan(vb, noWindow, noWindow)
+			n += c
+		}
+		prev = vb
+	}
+	return n
+}
+
+// chimpValueBits is the number of bits the chimp form spends on vs.
+func chimpValueBits(vs []float64) int {
+	var s chimpState
+	s.reset()
+	n := 0
+	for _, v := range vs {
+		vb := math.Float64bits(v)
+		c, flag, cls := s.cost(vb)
+		n += c
+		switch flag {
+		case 0b01:
+			s.lead = noWindow
+		case 0b11:
+			s.lead = cls
+		}
+		s.push(vb)
+	}
+	return n
+}
+
+// appendFloatChunk writes a whole chunk in enc.
+func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p *decParams) []byte {
+	start := len(dst)
+	dst = append(dst, byte(enc))
+	dst = binary.AppendUvarint(dst, uint64(len(ts)))
+	hdr := len(dst) - start
+	w := BitWriter{buf: dst}
+	var ds decState
+	ds.p = *p
+	var cs chimpState
+	cs.reset()
+	lead, trail := uint8(noWindow), uint8(noWindow)
+	var prevT int64
+	var delta, prevV uint64
+	for i := range ts {
+		t, vb := ts[i], math.Float64bits(vs[i])
+		switch i {
+		case 0:
+			w.WriteUvarint(Zigzag(t))
+		case 1:
+			delta = uint64(t - prevT)
+			w.WriteUvarint(delta)
+		default:
+			d := uint64(t - prevT)
+			writeDod(&w, int64(d-delta))
+			delta = d
+		}
+		switch enc {
+		case EncGorilla:
+			if i == 0 {
+				lead, trail = writeFirstValue(&w, vb)
+			} else {
+				lead, trail = writeXOR(&w, vb^prevV, lead, trail)
+			}
+		case EncDecimal:
+			writeDecimalValue(&w, &ds, i, vb)
+		case EncChimp:
+			cs.write(&w, vb, cs.plan(vb))
+		}
+		prevT, prevV = t, vb
+	}
+	dst = w.Bytes()
+	sum := crc32.Update(crc32.Checksum(dst[start+hdr:], castagnoli), castagnoli, dst[start:start+hdr])
+	return binary.LittleEndian.AppendUint16(dst, foldCRC(sum))
+}
+
+// verifyFloatChunk decodes chunk and compares it with the samples.
+func verifyFloatChunk(chunk []byte, ts []int64, vs []float64) error {
+	var it FloatIterator
+	if err := it.Reset(chunk); err != nil {
+		return fmt.Errorf("encoding: new chunk does not open: %w", err)
+	}
+	i := 0
+	for it.Next() {
+		t, v := it.At()
+		if i >= len(ts) || t != ts[i] || math.Float64bits(v) != math.Float64bits(vs[i]) {
+			return fmt.Errorf("encoding: %s chunk decodes sample %d differently", it.enc, i)
+		}
+		i++
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("encoding: new %s chunk does not decode: %w", it.enc, err)
+	}
+	if i != len(ts) {
+		return fmt.Errorf("encoding: %s chunk decodes %d of %d samples", it.enc, i, len(ts))
+	}
+	return nil
+}

@@ -1,0 +1,483 @@
+package encoding
+
+import (
+	"math"
+	"math/bits"
+)
+
+// The decimal encoding (EncDecimal) stores values as integers d scaled by
+// 10^e, one e per chunk, as M3TSZ, VictoriaMetrics and ALP do: 0.134 is
+// d = 134 at e = 3, a counter is itself at e = 0. A value decodes as
+// float64(d) / 10^e, which is the correctly rounded decimal. Values that
+// are one or two ULPs off a short decimal (51.846000000000004, the result
+// of arithmetic) keep d and add their bit-pattern difference from it; the
+// rest (NaN, ±Inf, -0, huge values) are stored raw. d is coded as a delta
+// (gauges) or delta of deltas (counters), chosen per chunk, in four bucket
+// widths also chosen per chunk to fit its data.
+
+// maxDecimalScale is the largest e; 10^e and all d < 2^53 are exact.
+const maxDecimalScale = 15
+
+// pow10 holds the exact powers of ten up to 10^maxDecimalScale.
+var pow10 = [maxDecimalScale + 1]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// decParams are a decimal chunk's parameters, written after the first
+// timestamp.
+type decParams struct {
+	e     uint8    // scale exponent
+	order uint8    // 1: d deltas; 2: deltas of deltas
+	w     [4]uint8 // bucket widths of the zigzagged (delta of) delta
+}
+
+// decScale returns round(v·10^e) when that is an integer below 2^53 in
+// magnitude. Encoder and decoder both call it on exact values, so they
+// agree on the result.
+func decScale(v float64, e uint8) (int64, bool) {
+	x := v * pow10[e]
+	if !(x > -(1<<53) && x < 1<<53) {
+		return 0, false
+	}
+	return int64(math.Round(x)), true
+}
+
+// decValue is the float a scaled integer stands for.
+func decValue(d int64, e uint8) uint64 { return math.Float64bits(float64(d) / pow10[e]) }
+
+// decState is the decoder's (and encoder's) running state.
+type decState struct {
+	p     decParams
+	d     int64 // last scaled value
+	delta int64 // last difference of d
+}
+
+// Value kinds of a decimal sample.
+const (
+	decExact    = iota // v = d / 10^e
+	decResidual        // v = bits(d / 10^e) + r
+	decRaw             // v stored as 64 bits
+)
+
+// decClassify decides how v is stored at scale e: its d and the residual r.
+func decClassify(vb uint64, e uint8) (kind int, d int64, r uint64) {
+	v := math.Float64frombits(vb)
+	d, ok := decScale(v, e)
+	if !ok || math.IsNaN(v) {
+		return decRaw, 0, 0
+	}
+	base := decValue(d, e)
+	if base == vb {
+		return decExact, d, 0
+	}
+	r = Zigzag(int64(vb - base))
+	if bits.Len64(r) > 40 {
+		return decRaw, 0, 0
+	}
+	return decResidual, d, r
+}
+
+// next returns the value to code for d under the chunk's order, and the
+// state after it.
+func (s *decState) next(d int64) (code int64) {
+	delta := d - s.d
+	code = delta
+	if s.p.order == 2 {
+		code = delta - s.delta
+	}
+	s.d, s.delta = d, delta
+	return code
+}
+
+// skip updates the state for a raw value that has no code.
+func (s *decState) skip(vb uint64) {
+	if d, ok := decScale(math.Float64frombits(vb), s.p.e); ok && !math.IsNaN(math.Float64frombits(vb)) {
+		s.delta, s.d = d-s.d, d
+	}
+}
+
+// writeBucket writes zigzagged z in the smallest of the chunk's bucket
+// widths that holds it: 0, 10, 110, 1110 prefixes. The prefix 1111 is the
+// escape to residual and raw values.
+func writeBucket(w *BitWriter, z uint64, ws *[4]uint8) bool {
+	l := uint8(bits.Len64(z))
+	for i, wd := range ws {
+		if l <= wd {
+			w.writeSmall((1<<(i+1) - 2), uint(i+1))
+			w.WriteBits(z, int(wd))
+			return true
+		}
+	}
+	return false
+}
+
+// bucketCost is the bits writeBucket spends on a value of bit length l.
+func bucketCost(l uint8, ws *[4]uint8) int {
+	for i, wd := range ws {
+		if l <= wd {
+			return i + 1 + int(wd)
+		}
+	}
+	return 1 << 20
+}
+
+// readBucket reads a value written by writeBucket; esc reports the 1111
+// escape instead.
+func readBucket(r *BitReader, ws *[4]uint8) (z uint64, esc bool, err error) {
+	p, avail := r.PeekBits(4)
+	ones := bits.LeadingZeros64(^(p << 60))
+	if ones >= 4 {
+		if avail < 4 {
+			return 0, false, errBitsTruncated
+		}
+		r.Skip(4)
+		return 0, true, nil
+	}
+	if ones+1 > avail {
+		return 0, false, errBitsTruncated
+	}
+	r.Skip(ones + 1)
+	z, err = r.ReadBits(int(ws[ones]))
+	return z, false, err
+}
+
+// writeWide writes a zigzagged integer with a 7-bit length prefix.
+func writeWide(w *BitWriter, z uint64) {
+	l := bits.Len64(z)
+	w.writeSmall(uint64(l), 7)
+	w.WriteBits(z, l)
+}
+
+func readWide(r *BitReader) (uint64, error) {
+	l, err := r.ReadBits(7)
+	if err != nil {
+		return 0, err
+	}
+	if l > 64 {
+		return 0, corruptf("wide integer of %d bits", l)
+	}
+	return r.ReadBits(int(l))
+}
+
+// writeParams writes the chunk parameters: e 4 bits, order 1 bit, four
+// widths 7 bits each.
+func (p *decParams) write(w *BitWriter) {
+	w.writeSmall(uint64(p.e)<<1|uint64(p.order-1), 5)
+	for _, wd := range p.w {
+		w.writeSmall(uint64(wd), 7)
+	}
+}
+
+func (p *decParams) read(r *BitReader) error {
+	h, err := r.ReadBits(5)
+	if err != nil {
+		return err
+	}
+	p.e, p.order = uint8(h>>1), uint8(h&1)+1
+	if p.e > maxDecimalScale {
+		return corruptf("decimal scale %d", p.e)
+	}
+	prev := uint8(0)
+	for i := range p.w {
+		x, err := r.ReadBits(7)
+		if err != nil {
+			return err
+		}
+		if x > 64 || uint8(x) < prev {
+			return corruptf("decimal bucket widths out of order")
+		}
+		p.w[i], prev = uint8(x), uint8(x)
+	}
+	return nil
+}
+
+// writeDecimalValue writes sample i's value.
+func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64) {
+	kind, d, r := decClassify(vb, s.p.e)
+	if i == 0 {
+		s.p.write(w)
+		w.writeSmall(uint64(kind), 2)
+		switch kind {
+		case decRaw:
+			w.WriteBits(vb, 64)
+			s.skip(vb)
+			return
+		case decResidual:
+			writeWide(w, r)
+		}
+		writeWide(w, Zigzag(d))
+		s.d = d
+		return
+	}
+	if kind == decRaw {
+		w.writeSmall(0b11111, 5)
+		w.WriteBits(vb, 64)
+		s.skip(vb)
+		return
+	}
+	z := Zigzag(s.next(d))
+	if kind == decResidual {
+		w.writeSmall(0b11110, 5)
+		writeWide(w, r)
+	}
+	writeBucket(w, z, &s.p.w)
+}
+
+// read decodes sample i's value.
+func (s *decState) read(r *BitReader, i int) (uint64, error) {
+	if i == 0 {
+		if err := s.p.read(r); err != nil {
+			return 0, err
+		}
+		kind, err := r.ReadBits(2)
+		if err != nil {
+			return 0, err
+		}
+		var res uint64
+		switch kind {
+		case decRaw:
+			vb, err := r.ReadBits(64)
+			s.skip(vb)
+			return vb, err
+		case decResidual:
+			if res, err = readWide(r); err != nil {
+				return 0, err
+			}
+		case decExact:
+		default:
+			return 0, corruptf("decimal value kind %d", kind)
+		}
+		z, err := readWide(r)
+		if err != nil {
+			return 0, err
+		}
+		s.d = Unzigzag(z)
+		if s.d <= -(1<<53) || s.d >= 1<<53 {
+			return 0, corruptf("decimal value %d out of range", s.d)
+		}
+		return decValue(s.d, s.p.e) + uint64(Unzigzag(res)), nil
+	}
+	z, esc, err := readBucket(r, &s.p.w)
+	if err != nil {
+		return 0, err
+	}
+	var res uint64
+	if esc {
+		raw, err := r.ReadBit()
+		if err != nil {
+			return 0, err
+		}
+		if raw {
+			vb, err := r.ReadBits(64)
+			s.skip(vb)
+			return vb, err
+		}
+		if res, err = readWide(r); err != nil {
+			return 0, err
+		}
+		if z, esc, err = readBucket(r, &s.p.w); err != nil {
+			return 0, err
+		}
+		if esc {
+			return 0, corruptf("decimal escape after escape")
+		}
+	}
+	code := Unzigzag(z)
+	delta := code
+	if s.p.order == 2 {
+		delta += s.delta
+	}
+	d := s.d + delta
+	if d <= -(1<<53) || d >= 1<<53 {
+		return 0, corruptf("decimal value %d out of range", d)
+	}
+	s.d, s.delta = d, delta
+	return decValue(d, s.p.e) + uint64(Unzigzag(res)), nil
+}
+
+// decChooseScale returns the smallest scale at which nine in ten of the
+// values that have an exact scale at all are exact, judged on at most 32
+// values spread over the chunk; ok is false when none has one.
+func decChooseScale(vs []float64) (uint8, bool) {
+	var hist [maxDecimalScale + 1]int
+	all := 0
+	for i := 0; i < len(vs); i += max(1, len(vs)/32) {
+		if e, ok := decMinScale(vs[i]); ok {
+			hist[e]++
+			all++
+		}
+	}
+	if all == 0 {
+		return 0, false
+	}
+	need := (all*9 + 9) / 10
+	cum := 0
+	for e := range hist {
+		cum += hist[e]
+		if cum >= need {
+			return uint8(e), true
+		}
+	}
+	return maxDecimalScale, true
+}
+
+// decMinScale returns the smallest e at which v is exactly d/10^e. If v is
+// exact at e it is exact at e+1 too (d/10^e = 10d/10^(e+1)) until d
+// overflows, so one test at the largest e that does not overflow settles
+// whether there is one, and a binary search below it finds the smallest.
+func decMinScale(v float64) (uint8, bool) {
+	a := math.Abs(v)
+	hi := uint8(maxDecimalScale)
+	for hi > 0 && !(a*pow10[hi] < 1<<53) {
+		hi--
+	}
+	if !decExactAt(v, hi) {
+		return 0, false
+	}
+	lo := uint8(0)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if decExactAt(v, mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo, true
+}
+
+// decExactAt reports whether v is exactly float64(d)/10^e for an integer d.
+func decExactAt(v float64, e uint8) bool {
+	d, ok := decScale(v, e)
+	return ok && decValue(d, e) == math.Float64bits(v)
+}
+
+// decAnalyse chooses a chunk's decimal parameters from its values and
+// returns the bits the values will take; ok is false when no scale fits.
+func decAnalyse(vs []float64) (p decParams, cost int, ok bool) {
+	e, ok := decChooseScale(vs)
+	if !ok {
+		return p, 0, false
+	}
+	p, cost = decCost(vs, e)
+	return p, cost, true
+}
+
+// decCost chooses the order and bucket widths for vs at scale e and
+// returns the bits the values then take. Both orders are tried in one
+// pass; widths are fitted for the one whose codes are shorter in total.
+func decCost(vs []float64, e uint8) (decParams, int) {
+	s1 := decState{p: decParams{e: e, order: 1}}
+	s2 := decState{p: decParams{e: e, order: 2}}
+	var lens1, lens2 [65]int
+	sum1, sum2 := 0, 0
+	fixed := 2 // first value's kind
+	for i, v := range vs {
+		vb := math.Float64bits(v)
+		kind, d, r := decClassify(vb, e)
+		if i == 0 {
+			switch kind {
+			case decRaw:
+				fixed += 64
+				s1.skip(vb)
+				s2.skip(vb)
+				continue
+			case decResidual:
+				fixed += 7 + bits.Len64(r)
+			}
+			fixed += 7 + bits.Len64(Zigzag(d))
+			s1.d, s2.d = d, d
+			continue
+		}
+		if kind == decRaw {
+			fixed += 5 + 64
+			s1.skip(vb)
+			s2.skip(vb)
+			continue
+		}
+		if kind == decResidual {
+			fixed += 5 + 7 + bits.Len64(r)
+		}
+		l1 := bits.Len64(Zigzag(s1.next(d)))
+		l2 := bits.Len64(Zigzag(s2.next(d)))
+		lens1[l1]++
+		lens2[l2]++
+		sum1 += l1
+		sum2 += l2
+	}
+	p, lens := s1.p, &lens1
+	if sum2 < sum1 {
+		p, lens = s2.p, &lens2
+	}
+	var c int
+	p.w, c = chooseWidths(lens, fixed)
+	return p, c + 5 + 28
+}
+
+// chooseWidths picks the four bucket widths minimising the bits for a
+// histogram of bit lengths, returning them and fixed plus that cost.
+func chooseWidths(lens *[65]int, fixed int) ([4]uint8, int) {
+	// Candidate widths are the lengths present; with many of them (noisy
+	// data) only every other one is tried, keeping the search to a few
+	// hundred steps.
+	var distinct [65]uint8
+	k, present := 0, 0
+	for _, c := range lens {
+		if c > 0 {
+			present++
+		}
+	}
+	stride := 1 + present/10
+	seen := 0
+	for l, c := range lens {
+		if c > 0 {
+			if seen%stride == 0 || seen == present-1 {
+				distinct[k] = uint8(l)
+				k++
+			}
+			seen++
+		}
+	}
+	var cum [66]int // cum[l] = values with length < l
+	for l := range 65 {
+		cum[l+1] = cum[l] + lens[l]
+	}
+	if k == 0 {
+		return [4]uint8{0, 0, 0, 0}, fixed
+	}
+	top := distinct[k-1]
+	cnt := func(lo, hi uint8) int { return cum[int(hi)+1] - cum[lo] } // lengths in [lo, hi]
+	best := -1
+	var bw [4]uint8
+	// w3 is always the top length; try every choice of up to three lower
+	// widths among the lengths present.
+	for a := 0; a < k; a++ {
+		w0 := distinct[a]
+		c0 := cnt(0, w0) * (1 + int(w0))
+		if w0 == top {
+			if best < 0 || c0 < best {
+				best, bw = c0, [4]uint8{w0, w0, w0, w0}
+			}
+			continue
+		}
+		for b := a + 1; b < k; b++ {
+			w1 := distinct[b]
+			c1 := c0 + cnt(w0+1, w1)*(2+int(w1))
+			if w1 == top {
+				if best < 0 || c1 < best {
+					best, bw = c1, [4]uint8{w0, w1, w1, w1}
+				}
+				continue
+			}
+			for c := b + 1; c < k; c++ {
+				w2 := distinct[c]
+				c2 := c1 + cnt(w1+1, w2)*(3+int(w2))
+				if w2 != top {
+					c2 += cnt(w2+1, top) * (4 + int(top))
+				}
+				if best < 0 || c2 < best {
+					best, bw = c2, [4]uint8{w0, w1, w2, top}
+				}
+			}
+		}
+	}
+	return bw, fixed + best
+}

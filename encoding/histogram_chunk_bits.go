@@ -80,6 +80,29 @@ func (r *histBitReader) readBits(n uint) uint64 {
 
 func (r *histBitReader) readBit() bool { return r.readBits(1) == 1 }
 
+// readOnes reads a unary prefix: up to limit (≤ 56) one bits and the zero
+// that ends them, which is not there when limit ones were read. It returns
+// the number of ones.
+func (r *histBitReader) readOnes(limit uint) uint {
+	if r.avail <= limit {
+		r.fill()
+	}
+	// Bits of cur past avail are zero, so q ≤ avail.
+	q := uint(bits.LeadingZeros64(^r.cur))
+	used := q + 1
+	if q >= limit {
+		q, used = limit, limit
+	}
+	if used > r.avail {
+		r.bad = true
+		r.avail, r.cur = 0, 0
+		return q
+	}
+	r.cur <<= used
+	r.avail -= used
+	return q
+}
+
 // Varbit integers: a unary class prefix followed by a payload of the class
 // width. A class of width n holds −(2^(n−1)−1)…2^(n−1); zero has its own
 // one-bit class. Used where values have no history to adapt to (the first
@@ -104,10 +127,7 @@ func putHistVarbit(w *histBitWriter, v int64) {
 }
 
 func readHistVarbit(r *histBitReader) int64 {
-	class := 0
-	for class < 8 && r.readBit() {
-		class++
-	}
+	class := r.readOnes(8)
 	switch {
 	case class == 0:
 		return 0
@@ -141,10 +161,7 @@ func putHistVarbitUint(w *histBitWriter, v uint64) {
 }
 
 func readHistVarbitUint(r *histBitReader) uint64 {
-	class := 0
-	for class < 8 && r.readBit() {
-		class++
-	}
+	class := r.readOnes(8)
 	switch {
 	case class == 0:
 		return 0
@@ -175,12 +192,17 @@ const (
 	histRiceSumLimit = 1 << 40 // cap on one magnitude's weight, so sum cannot overflow
 )
 
-// riceK returns the smallest k with n·2^k ≥ sum.
+// riceK returns the smallest k with n·2^k ≥ sum. With k = len(sum) −
+// len(n), n·2^k and sum have the same bit length, so k or k+1 is it.
 func (c *histColumn) riceK() uint {
 	if c.sum <= uint64(c.n) {
 		return 0
 	}
-	return uint(bits.Len64((c.sum - 1) / uint64(c.n)))
+	k := uint(bits.Len64(c.sum) - bits.Len32(c.n))
+	if uint64(c.n)<<k < c.sum {
+		k++
+	}
+	return k
 }
 
 // learn advances the histColumn past value v whose delta is d and whose
@@ -235,10 +257,7 @@ func (c *histColumn) get(r *histBitReader) (v int64, ok bool) {
 		dod = readHistVarbit(r)
 		u = Zigzag(dod)
 	} else {
-		q := uint(0)
-		for q < histRiceEscape && r.readBit() {
-			q++
-		}
+		q := r.readOnes(histRiceEscape)
 		if q < histRiceEscape {
 			k := c.riceK()
 			u = uint64(q)<<k | r.readBits(k)

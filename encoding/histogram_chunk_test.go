@@ -542,3 +542,37 @@ func TestHistogramChunkAppendAllocs(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+func TestHistRiceK(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		c := histColumn{n: uint32(rng.IntN(histRiceHalveAt) + 1)}
+		c.sum = rng.Uint64N(uint64(c.n) << rng.IntN(41))
+		k := c.riceK()
+		require.GreaterOrEqual(t, uint64(c.n)<<k, c.sum, "n=%d sum=%d", c.n, c.sum)
+		if k > 0 {
+			require.Less(t, uint64(c.n)<<(k-1), c.sum, "n=%d sum=%d k=%d not minimal", c.n, c.sum, k)
+		}
+	}
+}
+
+func TestHistVarbitRoundTrip(t *testing.T) {
+	vals := []int64{0, 1, -1, 3, 4, -3, -4, 5, 31, 32, -31, -32, 33, 255, 256, 1 << 24, -(1 << 24), 1<<55 - 1, 1 << 55, math.MaxInt64, math.MinInt64}
+	var w histBitWriter
+	for _, v := range vals {
+		putHistVarbit(&w, v)
+		putHistVarbitUint(&w, uint64(v))
+	}
+	var r histBitReader
+	r.reset(w.b)
+	for _, v := range vals {
+		require.Equal(t, v, readHistVarbit(&r))
+		require.Equal(t, uint64(v), readHistVarbitUint(&r))
+	}
+	require.False(t, r.bad)
+	require.Less(t, r.remaining(), uint64(8))
+	for range 8 { // zero padding reads as zeros, then the end is flagged
+		readHistVarbit(&r)
+	}
+	require.True(t, r.bad, "reading past the end is flagged")
+}

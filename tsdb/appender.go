@@ -106,6 +106,9 @@ func (a *appender) series(ref SeriesRef, l Labels) (*memSeries, error) {
 		}
 	}
 	if len(l) == 0 {
+		if ref == 0 {
+			return nil, &LabelError{Reason: "empty label set"}
+		}
 		return nil, fmt.Errorf("%w: series ref %d", ErrNotFound, ref)
 	}
 	hash := l.Hash()

@@ -200,13 +200,17 @@ func readDod(r *BitReader) (int64, error) {
 // writeXOR writes the XOR x of a value with its predecessor, Gorilla style,
 // and returns the window to use next:
 //
-//	0                                    x = 0 (value repeated)
-//	10 + bits                            x fits the current window
-//	11 + lead 5 bits + sig 6 bits + bits a new window (sig 0 means 64)
+//	0                                         x = 0 (value repeated)
+//	10 + window bits                          x fits the current window
+//	11 + lead 5 + 0 + trail-base 2 + bits     new window, trailing zeros near the last
+//	11 + lead 5 + 1 + trail 6 + bits          new window, any trailing zeros
 //
-// Unlike Prometheus, a fitting window is reused only when that is no more
-// expensive than opening a tight one, so one wide XOR does not bloat the
-// rest of the chunk.
+// The window holds the 64 - lead - trail bits between the leading zeros
+// (capped at 31) and the trailing zeros. The short trailing-zero form
+// counts from trailBase of the current window. Unlike Prometheus, a fitting
+// window is reused only when that costs at most xorHysteresis bits more
+// than opening a tight one, so one wide XOR does not bloat the rest of the
+// chunk.
 func writeXOR(w *BitWriter, x uint64, lead, trail uint8) (uint8, uint8) {
 	if x == 0 {
 		w.writeSmall(0, 1)
@@ -218,16 +222,30 @@ func writeXOR(w *BitWriter, x uint64, lead, trail uint8) (uint8, uint8) {
 		w.WriteBits(x>>trail, int(64-lead-trail))
 		return lead, trail
 	}
-	sig := 64 - l - tr
-	w.writeSmall(0b11<<11|uint64(l)<<6|uint64(sig&63), 13)
-	w.WriteBits(x>>tr, int(sig))
+	if base := trailBase(trail); tr >= base && tr < base+4 {
+		w.writeSmall(0b11<<8|uint64(l)<<3|uint64(tr-base), 10)
+	} else {
+		w.writeSmall(0b11<<12|uint64(l)<<7|1<<6|uint64(tr), 14)
+	}
+	w.WriteBits(x>>tr, int(64-l-tr))
 	return l, tr
 }
 
-// xorReuseSlack is how many bits wider than a tight window the current one
-// may be and still be reused: a little hysteresis keeps one odd value
+// xorHysteresis is how many bits more than a new window the current one
+// may cost and still be reused: a little hysteresis keeps one odd value
 // from costing two window changes.
-const xorReuseSlack = 14
+const xorHysteresis = 3
+
+// trailBase is the smallest trailing-zero count the short form of a new
+// window can give, from the current window's: full-precision values have
+// few trailing zeros, integers and short decimals many, and a new window's
+// count tends to stay near the last one.
+func trailBase(trail uint8) uint8 {
+	if trail == noWindow || trail < 4 {
+		return 0
+	}
+	return trail - 1
+}
 
 // xorPlan decides how writeXOR codes x: the bits it takes, whether the
 // current window is reused, and the window afterwards.
@@ -240,13 +258,16 @@ func xorPlan(x uint64, lead, trail uint8) (cost int, reuse bool, l, tr uint8) {
 	if l > 31 {
 		l = 31
 	}
-	sig := 64 - l - tr
+	cost = 2 + 5 + 3 + int(64-l-tr)
+	if base := trailBase(trail); tr < base || tr >= base+4 {
+		cost += 4
+	}
 	if lead != noWindow && l >= lead && tr >= trail {
-		if win := 64 - lead - trail; int(win) <= int(sig)+xorReuseSlack {
-			return 2 + int(win), true, lead, trail
+		if win := 2 + int(64-lead-trail); win <= cost+xorHysteresis {
+			return win, true, lead, trail
 		}
 	}
-	return 13 + int(sig), false, l, tr
+	return cost, false, l, tr
 }
 
 // writeFirstValue writes a chunk's first value as an XOR with zero: in a

@@ -53,7 +53,7 @@ func (it *FloatIterator) Reset(b []byte) error {
 	}
 	it.enc, it.n = enc, n
 	it.r.Reset(body)
-	it.lead = noWindow
+	it.lead, it.trail = noWindow, noWindow
 	it.chimp.reset()
 	return nil
 }
@@ -173,22 +173,23 @@ func (it *FloatIterator) fastNext() bool {
 			break
 		}
 		lead, trail := it.lead, it.trail
-		if n < 13 {
+		if n < 14 {
 			return false
 		}
 		if acc>>62 == 0b11 {
-			h := acc >> 51
-			lead = uint8(h>>6) & 31
-			sig := uint8(h & 63)
-			if sig == 0 {
-				sig = 64
+			lead = uint8(acc>>57) & 31
+			if acc&(1<<56) == 0 {
+				trail = trailBase(trail) + uint8(acc>>54)&3
+				acc <<= 10
+				n -= 10
+			} else {
+				trail = uint8(acc>>50) & 63
+				acc <<= 14
+				n -= 14
 			}
-			if lead+sig > 64 {
+			if lead+trail > 63 {
 				return false
 			}
-			trail = 64 - lead - sig
-			acc <<= 13
-			n -= 13
 		} else {
 			if lead == noWindow {
 				return false
@@ -315,18 +316,25 @@ func (it *FloatIterator) readXOR() error {
 	}
 	it.r.Skip(2)
 	if p == 0b11 {
-		h, err := it.r.ReadBits(11)
+		h, err := it.r.ReadBits(6)
 		if err != nil {
 			return err
 		}
-		lead, sig := uint8(h>>6), uint8(h&63)
-		if sig == 0 {
-			sig = 64
+		lead, tw := uint8(h>>1), 2
+		if h&1 != 0 {
+			tw = 6
 		}
-		if lead+sig > 64 {
-			return corruptf("xor window of %d leading and %d significant bits", lead, sig)
+		tr, err := it.r.ReadBits(tw)
+		if err != nil {
+			return err
 		}
-		it.lead, it.trail = lead, 64-lead-sig
+		if tw == 2 {
+			tr += uint64(trailBase(it.trail))
+		}
+		if lead+uint8(tr) > 63 {
+			return corruptf("xor window of %d leading and %d trailing zeros", lead, tr)
+		}
+		it.lead, it.trail = lead, uint8(tr)
 	} else if it.lead == noWindow {
 		if it.i > 0 {
 			return corruptf("xor window reused before one was set")
@@ -341,7 +349,7 @@ func (it *FloatIterator) readXOR() error {
 	}
 	it.v ^= x << it.trail
 	if it.i == 0 {
-		it.lead = noWindow
+		it.lead, it.trail = noWindow, noWindow
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"math/bits"
@@ -150,12 +151,12 @@ func (it *FloatIterator) fastNext() bool {
 		delta += uint64(int64(acc) >> (64 - w))
 		acc <<= w
 		n -= ones + 1 + w
-		if delta == 0 || it.t+int64(delta) <= it.t {
-			return false
-		}
 	} else {
 		acc <<= 1
 		n--
+	}
+	if delta == 0 || it.t+int64(delta) <= it.t {
+		return false // the careful path reports it
 	}
 	if n < 32 {
 		acc, n, b = refillBits(acc, n, b)
@@ -283,7 +284,7 @@ func (it *FloatIterator) fastNext() bool {
 
 // fail records err, marking the chunk corrupt at the current sample.
 func (it *FloatIterator) fail(err error) {
-	it.err = corruptf("float chunk (%s) sample %d of %d: %v", it.enc, it.i, it.n, err)
+	it.err = fmt.Errorf("float chunk (%s) sample %d of %d: %w", it.enc, it.i, it.n, err)
 	it.i = it.n + 1
 }
 

@@ -220,7 +220,7 @@ func TestHistogramChunkOpenBytes(t *testing.T) {
 	c := NewHistogramChunk()
 	s := newHistSeries(42, 1, false)
 	var want []histSample
-	for i := range 150 {
+	for i := range 100 {
 		ts := int64(i) * 1000
 		h := s.next()
 		require.NoError(t, c.Append(ts, h))

@@ -343,10 +343,13 @@ func (g *generator) request(t time.Time) {
 	children = append(children, pending{svc: "analytics", name: "record click", kind: tracestore.SpanKindConsumer,
 		start: cur.Add(g.lat(2 * time.Millisecond)), d: g.lat(1 * time.Millisecond), parentIdx: len(children) - 1,
 		attrs: []tracestore.KeyValue{str("messaging.system", "kafka"), str("short_code", code)}})
+	consumer := len(children) - 1
+	at := children[consumer].start
 	for range g.r.IntN(8) {
+		d := g.lat(100 * time.Microsecond)
 		children = append(children, pending{svc: "analytics", name: "enrich " + []string{"geo", "device", "referrer"}[g.r.IntN(3)],
-			kind: tracestore.SpanKindInternal, start: children[len(children)-1].start.Add(100 * time.Microsecond), d: g.lat(150 * time.Microsecond),
-			parentIdx: len(children) - 1})
+			kind: tracestore.SpanKindInternal, start: at, d: d, parentIdx: consumer})
+		at = at.Add(d)
 	}
 	cur = cur.Add(pd)
 	redirD := cur.Add(g.lat(300 * time.Microsecond)).Sub(redirStart)

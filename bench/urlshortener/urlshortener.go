@@ -67,7 +67,7 @@ func DefaultConfig(start time.Time) Config {
 // Summary counts what was written.
 type Summary struct {
 	Requests, SlowRequests, Errors int
-	Spans, Logs, Samples          int
+	Spans, Logs, Samples           int
 }
 
 // service keeps one service's counters between scrapes.
@@ -225,7 +225,9 @@ func resource(svc string) tracestore.Resource {
 	}}
 }
 
-func str(k, v string) tracestore.KeyValue { return tracestore.KeyValue{Key: k, Value: tracestore.StringValue(v)} }
+func str(k, v string) tracestore.KeyValue {
+	return tracestore.KeyValue{Key: k, Value: tracestore.StringValue(v)}
+}
 func num(k string, v int64) tracestore.KeyValue {
 	return tracestore.KeyValue{Key: k, Value: tracestore.Int64Value(v)}
 }

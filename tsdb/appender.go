@@ -308,24 +308,8 @@ func histEqual(a, b *Histogram) bool {
 		slices.Equal(a.PositiveBuckets, b.PositiveBuckets) && slices.Equal(a.NegativeBuckets, b.NegativeBuckets)
 }
 
-// write puts the new series records and the write-ahead entry in one
-// Pebble batch.
-func (a *appender) write(seq uint64) error {
-	db := a.db
-	b := db.p.NewBatch()
-	defer b.Close()
-	var key []byte
-	for _, s := range a.created {
-		if !s.live {
-			continue
-		}
-		key = keys.AppendMetricSeries(key[:0], s.id)
-		db.buf, db.scratch = appendLabelsRecord(db.buf[:0], db.scratch, s.lset)
-		if err := b.Set(key, db.buf, nil); err != nil {
-			return fmt.Errorf("tsdb: commit: %w", err)
-		}
-	}
-	p := db.scratch[:0]
+// encodeWAL appends the write-ahead payload of the batch to p.
+func (a *appender) encodeWAL(p []byte) []byte {
 	n := 0
 	for i := range a.samples {
 		if !a.samples[i].skip {
@@ -350,6 +334,27 @@ func (a *appender) write(seq uint64) error {
 			p = appendFloatBits(p, q.v)
 		}
 	}
+	return p
+}
+
+// write puts the new series records and the write-ahead entry in one
+// Pebble batch.
+func (a *appender) write(seq uint64) error {
+	db := a.db
+	b := db.p.NewBatch()
+	defer b.Close()
+	var key []byte
+	for _, s := range a.created {
+		if !s.live {
+			continue
+		}
+		key = keys.AppendMetricSeries(key[:0], s.id)
+		db.buf, db.scratch = appendLabelsRecord(db.buf[:0], db.scratch, s.lset)
+		if err := b.Set(key, db.buf, nil); err != nil {
+			return fmt.Errorf("tsdb: commit: %w", err)
+		}
+	}
+	p := a.encodeWAL(db.scratch[:0])
 	db.scratch = p
 	db.buf = encoding.AppendBlock(db.buf[:0], encoding.BlockRaw, p)
 	key = keys.AppendMetricWAL(key[:0], seq)

@@ -21,7 +21,7 @@ package encoding
 //
 // The bit stream holds the samples one after another, each:
 //
-//	timestamp   varbit t (first), varbit t−t₀ (second), varbit delta of delta (later)
+//	timestamp   column
 //	hint        counter chunks only: 2 bits (first); later '0' = as before, '1' + 2 bits
 //	layout      '0' = spans as before, '1' + layout (the first sample has no flag):
 //	            varbit-uint #positive spans, each varbit offset, varbit-uint length;
@@ -136,7 +136,7 @@ type HistogramChunk struct {
 	n       int
 	minT    int64
 	maxT    int64
-	tDelta  int64
+	ts      histColumn
 	gauge   bool
 	schema  int32
 	zeroThr uint64 // float64 bits
@@ -207,19 +207,11 @@ func (c *HistogramChunk) Append(t int64, h *Histogram) error {
 		}
 	}
 	w := &c.w
-	switch c.n {
-	case 0:
+	if c.n == 0 {
 		c.writeBodyHeader(h, gauge)
-		putHistVarbit(w, t)
 		c.minT = t
-	case 1:
-		c.tDelta = t - c.maxT
-		putHistVarbit(w, c.tDelta)
-	default:
-		d := t - c.maxT
-		putHistVarbit(w, d-c.tDelta)
-		c.tDelta = d
 	}
+	c.ts.put(w, t, 0)
 	c.maxT = t
 
 	if !gauge {
@@ -246,10 +238,11 @@ func (c *HistogramChunk) Append(t int64, h *Histogram) error {
 		w.writeBits(0, 1)
 	}
 
-	c.count.put(w, int64(h.Count))
-	c.zero.put(w, int64(h.ZeroCount))
-	putHistBuckets(w, c.pos.cols, h.PositiveBuckets)
-	putHistBuckets(w, c.neg.cols, h.NegativeBuckets)
+	c.count.put(w, int64(h.Count), 0)
+	inc := c.count.delta // the count's increase guides the bucket predictions
+	c.zero.put(w, int64(h.ZeroCount), inc)
+	putHistBuckets(w, c.pos.cols, h.PositiveBuckets, inc)
+	putHistBuckets(w, c.neg.cols, h.NegativeBuckets, inc)
 	c.sum.put(w, math.Float64bits(h.Sum))
 
 	c.n++
@@ -284,11 +277,11 @@ func appendHistZeroThr(b []byte, thr float64) []byte {
 
 // putHistBuckets writes the absolute count of every bucket, resolving the
 // delta coding of the model.
-func putHistBuckets(w *histBitWriter, cols []histColumn, deltas []int64) {
+func putHistBuckets(w *histBitWriter, cols []histColumn, deltas []int64, total int64) {
 	var abs int64
 	for i, d := range deltas {
 		abs += d
-		cols[i].put(w, abs)
+		cols[i].put(w, abs, total)
 	}
 }
 
@@ -326,7 +319,7 @@ type HistogramIterator struct {
 	schema   int32
 	zeroThr  float64
 	t        int64
-	tDelta   int64
+	ts       histColumn
 	hint     CounterResetHint
 	pos      histSide
 	neg      histSide
@@ -446,20 +439,10 @@ func (it *HistogramIterator) Next() bool {
 
 func (it *HistogramIterator) decode() error {
 	r := &it.r
-	switch it.i {
-	case 0:
-		it.t = readHistVarbit(r)
-	default:
-		prev := it.t
-		if it.i == 1 {
-			it.tDelta = readHistVarbit(r)
-		} else {
-			it.tDelta += readHistVarbit(r)
-		}
-		it.t += it.tDelta // wraps as the writer's subtraction did
-		if it.t <= prev && !r.bad {
-			return corruptf("timestamp %d not after %d", it.t, prev)
-		}
+	prev := it.t
+	it.t, _ = it.ts.get(r, 0) // wraps as the writer's subtraction did
+	if it.i > 0 && it.t <= prev && !r.bad {
+		return corruptf("timestamp %d not after %d", it.t, prev)
 	}
 
 	if it.gauge {
@@ -483,12 +466,13 @@ func (it *HistogramIterator) decode() error {
 		}
 	}
 
-	count, ok1 := it.count.get(r)
-	zero, ok2 := it.zero.get(r)
+	count, ok1 := it.count.get(r, 0)
+	inc := it.count.delta
+	zero, ok2 := it.zero.get(r, inc)
 	var ok3, ok4 bool
 	var pSum, nSum uint64
-	it.pBuckets, pSum, ok3 = getHistBuckets(r, it.pos.cols, it.pBuckets)
-	it.nBuckets, nSum, ok4 = getHistBuckets(r, it.neg.cols, it.nBuckets)
+	it.pBuckets, pSum, ok3 = getHistBuckets(r, it.pos.cols, it.pBuckets, inc)
+	it.nBuckets, nSum, ok4 = getHistBuckets(r, it.neg.cols, it.nBuckets, inc)
 	sumBits, ok5 := it.sum.get(r)
 	if r.bad {
 		return corruptf("truncated")
@@ -548,11 +532,11 @@ func (it *HistogramIterator) readLayout(s *histSide) error {
 
 // getHistBuckets reads a side's absolute counts into the model's delta coding
 // and returns their sum. ok is false for a malformed or negative count.
-func getHistBuckets(r *histBitReader, cols []histColumn, dst []int64) (out []int64, sum uint64, ok bool) {
+func getHistBuckets(r *histBitReader, cols []histColumn, dst []int64, total int64) (out []int64, sum uint64, ok bool) {
 	dst = slices.Grow(dst[:0], len(cols))[:len(cols)]
 	var prev int64
 	for i := range cols {
-		v, vok := cols[i].get(r)
+		v, vok := cols[i].get(r, total)
 		if !vok || v < 0 {
 			return dst, 0, false
 		}

@@ -171,69 +171,114 @@ func readHistVarbitUint(r *histBitReader) uint64 {
 	return r.readBits(histVarbitWidths[class-1]) + 1
 }
 
-// histColumn codes one integer series of a chunk (the count, the zero count, or
-// one bucket's absolute count) as deltas of deltas. The first two values
-// of a histColumn are varbit-coded; after that each delta of delta is
-// zigzagged and Rice-coded with a parameter k adapted from the mean of the
-// recent magnitudes (as in LOCO-I), so a bucket that moves by a few hundred
-// per sample costs about log2 of its jitter, not a fixed class width.
+// histColumn codes one integer series of a chunk (the count, the zero
+// count, or one bucket's absolute count) as the residual of its delta
+// against a prediction. The first three values of a column are
+// varbit-coded; after that each residual is zigzagged and Rice-coded with a parameter k
+// adapted from the mean of the recent magnitudes (as in LOCO-I), so a
+// bucket that moves by a few hundred per sample costs about log2 of its
+// jitter, not a fixed class width.
+//
+// Two predictors compete, and the one with the smaller recent residuals is
+// used (writer and reader keep the same statistics, so no bits say which):
+// the previous delta (delta of delta, as Prometheus and Gorilla do), and
+// the column's usual share of this sample's count increase, which the
+// reader already has because the count comes first. The second follows
+// the traffic: when a scrape saw 20% more requests, every bucket is
+// expected to grow 20% more, and only the noise is left to code.
 // Arithmetic wraps, so every uint64 count round-trips.
 type histColumn struct {
-	prev  int64  // last value
-	delta int64  // last delta
-	sum   uint64 // sum of recent zigzagged magnitudes (A in LOCO-I)
-	n     uint32 // number of magnitudes in sum (N in LOCO-I)
-	age   uint32 // values coded so far, saturating
+	prev  int64     // last value
+	delta int64     // last delta
+	share int64     // recent delta ÷ total delta, in 1/65536ths, within [0, 2^17]
+	sum   [2]uint64 // recent zigzagged residuals per predictor (A in LOCO-I)
+	n     uint32    // number of residuals in sum (N in LOCO-I)
+	age   uint32    // values coded so far, saturating at 3
 }
 
 const (
 	histRiceEscape   = 16      // unary quotients this long escape to an explicit width
 	histRiceHalveAt  = 32      // halve sum and n at this many values, to track drift
-	histRiceSumLimit = 1 << 40 // cap on one magnitude's weight, so sum cannot overflow
+	histRiceSumLimit = 1 << 40 // cap on one residual's weight, so sum cannot overflow
+	histMaxTotal     = 1 << 40 // total deltas beyond this are not used for prediction
 )
+
+// predict returns the predicted delta and which predictor made it. total is
+// this sample's count increase, or ≤ 0 when there is none to go by.
+func (c *histColumn) predict(total int64) (int64, int) {
+	if total > 0 && total < histMaxTotal && c.sum[1] < c.sum[0] {
+		return shareOf(c.share, total), 1
+	}
+	return c.delta, 0
+}
+
+// shareOf scales total by a share in 1/65536ths; share ≤ 2^17 and total <
+// 2^40 keep the product within 2^57.
+func shareOf(share, total int64) int64 { return (share*total + 1<<15) >> 16 }
 
 // riceK returns the smallest k with n·2^k ≥ sum. With k = len(sum) −
 // len(n), n·2^k and sum have the same bit length, so k or k+1 is it.
-func (c *histColumn) riceK() uint {
-	if c.sum <= uint64(c.n) {
+func riceK(sum uint64, n uint32) uint {
+	if sum <= uint64(n) {
 		return 0
 	}
-	k := uint(bits.Len64(c.sum) - bits.Len32(c.n))
-	if uint64(c.n)<<k < c.sum {
+	k := uint(bits.Len64(sum) - bits.Len32(n))
+	if uint64(n)<<k < sum {
 		k++
 	}
 	return k
 }
 
-// learn advances the histColumn past value v whose delta is d and whose
-// zigzagged delta of delta is u.
-func (c *histColumn) learn(v, d int64, u uint64) {
-	if c.age == 0 {
-		// A histColumn's first value has no delta worth predicting from: the
-		// next one is coded as a plain delta.
+// learn advances the column past value v whose delta is d.
+func (c *histColumn) learn(v, d, total int64) {
+	switch {
+	case c.age == 0:
+		// A first value has no delta worth predicting from: the next one
+		// is coded as a plain delta.
 		d = 0
-	} else {
-		c.sum += min(u, histRiceSumLimit)
-		c.n++
-		if c.n >= histRiceHalveAt {
-			c.sum >>= 1
-			c.n >>= 1
+	default:
+		u0 := Zigzag(d - c.delta)
+		u1 := u0
+		if total > 0 && total < histMaxTotal {
+			u1 = Zigzag(d - shareOf(c.share, total))
+			var s int64
+			if d > 0 {
+				s = (min(d, 2*total) << 16) / total
+			}
+			if c.age == 1 {
+				c.share = s
+			} else {
+				c.share += (s - c.share) >> 2
+			}
+		}
+		// The second value's residual is its whole delta, no guide to
+		// the residuals that follow: statistics start with the third.
+		if c.age >= 2 {
+			c.sum[0] += min(u0, histRiceSumLimit)
+			c.sum[1] += min(u1, histRiceSumLimit)
+			c.n++
+			if c.n >= histRiceHalveAt {
+				c.sum[0] >>= 1
+				c.sum[1] >>= 1
+				c.n >>= 1
+			}
 		}
 	}
-	if c.age < 2 {
+	if c.age < 3 {
 		c.age++
 	}
 	c.prev, c.delta = v, d
 }
 
-func (c *histColumn) put(w *histBitWriter, v int64) {
+func (c *histColumn) put(w *histBitWriter, v, total int64) {
 	d := v - c.prev
-	dod := d - c.delta
-	u := Zigzag(dod)
-	if c.age < 2 {
-		putHistVarbit(w, dod)
+	pred, which := c.predict(total)
+	res := d - pred
+	if c.age < 3 {
+		putHistVarbit(w, res)
 	} else {
-		k := c.riceK()
+		u := Zigzag(res)
+		k := riceK(c.sum[which], c.n)
 		if q := u >> k; q < histRiceEscape {
 			// q ones and a zero, then the k low bits.
 			w.writeBits(1<<(q+1)-2, uint(q+1))
@@ -245,21 +290,21 @@ func (c *histColumn) put(w *histBitWriter, v int64) {
 			w.writeBits(u, n)
 		}
 	}
-	c.learn(v, d, u)
+	c.learn(v, d, total)
 }
 
 // get reads the next value; ok is false when the stream is malformed (the
 // reader's own flag covers running out of bits).
-func (c *histColumn) get(r *histBitReader) (v int64, ok bool) {
-	var u uint64
-	var dod int64
-	if c.age < 2 {
-		dod = readHistVarbit(r)
-		u = Zigzag(dod)
+func (c *histColumn) get(r *histBitReader, total int64) (v int64, ok bool) {
+	pred, which := c.predict(total)
+	var res int64
+	if c.age < 3 {
+		res = readHistVarbit(r)
 	} else {
+		var u uint64
 		q := r.readOnes(histRiceEscape)
 		if q < histRiceEscape {
-			k := c.riceK()
+			k := riceK(c.sum[which], c.n)
 			u = uint64(q)<<k | r.readBits(k)
 		} else {
 			n := uint(r.readBits(7))
@@ -268,11 +313,11 @@ func (c *histColumn) get(r *histBitReader) (v int64, ok bool) {
 			}
 			u = r.readBits(n)
 		}
-		dod = Unzigzag(u)
+		res = Unzigzag(u)
 	}
-	d := c.delta + dod
+	d := pred + res
 	v = c.prev + d
-	c.learn(v, d, u)
+	c.learn(v, d, total)
 	return v, true
 }
 

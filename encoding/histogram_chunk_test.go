@@ -546,12 +546,12 @@ func TestHistogramChunkAppendAllocs(t *testing.T) {
 func TestHistRiceK(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 100000 {
-		c := histColumn{n: uint32(rng.IntN(histRiceHalveAt) + 1)}
-		c.sum = rng.Uint64N(uint64(c.n) << rng.IntN(41))
-		k := c.riceK()
-		require.GreaterOrEqual(t, uint64(c.n)<<k, c.sum, "n=%d sum=%d", c.n, c.sum)
+		n := uint32(rng.IntN(histRiceHalveAt) + 1)
+		sum := rng.Uint64N(uint64(n) << rng.IntN(41))
+		k := riceK(sum, n)
+		require.GreaterOrEqual(t, uint64(n)<<k, sum, "n=%d sum=%d", n, sum)
 		if k > 0 {
-			require.Less(t, uint64(c.n)<<(k-1), c.sum, "n=%d sum=%d k=%d not minimal", c.n, c.sum, k)
+			require.Less(t, uint64(n)<<(k-1), sum, "n=%d sum=%d k=%d not minimal", n, sum, k)
 		}
 	}
 }

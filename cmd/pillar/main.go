@@ -40,6 +40,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "walk an incident from a latency alert to the guilty query", demoCmd},
+		{"query", "run a PromQL query over a store's metrics", queryCmd},
+		{"traces", "find traces by service, operation, attributes and duration", tracesCmd},
+		{"trace", "show one trace as a tree with its critical path", traceCmd},
+		{"logs", "search a store's logs", logsCmd},
+		{"inspect", "show what a store holds and its size on disk", inspectCmd},
 	}
 }
 

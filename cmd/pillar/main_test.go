@@ -1,0 +1,14 @@
+package main
+
+import (
+	"os"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if smallStoreDir != "" {
+		os.RemoveAll(smallStoreDir)
+	}
+	os.Exit(code)
+}

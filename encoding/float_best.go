@@ -22,9 +22,10 @@ func AppendBestFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
 			return dst, fmt.Errorf("%w: %d after %d at sample %d", ErrOutOfOrder, ts[i], ts[i-1], i)
 		}
 	}
-	enc, p := chooseFloatEncoding(vs)
+	var sc bestScratch
+	enc, p := chooseFloatEncoding(vs, &sc)
 	start := len(dst)
-	dst = appendFloatChunk(dst, enc, ts, vs, &p)
+	dst = appendFloatChunk(dst, enc, ts, vs, &p, &sc)
 	if err := verifyFloatChunk(dst[start:], ts, vs); err != nil {
 		return dst[:start], err
 	}
@@ -71,20 +72,21 @@ func AppendBestFloatChunk(dst, chunk []byte) ([]byte, error) {
 // chooseFloatEncoding picks the encoding whose values take the fewest bits;
 // timestamps cost the same in all of them. It computes sizes without
 // writing any.
-func chooseFloatEncoding(vs []float64) (ChunkEncoding, decParams) {
+func chooseFloatEncoding(vs []float64, sc *bestScratch) (ChunkEncoding, decParams) {
 	gb := gorillaValueBits(vs)
 	best, bestBits := EncGorilla, gb
-	p, c, ok := decAnalyse(vs)
+	p, c, raws, ok := decAnalyse(vs, sc.dec[:])
 	if ok && c < bestBits {
 		best, bestBits = EncDecimal, c
 	}
 	// Chimp gains a few bits per value over gorilla on full-precision
-	// data; where decimal already wins by far it cannot catch up, so the
-	// costlier analysis is skipped.
-	if best == EncDecimal && bestBits*4 < gb*3 {
+	// data; where decimal already wins by far and stores no value raw (a
+	// repeated NaN, say, which chimp refers back to) it cannot catch up,
+	// so the costlier analysis is skipped.
+	if best == EncDecimal && raws == 0 && bestBits*4 < gb*3 {
 		return best, p
 	}
-	if c := chimpValueBits(vs); c < bestBits {
+	if c := chimpValueBits(vs, sc.chimp[:]); c < bestBits {
 		best = EncChimp
 	}
 	return best, p
@@ -113,28 +115,49 @@ func gorillaValueBits(vs []float64) int {
 	return n
 }
 
-// chimpValueBits is the number of bits the chimp form spends on vs.
-func chimpValueBits(vs []float64) int {
+// chimpValueBits is the number of bits the chimp form spends on vs. When
+// plans holds a place for every value, each value's plan is kept there for
+// writing.
+func chimpValueBits(vs []float64, plans []chimpPlan) int {
+	if len(plans) < len(vs) {
+		plans = nil
+	}
 	var s chimpState
 	s.reset()
 	n := 0
-	for _, v := range vs {
+	for i, v := range vs {
 		vb := math.Float64bits(v)
-		c, flag, cls := s.cost(vb)
-		n += c
-		switch flag {
+		p := s.plan(vb)
+		if plans != nil {
+			plans[i] = p
+		}
+		n += int(p.nbits)
+		switch p.flag {
 		case 0b01:
 			s.lead = noWindow
 		case 0b11:
-			s.lead = cls
+			s.lead = p.class
 		}
 		s.push(vb)
 	}
 	return n
 }
 
+// bestCached is how many samples' sizing decisions are kept for writing;
+// longer chunks are re-derived while writing.
+const bestCached = 128
+
+// bestScratch keeps per-value decisions made while sizing the encodings,
+// so the chosen one is written without deciding again.
+type bestScratch struct {
+	dec   [bestCached]decItem
+	chimp [bestCached]chimpPlan
+}
+
 // appendFloatChunk writes a whole chunk in enc.
-func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p *decParams) []byte {
+// sc, when not nil, holds the decisions chooseFloatEncoding made.
+func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p *decParams, sc *bestScratch) []byte {
+	cached := sc != nil && len(vs) <= bestCached
 	start := len(dst)
 	dst = append(dst, byte(enc))
 	dst = binary.AppendUvarint(dst, uint64(len(ts)))
@@ -168,9 +191,17 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 				lead, trail = writeXOR(&w, vb^prevV, lead, trail)
 			}
 		case EncDecimal:
-			writeDecimalValue(&w, &ds, i, vb)
+			var c *decItem
+			if cached {
+				c = &sc.dec[i]
+			}
+			writeDecimalValue(&w, &ds, i, vb, c)
 		case EncChimp:
-			cs.write(&w, vb, cs.plan(vb))
+			if cached {
+				cs.write(&w, vb, sc.chimp[i])
+			} else {
+				cs.write(&w, vb, cs.plan(vb))
+			}
 		}
 		prevT, prevV = t, vb
 	}

@@ -56,12 +56,12 @@ func (s *chimpState) push(vb uint64) {
 
 // chimpPlan is how one value will be written.
 type chimpPlan struct {
+	xor    uint64
+	nbits  int32 // total bits
 	flag   uint8
 	ref    uint8
 	class  uint8
 	trail  uint8
-	xor    uint64
-	nbits  int // total bits
 	center uint8
 }
 
@@ -87,48 +87,19 @@ func (s *chimpState) plan(vb uint64) chimpPlan {
 	lead := chimpLead[cls]
 	var p chimpPlan
 	if cls == s.lead {
-		p = chimpPlan{flag: 0b10, class: cls, xor: x, nbits: 2 + 64 - int(lead)}
+		p = chimpPlan{flag: 0b10, class: cls, xor: x, nbits: 2 + 64 - int32(lead)}
 	} else {
-		p = chimpPlan{flag: 0b11, class: cls, xor: x, nbits: 2 + 3 + 64 - int(lead)}
+		p = chimpPlan{flag: 0b11, class: cls, xor: x, nbits: 2 + 3 + 64 - int32(lead)}
 	}
 	if bestTrail > chimpTrailThreshold {
 		xr := vb ^ s.ring[bestRef]
 		c := chimpLeadClass[bits.LeadingZeros64(xr)]
 		center := 64 - chimpLead[c] - uint8(bestTrail)
-		if n := 2 + 3 + 3 + 6 + int(center); n < p.nbits {
+		if n := int32(2 + 3 + 3 + 6 + int(center)); n < p.nbits {
 			p = chimpPlan{flag: 0b01, ref: uint8(bestRef), class: c, trail: uint8(bestTrail), xor: xr, center: center, nbits: n}
 		}
 	}
 	return p
-}
-
-// cost is plan's size alone: the bits vb takes, its flag and lead class.
-func (s *chimpState) cost(vb uint64) (int, uint8, uint8) {
-	if s.n == 0 {
-		return 64, 0xff, 0
-	}
-	bestTrail := 0
-	for k := range min(s.n, chimpRefs) {
-		bestTrail = max(bestTrail, bits.TrailingZeros64(vb^s.ring[k]))
-	}
-	if bestTrail == 64 {
-		return 5, 0b00, 0
-	}
-	x := vb ^ s.ring[(s.n-1)%chimpRefs]
-	cls := chimpLeadClass[bits.LeadingZeros64(x)]
-	n, flag := 2+64-int(chimpLead[cls]), uint8(0b10)
-	if cls != s.lead {
-		n, flag = n+3, 0b11
-	}
-	if bestTrail > chimpTrailThreshold {
-		// The centre form's lead class is at least the last value's when
-		// the reference is the last value, and rarely differs otherwise;
-		// plan decides exactly, this estimate only ranks encodings.
-		if c := 2 + 3 + 3 + 6 + 64 - int(chimpLead[cls]) - bestTrail; c < n {
-			return c, 0b01, cls
-		}
-	}
-	return n, flag, cls
 }
 
 // write writes vb by plan p and updates the state.

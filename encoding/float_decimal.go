@@ -43,11 +43,20 @@ func decScale(v float64, e uint8) (int64, bool) {
 // decValue is the float a scaled integer stands for.
 func decValue(d int64, e uint8) uint64 { return math.Float64bits(float64(d) / pow10[e]) }
 
+// decItem is one value's classification, kept between sizing and writing.
+type decItem struct {
+	d    int64
+	r    uint64
+	kind uint8
+}
+
 // decState is the decoder's (and encoder's) running state.
 type decState struct {
-	p     decParams
-	d     int64 // last scaled value
-	delta int64 // last difference of d
+	p      decParams
+	d      int64  // last scaled value
+	delta  int64  // last difference of d
+	base   uint64 // decValue(d), when baseOK: repeated d skip the division
+	baseOK bool
 }
 
 // Value kinds of a decimal sample.
@@ -90,7 +99,7 @@ func (s *decState) next(d int64) (code int64) {
 // skip updates the state for a raw value that has no code.
 func (s *decState) skip(vb uint64) {
 	if d, ok := decScale(math.Float64frombits(vb), s.p.e); ok && !math.IsNaN(math.Float64frombits(vb)) {
-		s.delta, s.d = d-s.d, d
+		s.delta, s.d, s.baseOK = d-s.d, d, false
 	}
 }
 
@@ -190,8 +199,15 @@ func (p *decParams) read(r *BitReader) error {
 }
 
 // writeDecimalValue writes sample i's value.
-func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64) {
-	kind, d, r := decClassify(vb, s.p.e)
+func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) {
+	var kind int
+	var d int64
+	var r uint64
+	if c != nil {
+		kind, d, r = int(c.kind), c.d, c.r
+	} else {
+		kind, d, r = decClassify(vb, s.p.e)
+	}
 	if i == 0 {
 		s.p.write(w)
 		w.writeSmall(uint64(kind), 2)
@@ -249,7 +265,7 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		s.d = Unzigzag(z)
+		s.d, s.baseOK = Unzigzag(z), false
 		if s.d <= -(1<<53) || s.d >= 1<<53 {
 			return 0, corruptf("decimal value %d out of range", s.d)
 		}
@@ -289,7 +305,7 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 	if d <= -(1<<53) || d >= 1<<53 {
 		return 0, corruptf("decimal value %d out of range", d)
 	}
-	s.d, s.delta = d, delta
+	s.d, s.delta, s.baseOK = d, delta, false
 	return decValue(d, s.p.e) + uint64(Unzigzag(res)), nil
 }
 
@@ -352,19 +368,24 @@ func decExactAt(v float64, e uint8) bool {
 
 // decAnalyse chooses a chunk's decimal parameters from its values and
 // returns the bits the values will take; ok is false when no scale fits.
-func decAnalyse(vs []float64) (p decParams, cost int, ok bool) {
+func decAnalyse(vs []float64, cache []decItem) (p decParams, cost, raws int, ok bool) {
 	e, ok := decChooseScale(vs)
 	if !ok {
-		return p, 0, false
+		return p, 0, 0, false
 	}
-	p, cost = decCost(vs, e)
-	return p, cost, true
+	p, cost, raws = decCost(vs, e, cache)
+	return p, cost, raws, true
 }
 
 // decCost chooses the order and bucket widths for vs at scale e and
-// returns the bits the values then take. Both orders are tried in one
+// returns the bits the values then take and how many are stored raw. Both orders are tried in one
 // pass; widths are fitted for the one whose codes are shorter in total.
-func decCost(vs []float64, e uint8) (decParams, int) {
+// When cache holds a place for every value, each value's classification
+// is kept there for writing.
+func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws int) {
+	if len(cache) < len(vs) {
+		cache = nil
+	}
 	s1 := decState{p: decParams{e: e, order: 1}}
 	s2 := decState{p: decParams{e: e, order: 2}}
 	var lens1, lens2 [65]int
@@ -373,6 +394,9 @@ func decCost(vs []float64, e uint8) (decParams, int) {
 	for i, v := range vs {
 		vb := math.Float64bits(v)
 		kind, d, r := decClassify(vb, e)
+		if cache != nil {
+			cache[i] = decItem{d: d, r: r, kind: uint8(kind)}
+		}
 		if i == 0 {
 			switch kind {
 			case decRaw:
@@ -389,6 +413,7 @@ func decCost(vs []float64, e uint8) (decParams, int) {
 		}
 		if kind == decRaw {
 			fixed += 5 + 64
+			raws++
 			s1.skip(vb)
 			s2.skip(vb)
 			continue
@@ -409,7 +434,7 @@ func decCost(vs []float64, e uint8) (decParams, int) {
 	}
 	var c int
 	p.w, c = chooseWidths(lens, fixed)
-	return p, c + 5 + 28
+	return p, c + 5 + 28, raws
 }
 
 // chooseWidths picks the four bucket widths minimising the bits for a

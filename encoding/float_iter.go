@@ -211,9 +211,38 @@ func (it *FloatIterator) fastNext() bool {
 		it.lead, it.trail = lead, trail
 
 	case EncDecimal:
+		// Bucket prefix, or the residual escape 11110 + 7-bit length + r
+		// before it; raw values (11111) take the careful path.
+		var res uint64
 		ones := uint(bits.LeadingZeros64(^acc))
-		if ones >= 4 || ones+1 > n {
-			return false // escape: residual or raw value
+		if ones >= 4 {
+			if n < 12 || acc&(1<<59) != 0 {
+				return false
+			}
+			l := uint(acc>>52) & 127
+			acc <<= 12
+			n -= 12
+			if l > 56 {
+				return false
+			}
+			if l > n {
+				acc, n, b = refillBits(acc, n, b)
+				if l > n {
+					return false
+				}
+			}
+			if l > 0 {
+				res = acc >> (64 - l)
+				acc <<= l
+				n -= l
+			}
+			if n < 4 {
+				acc, n, b = refillBits(acc, n, b)
+			}
+			ones = uint(bits.LeadingZeros64(^acc))
+			if ones >= 4 {
+				return false
+			}
 		}
 		w := uint(it.dec.p.w[ones])
 		if ones+1+w > n {
@@ -234,43 +263,73 @@ func (it *FloatIterator) fastNext() bool {
 			dd += it.dec.delta
 		}
 		d := it.dec.d + dd
-		if d <= -(1<<53) || d >= 1<<53 {
-			return false
+		if d != it.dec.d || !it.dec.baseOK {
+			if d <= -(1<<53) || d >= 1<<53 {
+				return false
+			}
+			it.dec.base, it.dec.baseOK = decValue(d, it.dec.p.e), true
 		}
 		it.dec.d, it.dec.delta = d, dd
-		v = decValue(d, it.dec.p.e)
+		v = it.dec.base + uint64(Unzigzag(res))
 
 	case EncChimp:
 		cs := &it.chimp
-		if n < 2 || acc>>62 < 0b10 {
-			return false // references to older values take the careful path
+		if n < 14 {
+			return false
 		}
-		cls := cs.lead
-		if acc>>62 == 0b11 {
-			if n < 5 {
+		switch acc >> 62 {
+		case 0b00, 0b01:
+			ref := int(acc>>59) & 7
+			if ref >= cs.n {
 				return false
 			}
-			cls = uint8(acc>>59) & 7
-			acc <<= 5
-			n -= 5
-		} else {
-			if cls == noWindow {
+			v = cs.ring[ref]
+			if acc>>62 == 0b00 {
+				acc <<= 5
+				n -= 5
+				break
+			}
+			lead, center := uint(chimpLead[(acc>>56)&7]), uint(acc>>50)&63
+			acc <<= 14
+			n -= 14
+			if center == 0 || lead+center > 64 {
 				return false
 			}
-			acc <<= 2
-			n -= 2
-		}
-		sig := uint(64 - chimpLead[cls])
-		if sig > n {
-			acc, n, b = refillBits(acc, n, b)
+			if center > n {
+				acc, n, b = refillBits(acc, n, b)
+				if center > n {
+					return false
+				}
+			}
+			v ^= acc >> (64 - center) << (64 - lead - center)
+			acc <<= center
+			n -= center
+			cs.lead = noWindow
+		default:
+			cls := cs.lead
+			if acc>>62 == 0b11 {
+				cls = uint8(acc>>59) & 7
+				acc <<= 5
+				n -= 5
+			} else {
+				if cls == noWindow {
+					return false
+				}
+				acc <<= 2
+				n -= 2
+			}
+			sig := uint(64 - chimpLead[cls])
 			if sig > n {
-				return false
+				acc, n, b = refillBits(acc, n, b)
+				if sig > n {
+					return false
+				}
 			}
+			v ^= acc >> (64 - sig)
+			acc <<= sig
+			n -= sig
+			cs.lead = cls
 		}
-		v ^= acc >> (64 - sig)
-		acc <<= sig
-		n -= sig
-		cs.lead = cls
 		cs.push(v)
 	default:
 		return false

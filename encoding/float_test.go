@@ -242,11 +242,11 @@ func encodings(t testing.TB, ts []int64, vs []float64) map[ChunkEncoding][]byte 
 
 // chunkAs encodes samples in enc whether or not it is the smallest.
 func chunkAs(enc ChunkEncoding, ts []int64, vs []float64) []byte {
-	p, _, ok := decAnalyse(vs)
+	p, _, _, ok := decAnalyse(vs, nil)
 	if !ok {
-		p, _ = decCost(vs, 0)
+		p, _, _ = decCost(vs, 0, nil)
 	}
-	return appendFloatChunk(nil, enc, ts, vs, &p)
+	return appendFloatChunk(nil, enc, ts, vs, &p, nil)
 }
 
 // mixedSamples is a chunk's worth of samples exercising many code paths.
@@ -434,3 +434,64 @@ func TestJitterIsCheap(t *testing.T) {
 
 func crc32Checksum(b []byte) uint32         { return crc32.Checksum(b, castagnoli) }
 func crc32Update(c uint32, b []byte) uint32 { return crc32.Update(c, castagnoli, b) }
+
+func TestAppendBestAllocs(t *testing.T) {
+	ts, vs := mixedSamples(120)
+	dst := make([]byte, 0, 4096)
+	allocs := testing.AllocsPerRun(20, func() {
+		var err error
+		dst, err = AppendBestFloats(dst[:0], ts, vs)
+		if err != nil {
+			panic(err)
+		}
+	})
+	require.Zero(t, allocs, "AppendBestFloats into a large enough dst must not allocate")
+	chunk := gorillaChunk(t, ts, vs)
+	allocs = testing.AllocsPerRun(20, func() {
+		var err error
+		dst, err = AppendBestFloatChunk(dst[:0], chunk)
+		if err != nil {
+			panic(err)
+		}
+	})
+	require.Zero(t, allocs, "AppendBestFloatChunk of a chunk of up to 256 samples must not allocate")
+	requireSameSamples(t, ts, vs, decodeAll(t, dst))
+}
+
+func TestAppendBestFloatsRejectsBadInput(t *testing.T) {
+	_, err := AppendBestFloats(nil, []int64{1, 2}, []float64{1})
+	require.Error(t, err)
+	dst, err := AppendBestFloats([]byte("x"), []int64{1, 3, 2}, []float64{1, 2, 3})
+	require.ErrorIs(t, err, ErrOutOfOrder)
+	require.Equal(t, "x", string(dst))
+	_, err = AppendBestFloatChunk(nil, []byte{byte(EncGorilla), 3, 0, 0})
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+func TestBestPicksTheSmallest(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n = 120
+	ts := make([]int64, n)
+	for i := range ts {
+		ts[i] = int64(i) * 15000
+	}
+	cases := map[string]func(i int) float64{
+		"cpu-3dp":    func(int) float64 { return float64(rng.IntN(100000)) / 1000 },
+		"counter":    func(i int) float64 { return float64(i * 7) },
+		"full":       func(int) float64 { return rng.NormFloat64() * 1000 },
+		"ulp-off":    func(i int) float64 { return float64(i%50)*0.1 + 0.2 }, // arithmetic results like 0.30000000000000004
+		"stale-mark": func(i int) float64 { return []float64{1.5, math.Float64frombits(staleNaNBits)}[i%2] },
+	}
+	for name, f := range cases {
+		vs := make([]float64, n)
+		for i := range vs {
+			vs[i] = f(i)
+		}
+		best, err := AppendBestFloats(nil, ts, vs)
+		require.NoError(t, err)
+		requireSameSamples(t, ts, vs, decodeAll(t, best))
+		for enc, c := range encodings(t, ts, vs) {
+			require.LessOrEqual(t, len(best), len(c)+1, "%s: best (%s, %d B) vs %s (%d B)", name, ChunkEncoding(best[0]), len(best), enc, len(c))
+		}
+	}
+}

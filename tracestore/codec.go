@@ -21,12 +21,15 @@ import (
 //	resource: attrs, dropped uvarint, schemaURL str
 //	scope:    name str, version str, attrs, dropped uvarint, schemaURL str
 //	span:     spanID 8B, parent (0 | 1 idx uvarint of an earlier span | 2 + 8B),
-//	          traceState str, flags uvarint, name str, kind 1B,
-//	          start varint (minus base), end varint (minus start),
-//	          resource uvarint, scope uvarint, attrs, dropped uvarint,
-//	          events n × (time varint (minus start), name str, attrs, dropped), dropped uvarint,
+//	          presence mask 1B, name str, kind 1B,
+//	          start varint (minus base), duration varint,
+//	          resource uvarint, scope uvarint, attrs,
+//	          then only the fields whose mask bit is set, in this order:
+//	          traceState str, flags uvarint, dropped attrs uvarint,
+//	          events n × (time varint (minus start), name str, attrs, dropped),
+//	          dropped events uvarint,
 //	          links n × (0 same trace | 1 + 16B, spanID 8B, traceState str, flags uvarint, attrs, dropped),
-//	          dropped uvarint, status code 1B, status message str
+//	          dropped links uvarint, status (code 1B, message str)
 //	attrs:    n uvarint, n × (key str, value)
 //	value:    kind 1B, then string: str; bool: 1B; int: varint; float: 8B LE bits;
 //	          bytes: len + bytes; array: n + values; map: attrs
@@ -40,6 +43,19 @@ const blockFormatVersion = 1
 // maxValueDepth bounds nesting of arrays and maps, so a crafted block cannot
 // exhaust the stack.
 const maxValueDepth = 32
+
+// Presence bits of a span's optional fields; a field whose bit is clear is
+// zero and takes no bytes.
+const (
+	hasTraceState = 1 << iota
+	hasFlags
+	hasDroppedAttrs
+	hasEvents
+	hasDroppedEvents
+	hasLinks
+	hasDroppedLinks
+	hasStatus
+)
 
 const (
 	parentNone = 0
@@ -187,8 +203,32 @@ func (e *blockEncoder) encode(spans []*Span) []byte {
 		if _, dup := e.spanIndex[s.SpanID]; !dup {
 			e.spanIndex[s.SpanID] = uint32(i)
 		}
-		b = e.str(b, s.TraceState)
-		b = binary.AppendUvarint(b, uint64(s.Flags))
+		var mask byte
+		if s.TraceState != "" {
+			mask |= hasTraceState
+		}
+		if s.Flags != 0 {
+			mask |= hasFlags
+		}
+		if s.DroppedAttributesCount != 0 {
+			mask |= hasDroppedAttrs
+		}
+		if len(s.Events) != 0 {
+			mask |= hasEvents
+		}
+		if s.DroppedEventsCount != 0 {
+			mask |= hasDroppedEvents
+		}
+		if len(s.Links) != 0 {
+			mask |= hasLinks
+		}
+		if s.DroppedLinksCount != 0 {
+			mask |= hasDroppedLinks
+		}
+		if s.Status != (Status{}) {
+			mask |= hasStatus
+		}
+		b = append(b, mask)
 		b = e.str(b, s.Name)
 		b = append(b, byte(s.Kind))
 		b = encoding.AppendVarint(b, s.StartTime-base)
@@ -196,34 +236,52 @@ func (e *blockEncoder) encode(spans []*Span) []byte {
 		b = binary.AppendUvarint(b, uint64(e.resource(&s.Resource)))
 		b = binary.AppendUvarint(b, uint64(e.scope(&s.Scope)))
 		b = e.attrs(b, s.Attributes)
-		b = binary.AppendUvarint(b, uint64(s.DroppedAttributesCount))
-		b = binary.AppendUvarint(b, uint64(len(s.Events)))
-		for j := range s.Events {
-			ev := &s.Events[j]
-			b = encoding.AppendVarint(b, ev.Time-s.StartTime)
-			b = e.str(b, ev.Name)
-			b = e.attrs(b, ev.Attributes)
-			b = binary.AppendUvarint(b, uint64(ev.DroppedAttributesCount))
+		if mask&hasTraceState != 0 {
+			b = e.str(b, s.TraceState)
 		}
-		b = binary.AppendUvarint(b, uint64(s.DroppedEventsCount))
-		b = binary.AppendUvarint(b, uint64(len(s.Links)))
-		for j := range s.Links {
-			l := &s.Links[j]
-			if l.TraceID == traceID {
-				b = append(b, 0)
-			} else {
-				b = append(b, 1)
-				b = append(b, l.TraceID[:]...)
+		if mask&hasFlags != 0 {
+			b = binary.AppendUvarint(b, uint64(s.Flags))
+		}
+		if mask&hasDroppedAttrs != 0 {
+			b = binary.AppendUvarint(b, uint64(s.DroppedAttributesCount))
+		}
+		if mask&hasEvents != 0 {
+			b = binary.AppendUvarint(b, uint64(len(s.Events)))
+			for j := range s.Events {
+				ev := &s.Events[j]
+				b = encoding.AppendVarint(b, ev.Time-s.StartTime)
+				b = e.str(b, ev.Name)
+				b = e.attrs(b, ev.Attributes)
+				b = binary.AppendUvarint(b, uint64(ev.DroppedAttributesCount))
 			}
-			b = append(b, l.SpanID[:]...)
-			b = e.str(b, l.TraceState)
-			b = binary.AppendUvarint(b, uint64(l.Flags))
-			b = e.attrs(b, l.Attributes)
-			b = binary.AppendUvarint(b, uint64(l.DroppedAttributesCount))
 		}
-		b = binary.AppendUvarint(b, uint64(s.DroppedLinksCount))
-		b = append(b, byte(s.Status.Code))
-		b = e.str(b, s.Status.Message)
+		if mask&hasDroppedEvents != 0 {
+			b = binary.AppendUvarint(b, uint64(s.DroppedEventsCount))
+		}
+		if mask&hasLinks != 0 {
+			b = binary.AppendUvarint(b, uint64(len(s.Links)))
+			for j := range s.Links {
+				l := &s.Links[j]
+				if l.TraceID == traceID {
+					b = append(b, 0)
+				} else {
+					b = append(b, 1)
+					b = append(b, l.TraceID[:]...)
+				}
+				b = append(b, l.SpanID[:]...)
+				b = e.str(b, l.TraceState)
+				b = binary.AppendUvarint(b, uint64(l.Flags))
+				b = e.attrs(b, l.Attributes)
+				b = binary.AppendUvarint(b, uint64(l.DroppedAttributesCount))
+			}
+		}
+		if mask&hasDroppedLinks != 0 {
+			b = binary.AppendUvarint(b, uint64(s.DroppedLinksCount))
+		}
+		if mask&hasStatus != 0 {
+			b = append(b, byte(s.Status.Code))
+			b = e.str(b, s.Status.Message)
+		}
 	}
 	e.body = b
 
@@ -404,7 +462,7 @@ func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]S
 		s.SchemaURL = bd.str()
 		bd.scopes = append(bd.scopes, s)
 	}
-	n := bd.count("span", 20)
+	n := bd.count("span", 17)
 	base := bd.d.Varint()
 	if bd.failed() {
 		return dst[:orig], bd.error()
@@ -428,8 +486,7 @@ func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]S
 		default:
 			bd.fail(corruptf("span %d has an unknown parent tag", i))
 		}
-		s.TraceState = bd.str()
-		s.Flags = bd.u32()
+		mask := bd.d.Byte()
 		s.Name = bd.str()
 		s.Kind = SpanKind(bd.d.Byte())
 		s.StartTime = base + bd.d.Varint()
@@ -444,40 +501,58 @@ func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]S
 		}
 		s.Resource, s.Scope = bd.res[ri], bd.scopes[si]
 		s.Attributes = bd.attrs(0)
-		s.DroppedAttributesCount = bd.u32()
-		if ne := bd.count("event", 4); ne > 0 {
-			s.Events = make([]Event, ne)
-			for j := range s.Events {
-				ev := &s.Events[j]
-				ev.Time = s.StartTime + bd.d.Varint()
-				ev.Name = bd.str()
-				ev.Attributes = bd.attrs(0)
-				ev.DroppedAttributesCount = bd.u32()
-			}
+		if mask&hasTraceState != 0 {
+			s.TraceState = bd.str()
 		}
-		s.DroppedEventsCount = bd.u32()
-		if nl := bd.count("link", 13); nl > 0 {
-			s.Links = make([]Link, nl)
-			for j := range s.Links {
-				l := &s.Links[j]
-				switch bd.d.Byte() {
-				case 0:
-					l.TraceID = traceID
-				case 1:
-					bd.id(l.TraceID[:])
-				default:
-					bd.fail(corruptf("span %d link %d has an unknown trace tag", i, j))
+		if mask&hasFlags != 0 {
+			s.Flags = bd.u32()
+		}
+		if mask&hasDroppedAttrs != 0 {
+			s.DroppedAttributesCount = bd.u32()
+		}
+		if mask&hasEvents != 0 {
+			if ne := bd.count("event", 4); ne > 0 {
+				s.Events = make([]Event, ne)
+				for j := range s.Events {
+					ev := &s.Events[j]
+					ev.Time = s.StartTime + bd.d.Varint()
+					ev.Name = bd.str()
+					ev.Attributes = bd.attrs(0)
+					ev.DroppedAttributesCount = bd.u32()
 				}
-				bd.id(l.SpanID[:])
-				l.TraceState = bd.str()
-				l.Flags = bd.u32()
-				l.Attributes = bd.attrs(0)
-				l.DroppedAttributesCount = bd.u32()
 			}
 		}
-		s.DroppedLinksCount = bd.u32()
-		s.Status.Code = StatusCode(bd.d.Byte())
-		s.Status.Message = bd.str()
+		if mask&hasDroppedEvents != 0 {
+			s.DroppedEventsCount = bd.u32()
+		}
+		if mask&hasLinks != 0 {
+			if nl := bd.count("link", 13); nl > 0 {
+				s.Links = make([]Link, nl)
+				for j := range s.Links {
+					l := &s.Links[j]
+					switch bd.d.Byte() {
+					case 0:
+						l.TraceID = traceID
+					case 1:
+						bd.id(l.TraceID[:])
+					default:
+						bd.fail(corruptf("span %d link %d has an unknown trace tag", i, j))
+					}
+					bd.id(l.SpanID[:])
+					l.TraceState = bd.str()
+					l.Flags = bd.u32()
+					l.Attributes = bd.attrs(0)
+					l.DroppedAttributesCount = bd.u32()
+				}
+			}
+		}
+		if mask&hasDroppedLinks != 0 {
+			s.DroppedLinksCount = bd.u32()
+		}
+		if mask&hasStatus != 0 {
+			s.Status.Code = StatusCode(bd.d.Byte())
+			s.Status.Message = bd.str()
+		}
 		if bd.failed() {
 			break
 		}

@@ -129,6 +129,9 @@ type Store struct {
 	partList []uint32
 
 	scratch sync.Pool // *writeScratch
+
+	// compactMu keeps two Compact calls from merging the same segments.
+	compactMu sync.Mutex
 }
 
 // partition is the in-memory ordinal state of one partition.

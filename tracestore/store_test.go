@@ -377,3 +377,47 @@ func TestWriteHonoursContext(t *testing.T) {
 	_, err := st.Trace(t.Context(), tid(1))
 	require.ErrorIs(t, err, ErrNotFound)
 }
+
+func countKeys(t *testing.T, db *pebble.DB, prefix []byte) int {
+	t.Helper()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keys.PrefixEnd(prefix)})
+	require.NoError(t, err)
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		n++
+	}
+	require.NoError(t, it.Close())
+	return n
+}
+
+func TestCompactMergesPostings(t *testing.T) {
+	db, err := kv.Open(t.TempDir(), kv.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	st, err := OpenPebble(db, nil)
+	require.NoError(t, err)
+	defer st.Close()
+	ctx := t.Context()
+	for i := range 20 {
+		sp := Span{TraceID: tid(uint64(i + 1)), SpanID: sid(1), Name: "op", StartTime: t0 + int64(i), EndTime: t0 + int64(i) + 10,
+			Resource: res("svc"), Attributes: []KeyValue{{Key: "k", Value: Int64Value(int64(i % 2))}}}
+		require.NoError(t, st.Write(ctx, []Span{sp}))
+	}
+	before, err := st.Find(ctx, Query{Service: "svc", Attributes: map[string]string{"k": "1"}, Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, before, 10)
+	postings := keys.AppendPrefix(nil, keys.StoreTraces, keys.KindTracePostings)
+	nBefore := countKeys(t, db, postings)
+	removed, err := st.Compact(ctx)
+	require.NoError(t, err)
+	require.Equal(t, nBefore-countKeys(t, db, postings), removed)
+	// all, service, operation, duration bucket, service.name=svc, k=0, k=1:
+	// one segment each.
+	require.Equal(t, 7, countKeys(t, db, postings))
+	after, err := st.Find(ctx, Query{Service: "svc", Attributes: map[string]string{"k": "1"}, Limit: 100})
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+	removed, err = st.Compact(ctx)
+	require.NoError(t, err)
+	require.Zero(t, removed)
+}

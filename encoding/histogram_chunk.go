@@ -26,22 +26,28 @@ package encoding
 //	layout      '0' = spans as before, '1' + layout (the first sample has no flag):
 //	            varbit-uint #positive spans, each varbit offset, varbit-uint length;
 //	            then the same for the negative spans
-//	count       histColumn
-//	zero count  histColumn
-//	buckets     one histColumn per positive bucket, then per negative bucket, in
-//	            layout order, each carrying the bucket's absolute count
+//	count       column
+//	zero count  column, guided by the count's increase
+//	buckets     one column per positive bucket, then per negative bucket, in
+//	            layout order, each carrying the bucket's absolute count and
+//	            guided by the count's increase
 //	sum         Gorilla XOR with the previous sum: '0' same; '10' + bits in the
 //	            previous window; '11' + 5 bits leading zeros + 6 bits length + bits
 //
-// A histColumn codes an integer series as deltas of deltas: its first two
-// values as varbit integers, later ones zigzagged and Rice-coded with a
-// parameter adapted to the histColumn's recent magnitudes (escape: 16 ones, a
-// 7-bit width and the value). A histColumn belongs to a bucket index, not to a
-// position: when the layout changes, buckets present before keep their
-// history and new buckets start fresh, so appearing and vanishing buckets
-// cost only the new layout, and every sample decodes to exactly the spans
-// and buckets it was appended with. Varbit integers use a unary class and
-// a payload of 0, 3, 6, 9, 12, 18, 25, 56 or 64 bits.
+// A column codes an integer series as the residual of each delta against
+// a prediction: its first three values as varbit integers, later ones
+// zigzagged and Rice-coded with a parameter adapted to the column's recent
+// residuals (escape: 16 ones, a 7-bit width and the value). The prediction
+// is the previous delta (so a steady series costs one bit per value) or,
+// for a guided column whose recent residuals say it does better, the
+// column's usual share of the count's increase in this sample; writer and
+// reader keep the same statistics, so no bits say which. A bucket's column
+// belongs to its bucket index, not to its position: when the layout
+// changes, buckets present before keep their history and new buckets start
+// fresh, so appearing and vanishing buckets cost only the new layout, and
+// every sample decodes to exactly the spans and buckets it was appended
+// with. Varbit integers use a unary class and a payload of 0, 3, 6, 9, 12,
+// 18, 25, 56 or 64 bits.
 //
 // The stream is zero-padded to a byte; a reader decodes exactly the counted
 // samples and rejects leftover bytes or non-zero padding.
@@ -73,11 +79,11 @@ const (
 	histZeroThrBias            = 243
 )
 
-// histSide is the layout and histColumn state of one side (positive or
+// histSide is the layout and column state of one side (positive or
 // negative) of the histograms in a chunk, shared by writer and reader.
 type histSide struct {
 	spans   []BucketSpan
-	idx     []int64 // absolute bucket index of each histColumn
+	idx     []int64 // absolute bucket index of each column
 	cols    []histColumn
 	tmpIdx  []int64
 	tmpCols []histColumn
@@ -87,7 +93,7 @@ func (s *histSide) reset() {
 	s.spans, s.idx, s.cols = s.spans[:0], s.idx[:0], s.cols[:0]
 }
 
-// setLayout switches to spans, carrying each bucket's histColumn over when its
+// setLayout switches to spans, carrying each bucket's column over when its
 // index was in the old layout and starting a fresh one otherwise. Bucket
 // indexes of a valid layout strictly increase, so a merge pass suffices.
 func (s *histSide) setLayout(spans []BucketSpan) {

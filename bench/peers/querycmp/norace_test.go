@@ -1,0 +1,5 @@
+//go:build !race
+
+package querycmp
+
+const raceEnabled = false

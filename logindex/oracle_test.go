@@ -24,12 +24,12 @@ func oracleTokens(s string) []string {
 }
 
 type oRec struct {
-	seq    int64
-	ts     int64
-	toks   []string
-	set    map[string]bool
-	level  string
-	svc    string
+	seq   int64
+	ts    int64
+	toks  []string
+	set   map[string]bool
+	level string
+	svc   string
 }
 
 func newORec(seq int64, r *Record) oRec {
@@ -42,9 +42,9 @@ func newORec(seq int64, r *Record) oRec {
 }
 
 type oNode struct {
-	op    string // term, prefix, phrase, level, service, and, or, not
-	toks  []string
-	kids  []*oNode
+	op   string // term, prefix, phrase, level, service, and, or, not
+	toks []string
+	kids []*oNode
 }
 
 func (n *oNode) String() string {
@@ -337,5 +337,5 @@ func TestDifferentialGenerated(t *testing.T) {
 	recs := genRecords(1, 6000, base, 5)
 	// Small flushes so queries see flushed segments, several per
 	// partition, and pending postings at once.
-	runDifferential(t, recs, 300, &Options{FlushRecords: 1700, MaxScan: 3000})
+	runDifferential(t, recs, 150, &Options{FlushRecords: 1700, MaxScan: 3000})
 }

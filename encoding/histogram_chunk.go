@@ -217,7 +217,7 @@ func (c *HistogramChunk) Append(t int64, h *Histogram) error {
 		c.writeBodyHeader(h, gauge)
 		c.minT = t
 	}
-	c.ts.put(w, t, 0)
+	c.ts.put(w, t, histGuide{})
 	c.maxT = t
 
 	if !gauge {
@@ -244,8 +244,8 @@ func (c *HistogramChunk) Append(t int64, h *Histogram) error {
 		w.writeBits(0, 1)
 	}
 
-	c.count.put(w, int64(h.Count), 0)
-	inc := c.count.delta // the count's increase guides the bucket predictions
+	c.count.put(w, int64(h.Count), histGuide{})
+	inc := newHistGuide(c.count.delta) // the count's increase guides the buckets
 	c.zero.put(w, int64(h.ZeroCount), inc)
 	putHistBuckets(w, c.pos.cols, h.PositiveBuckets, inc)
 	putHistBuckets(w, c.neg.cols, h.NegativeBuckets, inc)
@@ -283,11 +283,11 @@ func appendHistZeroThr(b []byte, thr float64) []byte {
 
 // putHistBuckets writes the absolute count of every bucket, resolving the
 // delta coding of the model.
-func putHistBuckets(w *histBitWriter, cols []histColumn, deltas []int64, total int64) {
+func putHistBuckets(w *histBitWriter, cols []histColumn, deltas []int64, g histGuide) {
 	var abs int64
 	for i, d := range deltas {
 		abs += d
-		cols[i].put(w, abs, total)
+		cols[i].put(w, abs, g)
 	}
 }
 
@@ -446,7 +446,7 @@ func (it *HistogramIterator) Next() bool {
 func (it *HistogramIterator) decode() error {
 	r := &it.r
 	prev := it.t
-	it.t, _ = it.ts.get(r, 0) // wraps as the writer's subtraction did
+	it.t, _ = it.ts.get(r, histGuide{}) // wraps as the writer's subtraction did
 	if it.i > 0 && it.t <= prev && !r.bad {
 		return corruptf("timestamp %d not after %d", it.t, prev)
 	}
@@ -472,8 +472,8 @@ func (it *HistogramIterator) decode() error {
 		}
 	}
 
-	count, ok1 := it.count.get(r, 0)
-	inc := it.count.delta
+	count, ok1 := it.count.get(r, histGuide{})
+	inc := newHistGuide(it.count.delta)
 	zero, ok2 := it.zero.get(r, inc)
 	var ok3, ok4 bool
 	var pSum, nSum uint64
@@ -538,11 +538,11 @@ func (it *HistogramIterator) readLayout(s *histSide) error {
 
 // getHistBuckets reads a side's absolute counts into the model's delta coding
 // and returns their sum. ok is false for a malformed or negative count.
-func getHistBuckets(r *histBitReader, cols []histColumn, dst []int64, total int64) (out []int64, sum uint64, ok bool) {
+func getHistBuckets(r *histBitReader, cols []histColumn, dst []int64, g histGuide) (out []int64, sum uint64, ok bool) {
 	dst = slices.Grow(dst[:0], len(cols))[:len(cols)]
 	var prev int64
 	for i := range cols {
-		v, vok := cols[i].get(r, total)
+		v, vok := cols[i].get(r, g)
 		if !vok || v < 0 {
 			return dst, 0, false
 		}

@@ -203,11 +203,26 @@ const (
 	histMaxTotal     = 1 << 40 // total deltas beyond this are not used for prediction
 )
 
-// predict returns the predicted delta and which predictor made it. total is
-// this sample's count increase, or ≤ 0 when there is none to go by.
-func (c *histColumn) predict(total int64) (int64, int) {
-	if total > 0 && total < histMaxTotal && c.sum[1] < c.sum[0] {
-		return shareOf(c.share, total), 1
+// histGuide is what a guided column knows of its sample before it is
+// coded: the count's increase, and 2^48 divided by it, so that learning a
+// share costs a multiplication, not a division per bucket. The zero guide
+// means there is nothing to go by (no increase, or an implausible one).
+type histGuide struct {
+	total int64 // the count's increase, in (0, histMaxTotal), or 0
+	inv   int64 // 2^48 / total
+}
+
+func newHistGuide(total int64) histGuide {
+	if total <= 0 || total >= histMaxTotal {
+		return histGuide{}
+	}
+	return histGuide{total: total, inv: (1 << 48) / total}
+}
+
+// predict returns the predicted delta and which predictor made it.
+func (c *histColumn) predict(g histGuide) (int64, int) {
+	if g.total > 0 && c.sum[1] < c.sum[0] {
+		return shareOf(c.share, g.total), 1
 	}
 	return c.delta, 0
 }
@@ -230,7 +245,7 @@ func riceK(sum uint64, n uint32) uint {
 }
 
 // learn advances the column past value v whose delta is d.
-func (c *histColumn) learn(v, d, total int64) {
+func (c *histColumn) learn(v, d int64, g histGuide) {
 	switch {
 	case c.age == 0:
 		// A first value has no delta worth predicting from: the next one
@@ -239,11 +254,12 @@ func (c *histColumn) learn(v, d, total int64) {
 	default:
 		u0 := Zigzag(d - c.delta)
 		u1 := u0
-		if total > 0 && total < histMaxTotal {
-			u1 = Zigzag(d - shareOf(c.share, total))
+		if g.total > 0 {
+			u1 = Zigzag(d - shareOf(c.share, g.total))
 			var s int64
 			if d > 0 {
-				s = (min(d, 2*total) << 16) / total
+				// d·2^16/total; d ≤ 2·total keeps d·inv within 2^49.
+				s = (min(d, 2*g.total) * g.inv) >> 32
 			}
 			if c.age == 1 {
 				c.share = s
@@ -270,9 +286,9 @@ func (c *histColumn) learn(v, d, total int64) {
 	c.prev, c.delta = v, d
 }
 
-func (c *histColumn) put(w *histBitWriter, v, total int64) {
+func (c *histColumn) put(w *histBitWriter, v int64, g histGuide) {
 	d := v - c.prev
-	pred, which := c.predict(total)
+	pred, which := c.predict(g)
 	res := d - pred
 	if c.age < 3 {
 		putHistVarbit(w, res)
@@ -290,13 +306,13 @@ func (c *histColumn) put(w *histBitWriter, v, total int64) {
 			w.writeBits(u, n)
 		}
 	}
-	c.learn(v, d, total)
+	c.learn(v, d, g)
 }
 
 // get reads the next value; ok is false when the stream is malformed (the
 // reader's own flag covers running out of bits).
-func (c *histColumn) get(r *histBitReader, total int64) (v int64, ok bool) {
-	pred, which := c.predict(total)
+func (c *histColumn) get(r *histBitReader, g histGuide) (v int64, ok bool) {
+	pred, which := c.predict(g)
 	var res int64
 	if c.age < 3 {
 		res = readHistVarbit(r)
@@ -317,7 +333,7 @@ func (c *histColumn) get(r *histBitReader, total int64) (v int64, ok bool) {
 	}
 	d := pred + res
 	v = c.prev + d
-	c.learn(v, d, total)
+	c.learn(v, d, g)
 	return v, true
 }
 

@@ -78,9 +78,6 @@ func (w *BitWriter) BitLen() int { return len(w.buf)*8 + int(w.n) }
 // padded with zero bits.
 func (w *BitWriter) Len() int { return len(w.buf) + int(w.n+7)/8 }
 
-// flushed returns the bytes already complete, without pending bits.
-func (w *BitWriter) flushed() []byte { return w.buf }
-
 // AppendTo returns w's bytes (complete and pending, zero-padded to a byte
 // boundary) without disturbing w; the result shares w's storage when it has
 // room, so it is valid only until the next write.

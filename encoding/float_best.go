@@ -73,6 +73,11 @@ func AppendBestFloatChunk(dst, chunk []byte) ([]byte, error) {
 // timestamps cost the same in all of them. It computes sizes without
 // writing any.
 func chooseFloatEncoding(vs []float64, sc *bestScratch) (ChunkEncoding, decParams) {
+	// A constant chunk costs one bit a value in gorilla, which nothing
+	// beats by more than the first value's few bits: skip the analysis.
+	if constantValues(vs) {
+		return EncGorilla, decParams{}
+	}
 	gb := gorillaValueBits(vs)
 	best, bestBits := EncGorilla, gb
 	p, c, raws, ok := decAnalyse(vs, sc.dec[:])
@@ -86,10 +91,25 @@ func chooseFloatEncoding(vs []float64, sc *bestScratch) (ChunkEncoding, decParam
 	if best == EncDecimal && raws == 0 && bestBits*4 < gb*3 {
 		return best, p
 	}
+	// Nor can chimp beat what costs no more than its floor of five bits a
+	// value after the first.
+	if len(vs) > 0 && bestBits <= 64+5*(len(vs)-1) {
+		return best, p
+	}
 	if c := chimpValueBits(vs, sc.chimp[:]); c < bestBits {
 		best = EncChimp
 	}
 	return best, p
+}
+
+// constantValues reports whether every value has the first one's bits.
+func constantValues(vs []float64) bool {
+	for i := 1; i < len(vs); i++ {
+		if math.Float64bits(vs[i]) != math.Float64bits(vs[0]) {
+			return false
+		}
+	}
+	return true
 }
 
 // gorillaValueBits is the number of bits writeXOR spends on vs.

@@ -118,16 +118,6 @@ func writeBucket(w *BitWriter, z uint64, ws *[4]uint8) bool {
 	return false
 }
 
-// bucketCost is the bits writeBucket spends on a value of bit length l.
-func bucketCost(l uint8, ws *[4]uint8) int {
-	for i, wd := range ws {
-		if l <= wd {
-			return i + 1 + int(wd)
-		}
-	}
-	return 1 << 20
-}
-
 // readBucket reads a value written by writeBucket; esc reports the 1111
 // escape instead.
 func readBucket(r *BitReader, ws *[4]uint8) (z uint64, esc bool, err error) {
@@ -315,8 +305,21 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 func decChooseScale(vs []float64) (uint8, bool) {
 	var hist [maxDecimalScale + 1]int
 	all := 0
+	var last uint64
+	lastE, lastOK := uint8(0), false
 	for i := 0; i < len(vs); i += max(1, len(vs)/32) {
-		if e, ok := decMinScale(vs[i]); ok {
+		e, ok := lastE, lastOK
+		if vb := math.Float64bits(vs[i]); i == 0 || vb != last {
+			// Values of a series mostly share their scale: try the last
+			// one's before searching.
+			if lastOK && decExactAt(vs[i], lastE) && (lastE == 0 || !decExactAt(vs[i], lastE-1)) {
+				e, ok = lastE, true
+			} else {
+				e, ok = decMinScale(vs[i])
+			}
+			last, lastE, lastOK = vb, e, ok
+		}
+		if ok {
 			hist[e]++
 			all++
 		}
@@ -450,7 +453,7 @@ func chooseWidths(lens *[65]int, fixed int) ([4]uint8, int) {
 			present++
 		}
 	}
-	stride := 1 + present/10
+	stride := 1 + present/8
 	seen := 0
 	for l, c := range lens {
 		if c > 0 {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -547,7 +548,47 @@ func (s *Store) enforceRetentionLocked(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
+	if len(drop) > 0 {
+		if err := s.dropExemplars(cutoff); err != nil {
+			return len(drop), err
+		}
+	}
 	return len(drop), nil
+}
+
+// dropExemplars deletes every exemplar of a span that started before
+// cutoff, one range delete per operation.
+func (s *Store) dropExemplars(cutoff int64) error {
+	lo := keys.AppendPrefix(nil, keys.StoreTraces, keys.KindTraceOperation)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return fmt.Errorf("tracestore: drop exemplars: %w", err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var prev []byte
+	for it.First(); it.Valid(); it.Next() {
+		svc, name, _, err := keys.ParseTraceOperationKey(it.Key())
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("tracestore: drop exemplars: %w", err)
+		}
+		p := keys.AppendTraceExemplarPrefix(nil, svc, name)
+		if bytes.Equal(p, prev) { // the same operation with another kind
+			continue
+		}
+		prev = p
+		start := keys.AppendInt64(append([]byte(nil), p...), math.MinInt64)
+		end := keys.AppendInt64(append([]byte(nil), p...), cutoff)
+		if err := b.DeleteRange(start, end, nil); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("tracestore: drop exemplars: %w", err)
+	}
+	return b.Commit(kv.WriteOptions)
 }
 
 // dropPartition deletes partition p; wmu must be held.

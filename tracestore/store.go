@@ -48,6 +48,7 @@ import (
 	"github.com/pillar-db/pillar/encoding"
 	"github.com/pillar-db/pillar/internal/keys"
 	"github.com/pillar-db/pillar/internal/kv"
+	"github.com/pillar-db/pillar/tsdb"
 )
 
 // Options configure a Store. A nil *Options means all defaults.
@@ -62,8 +63,18 @@ type Options struct {
 	// MaxTraceBytes bounds the encoded size of the spans of one trace in one
 	// Write; a larger trace is rejected with ErrTraceTooLarge. Default 64 MiB.
 	MaxTraceBytes int
-	// Now is the clock retention is measured against. Default time.Now.
+	// Now is the clock retention is measured against and span-metric
+	// samples are stamped with. Default time.Now.
 	Now func() time.Time
+
+	// Metrics, when set, receives RED span metrics on every Write: per
+	// (service, span name, status) a calls counter (CallsMetric) and a
+	// native histogram of durations in seconds (DurationMetric), and slow
+	// spans are kept as exemplars (see Exemplars). Default nil: off.
+	Metrics *tsdb.DB
+	// ExemplarInterval is the least span time between two exemplars of one
+	// series. Default 10 s.
+	ExemplarInterval time.Duration
 
 	// SyncWrites makes every Write fsync (power-loss durability). Used by
 	// Open only; default false (process-crash durability).
@@ -97,6 +108,11 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	if r.ExemplarInterval == 0 {
+		r.ExemplarInterval = 10 * time.Second
+	} else if r.ExemplarInterval < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative ExemplarInterval %v", ErrBadOptions, r.ExemplarInterval))
+	}
 	return r, errors.Join(errs...)
 }
 
@@ -123,6 +139,8 @@ type Store struct {
 	// newest is the largest partition written since open; retention runs
 	// when it advances.
 	newest uint32
+	// red is the span-metrics state, used when opts.Metrics is set.
+	red redState
 
 	// pmu guards partList, the sorted partitions that hold data.
 	pmu      sync.RWMutex
@@ -176,6 +194,7 @@ func open(db *pebble.DB, opts Options) (*Store, error) {
 		partDur: int64(opts.PartitionDuration),
 		parts:   make(map[uint32]*partition),
 		known:   make(map[string]struct{}),
+		red:     redState{series: make(map[string]*redSeries)},
 	}
 	s.scratch.New = func() any { return newWriteScratch() }
 	ek := keys.AppendTraceEpochKey(nil)
@@ -282,6 +301,10 @@ type writeScratch struct {
 	// pending holds service and operation keys this Write adds; they join
 	// Store.known once it commits.
 	pending map[string]struct{}
+	// touched and exemplars are the span-metrics series of this Write and
+	// the exemplars it keeps.
+	touched   []*redSeries
+	exemplars []exemplarMark
 }
 
 type group struct {
@@ -449,11 +472,21 @@ func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) erro
 			return s.rollback(ws, fmt.Errorf("tracestore: write: %w", err))
 		}
 	}
+	if s.opts.Metrics != nil {
+		if err := s.selectExemplars(b, ws, spans); err != nil {
+			return s.rollback(ws, fmt.Errorf("tracestore: exemplars: %w", err))
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return s.rollback(ws, err)
 	}
 	if err := b.Commit(kv.WriteOptions); err != nil {
 		return s.rollback(ws, fmt.Errorf("tracestore: commit: %w", err))
+	}
+	if s.opts.Metrics != nil {
+		if err := s.recordMetrics(ctx, ws, spans); err != nil {
+			return fmt.Errorf("tracestore: spans stored, but span metrics failed: %w", err)
+		}
 	}
 	// Committed: publish new partitions and known names.
 	for k := range ws.pending {

@@ -171,6 +171,27 @@ func readHistVarbitUint(r *histBitReader) uint64 {
 	return r.readBits(histVarbitWidths[class-1]) + 1
 }
 
+// readRice reads a Rice-coded value with parameter k, or reports false
+// when it is escaped (histRiceEscape ones were read).
+func (r *histBitReader) readRice(k uint) (uint64, bool) {
+	if r.avail < histRiceEscape+1+k {
+		r.fill()
+	}
+	// Fast path: the whole code is loaded.
+	if q := uint(bits.LeadingZeros64(^r.cur)); q < histRiceEscape && q+1+k <= r.avail {
+		n := q + 1 + k
+		low := r.cur << (q + 1) >> (63 - k) >> 1 // k bits; two shifts so k = 0 gives 0
+		r.cur <<= n
+		r.avail -= n
+		return uint64(q)<<k | low, true
+	}
+	q := r.readOnes(histRiceEscape)
+	if q < histRiceEscape {
+		return uint64(q)<<k | r.readBits(k), true
+	}
+	return 0, false
+}
+
 // histColumn codes one integer series of a chunk (the count, the zero
 // count, or one bucket's absolute count) as the residual of its delta
 // against a prediction. The first three values of a column are
@@ -317,12 +338,9 @@ func (c *histColumn) get(r *histBitReader, g histGuide) (v int64, ok bool) {
 	if c.age < 3 {
 		res = readHistVarbit(r)
 	} else {
-		var u uint64
-		q := r.readOnes(histRiceEscape)
-		if q < histRiceEscape {
-			k := riceK(c.sum[which], c.n)
-			u = uint64(q)<<k | r.readBits(k)
-		} else {
+		k := riceK(c.sum[which], c.n)
+		u, ok := r.readRice(k)
+		if !ok {
 			n := uint(r.readBits(7))
 			if n > 64 {
 				return 0, false

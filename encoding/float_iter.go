@@ -62,6 +62,26 @@ func (it *FloatIterator) Reset(b []byte) error {
 // Next advances to the next sample and reports whether there is one. It
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
+	// Two zero bits after the second sample: the interval and the value
+	// repeat (gorilla), or the decimal integer does (decimal with deltas
+	// and a zero-width first bucket). Idle series are mostly this.
+	if it.r.n >= 2 && it.r.acc>>62 == 0 && it.i >= 2 && it.i < it.n {
+		if t := it.t + int64(it.delta); t > it.t {
+			switch {
+			case it.enc == EncGorilla:
+			case it.enc == EncDecimal && it.dec.baseOK && it.dec.p.order == 1 && it.dec.p.w[0] == 0:
+				it.v, it.dec.delta = it.dec.base, 0
+			default:
+				goto slow
+			}
+			it.r.acc <<= 2
+			it.r.n -= 2
+			it.t = t
+			it.i++
+			return true
+		}
+	}
+slow:
 	if it.i >= 2 && it.i < it.n && it.fastNext() {
 		it.i++
 		return true

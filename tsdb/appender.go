@@ -283,8 +283,12 @@ func (a *appender) existing(i int, p *pendingSample) (same, found bool) {
 		}
 	}
 	s := p.s
-	if k := s.find(p.t); k >= 0 {
-		return sameValue(s.vs[k], s.histAt(k), p.v, p.h), true
+	st := a.db.reg.stripeOf(s.id)
+	st.mu.Lock() // find may finish the chunk's bytes (see seriesIterator.load)
+	v, h, ok := s.find(p.t)
+	st.mu.Unlock()
+	if ok {
+		return sameValue(v, h, p.v, p.h), true
 	}
 	if s.hasData && p.t == s.lastT && p.h == nil {
 		return s.lastV == math.Float64bits(p.v), true

@@ -35,17 +35,18 @@ func (c *chunkCodec) encodeFloats(dst []byte, ts []int64, vs []float64) ([]byte,
 	return append(dst, c.fc.Bytes()...), nil
 }
 
-// encodeHistograms encodes a prefix of ts/hs as one chunk appended to dst
-// and returns how many samples it took (fewer than len(ts) when the
-// histogram chunk asks for a new chunk, e.g. on a schema change).
-func (c *chunkCodec) encodeHistograms(dst []byte, ts []int64, hs []*Histogram) ([]byte, int, error) {
+// encodeHistograms encodes a prefix of buf's samples [start, end) (all
+// histograms) as one chunk appended to dst and returns how many samples it
+// took (fewer when the histogram chunk asks for a new chunk, e.g. on a
+// schema change).
+func (c *chunkCodec) encodeHistograms(dst []byte, buf *sampleBuf, start, end int) ([]byte, int, error) {
 	if c.hc == nil {
 		c.hc = encoding.NewHistogramChunk()
 	}
 	c.hc.Reset()
 	n := 0
-	for i, t := range ts {
-		err := c.hc.Append(t, hs[i])
+	for i := start; i < end; i++ {
+		err := c.hc.Append(buf.ts[i], &buf.hs[buf.hi[i]])
 		if errors.Is(err, encoding.ErrNeedNewChunk) && n > 0 {
 			break
 		}

@@ -76,10 +76,17 @@ func TestCrashKill9(t *testing.T) {
 			}
 			close(lines)
 		}()
-		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
+		// Kill at a random moment after the child is up and acknowledging.
+		first, ok := <-lines
+		require.True(t, ok, "child exited before acknowledging")
+		time.Sleep(time.Duration(100+rand.IntN(900)) * time.Millisecond)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		n := 0
+		pending := []string{first}
 		for l := range lines {
+			pending = append(pending, l)
+		}
+		for _, l := range pending {
 			if ts, ok := strings.CutPrefix(l, "ack "); ok {
 				v, err := strconv.ParseInt(ts, 10, 64)
 				require.NoError(t, err)

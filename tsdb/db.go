@@ -62,6 +62,7 @@ type DB struct {
 	scratch   []byte
 	touched   []*memSeries
 	codec     chunkCodec
+	sealBuf   sampleBuf
 
 	samples      atomic.Uint64
 	sealedChunks atomic.Uint64
@@ -229,8 +230,7 @@ func (db *DB) load() error {
 func (db *DB) applySample(s *memSeries, seq uint64, t int64, v float64, h *Histogram) {
 	st := db.reg.stripeOf(s.id)
 	st.mu.Lock()
-	n := len(s.ts)
-	if n == 0 || chunkWindow(t) > chunkWindow(s.ts[n-1]) {
+	if _, hi, ok := s.headRange(); !ok || chunkWindow(t) > chunkWindow(hi) {
 		s.winSeq = seq
 	}
 	s.insert(t, v, h)

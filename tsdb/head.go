@@ -6,10 +6,14 @@ import (
 	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/pillar-db/pillar/encoding"
 )
 
 // memSeries is one series in memory: its labels and its head, the samples
-// not yet sealed into Pebble, kept sorted by time with unique timestamps.
+// not yet sealed into Pebble. In-order float samples go into a Gorilla
+// chunk (a byte or two per sample); out-of-order floats and histograms go
+// into small sorted side slices. Timestamps are unique across both.
 //
 // Commits are serialised by DB.commitMu, so only the committing goroutine
 // changes a series; it holds the series' stripe lock while doing so, and
@@ -19,9 +23,10 @@ type memSeries struct {
 	lset Labels
 
 	// Guarded by the stripe lock (written under commitMu as well).
-	ts []int64
-	vs []float64
-	hs []*Histogram // nil until the series' head holds a histogram; hs[i] nil for floats
+	chunk *encoding.FloatChunk // in-order floats; nil until the first
+	ts    []int64              // side samples, sorted
+	vs    []float64
+	hs    []*Histogram // nil until a histogram arrives; hs[i] nil for floats
 	// The earliest and newest timestamps ever stored, for Select's range
 	// filter; boundOK is false until the first sample.
 	boundMin, boundMax int64
@@ -45,46 +50,75 @@ type memSeries struct {
 	lastTA atomic.Int64
 }
 
-func (s *memSeries) headLen() int { return len(s.ts) }
-
-// find returns the index of t in the head, or -1.
-func (s *memSeries) find(t int64) int {
-	i, ok := slices.BinarySearch(s.ts, t)
-	if !ok {
-		return -1
+func (s *memSeries) chunkLen() int {
+	if s.chunk == nil {
+		return 0
 	}
-	return i
+	return s.chunk.NumSamples()
 }
 
-// insert puts a sample into the head, keeping it sorted. h is stored as is
-// (the caller passes a private copy).
-func (s *memSeries) insert(t int64, v float64, h *Histogram) {
-	n := len(s.ts)
-	if n == 0 || t > s.ts[n-1] {
-		s.ts = append(s.ts, t)
-		s.vs = append(s.vs, v)
-		if h != nil || s.hs != nil {
-			s.growHist()
-			s.hs = append(s.hs, h)
+func (s *memSeries) headLen() int { return s.chunkLen() + len(s.ts) }
+
+// headRange returns the earliest and newest head timestamps; ok is false
+// for an empty head.
+func (s *memSeries) headRange() (lo, hi int64, ok bool) {
+	if n := s.chunkLen(); n > 0 {
+		lo, hi, ok = s.chunk.MinTime(), s.chunk.MaxTime(), true
+	}
+	if n := len(s.ts); n > 0 {
+		if !ok || s.ts[0] < lo {
+			lo = s.ts[0]
 		}
+		if !ok || s.ts[n-1] > hi {
+			hi = s.ts[n-1]
+		}
+		ok = true
+	}
+	return lo, hi, ok
+}
+
+// find returns the head sample at t, if any.
+func (s *memSeries) find(t int64) (v float64, h *Histogram, found bool) {
+	if i, ok := slices.BinarySearch(s.ts, t); ok {
+		return s.vs[i], s.histAt(i), true
+	}
+	if s.chunkLen() > 0 && t >= s.chunk.MinTime() && t <= s.chunk.MaxTime() {
+		// Rare (a repeated or out-of-order timestamp): a linear decode.
+		it, err := encoding.NewFloatIterator(s.chunk.Bytes())
+		if err != nil {
+			return 0, nil, false
+		}
+		if it.Seek(t) {
+			if ct, cv := it.At(); ct == t {
+				return cv, nil, true
+			}
+		}
+	}
+	return 0, nil, false
+}
+
+// insert puts a sample into the head. h is stored as is (the caller passes
+// a private copy). A timestamp already present is ignored.
+func (s *memSeries) insert(t int64, v float64, h *Histogram) {
+	if h == nil && (s.chunkLen() == 0 || t > s.chunk.MaxTime()) && (len(s.ts) == 0 || t > s.ts[len(s.ts)-1]) {
+		if s.chunk == nil {
+			s.chunk = encoding.NewFloatChunk()
+		}
+		if s.chunk.Append(t, v) == nil {
+			return
+		}
+	}
+	if _, _, found := s.find(t); found {
 		return
 	}
-	i, found := slices.BinarySearch(s.ts, t)
-	if found {
-		return
-	}
+	i, _ := slices.BinarySearch(s.ts, t)
 	s.ts = slices.Insert(s.ts, i, t)
 	s.vs = slices.Insert(s.vs, i, v)
 	if h != nil || s.hs != nil {
-		s.growHist()
+		for len(s.hs) < len(s.ts)-1 {
+			s.hs = append(s.hs, nil)
+		}
 		s.hs = slices.Insert(s.hs, i, h)
-	}
-}
-
-// growHist makes hs parallel to ts (minus the sample being added).
-func (s *memSeries) growHist() {
-	for len(s.hs) < len(s.ts)-1 {
-		s.hs = append(s.hs, nil)
 	}
 }
 
@@ -95,18 +129,37 @@ func (s *memSeries) histAt(i int) *Histogram {
 	return s.hs[i]
 }
 
-// dropThrough removes head samples with t <= cut, reusing the head's memory
-// when little is left and releasing it when nothing is.
-func (s *memSeries) dropThrough(cut int64) {
+// dropThrough removes head samples with t <= cut. The chunk keeps its
+// buffer for the next samples; when it straddles cut, its newer samples
+// are re-encoded (this happens once per chunk window).
+func (s *memSeries) dropThrough(cut int64, tmp *sampleBuf) {
+	if s.chunkLen() > 0 && s.chunk.MinTime() <= cut {
+		if s.chunk.MaxTime() <= cut {
+			s.chunk.Reset()
+		} else {
+			tmp.reset()
+			var it encoding.FloatIterator
+			if it.Reset(s.chunk.Bytes()) == nil && it.Seek(cut+1) {
+				for {
+					t, v := it.At()
+					tmp.addFloat(t, v)
+					if !it.Next() {
+						break
+					}
+				}
+			}
+			s.chunk.Reset()
+			for i, t := range tmp.ts {
+				_ = s.chunk.Append(t, tmp.vs[i]) // sorted and unique: cannot fail
+			}
+		}
+	}
 	i, _ := slices.BinarySearch(s.ts, cut+1)
 	if i == 0 {
 		return
 	}
 	if i == len(s.ts) {
-		// Keep the arrays for the next chunk: the series is likely still
-		// being written and would grow them again.
-		s.ts, s.vs = s.ts[:0], s.vs[:0]
-		s.hs = nil
+		s.ts, s.vs, s.hs = nil, nil, nil
 		return
 	}
 	s.ts = append(s.ts[:0], s.ts[i:]...)
@@ -116,8 +169,23 @@ func (s *memSeries) dropThrough(cut int64) {
 	}
 }
 
-// copyHead appends the head samples within [mint, maxt] to buf.
-func (s *memSeries) copyHead(buf *sampleBuf, mint, maxt int64) {
+// copyHead appends the head samples within [mint, maxt] to buf, unsorted
+// (the chunk's, then the side samples); the caller normalizes.
+func (s *memSeries) copyHead(buf *sampleBuf, it *encoding.FloatIterator, mint, maxt int64) {
+	if s.chunkLen() > 0 && s.chunk.MaxTime() >= mint && s.chunk.MinTime() <= maxt {
+		if it.Reset(s.chunk.Bytes()) == nil && it.Seek(mint) {
+			for {
+				t, v := it.At()
+				if t > maxt {
+					break
+				}
+				buf.addFloat(t, v)
+				if !it.Next() {
+					break
+				}
+			}
+		}
+	}
 	lo, _ := slices.BinarySearch(s.ts, mint)
 	for i := lo; i < len(s.ts) && s.ts[i] <= maxt; i++ {
 		if h := s.histAt(i); h != nil {

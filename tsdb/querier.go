@@ -181,10 +181,12 @@ type seriesIterator struct {
 func (it *seriesIterator) load(db *DB, s *memSeries, mint, maxt int64) {
 	it.buf.reset()
 	it.i, it.err = -1, nil
+	// The write lock, not the read lock: FloatChunk.Bytes finishes the
+	// chunk's trailing bits in place, so two readers must not run it at once.
 	st := db.reg.stripeOf(s.id)
-	st.mu.RLock()
-	s.copyHead(&it.buf, mint, maxt)
-	st.mu.RUnlock()
+	st.mu.Lock()
+	s.copyHead(&it.buf, &it.codec.fit, mint, maxt)
+	st.mu.Unlock()
 
 	// A chunk never crosses a window, so one overlapping [mint, maxt]
 	// starts at or after mint's window.

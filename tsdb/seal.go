@@ -22,13 +22,13 @@ func chunkWindow(t int64) int64 {
 // below what is already sealed (the seal mark must keep covering a prefix
 // of time).
 func (db *DB) needsSeal(s *memSeries) bool {
-	n := len(s.ts)
-	if n == 0 {
+	lo, hi, ok := s.headRange()
+	if !ok {
 		return false
 	}
-	return n >= db.opts.ChunkSamples ||
-		chunkWindow(s.ts[0]) != chunkWindow(s.ts[n-1]) ||
-		(s.mark.seq != 0 && s.ts[0] <= s.mark.sealT)
+	return s.headLen() >= db.opts.ChunkSamples ||
+		chunkWindow(lo) != chunkWindow(hi) ||
+		(s.mark.seq != 0 && lo <= s.mark.sealT)
 }
 
 // seal writes head samples of the given series into chunks and drops them
@@ -46,53 +46,81 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 	var key []byte
 	chunks := 0
 	for i, s := range list {
-		n := len(s.ts)
 		cuts[i] = s.mark.sealT
-		if n == 0 {
+		marks[i] = s.mark
+		lo, hi, ok := s.headRange()
+		if !ok {
 			continue
 		}
-		cut := s.ts[n-1]
-		if !all && n < db.opts.ChunkSamples {
-			cut = chunkWindow(s.ts[n-1])*chunkRange - 1
+		cut := hi
+		if !all && s.headLen() < db.opts.ChunkSamples {
+			cut = chunkWindow(hi)*chunkRange - 1
 		}
 		if s.mark.seq != 0 {
 			cut = max(cut, s.mark.sealT)
 		}
 		cuts[i] = cut
-		// Group the samples through cut into chunks: one kind, one window,
-		// at most ChunkSamples samples each.
-		start := 0
-		for start < n && s.ts[start] <= cut {
-			end := start + 1
-			isH := s.histAt(start) != nil
-			w := chunkWindow(s.ts[start])
-			for end < n && s.ts[end] <= cut && end-start < db.opts.ChunkSamples &&
-				(s.histAt(end) != nil) == isH && chunkWindow(s.ts[end]) == w {
-				end++
+		m := mark{seq: db.seq, sealT: cut, minT: s.minT, maxT: s.mark.maxT, lastV: s.mark.lastV}
+		if s.mark.seq == 0 {
+			m.maxT = math.MinInt64
+		}
+		newest := func(t int64, v float64, isH bool) {
+			if t >= m.maxT {
+				m.maxT = t
+				if !isH {
+					m.lastV = math.Float64bits(v)
+				}
 			}
-			var err error
-			if isH {
-				var took int
-				db.buf, took, err = db.codec.encodeHistograms(db.buf[:0], s.ts[start:end], s.hs[start:end])
-				end = start + took
-			} else {
-				db.buf, err = db.codec.encodeFloats(db.buf[:0], s.ts[start:end], s.vs[start:end])
-			}
+		}
+		n := s.chunkLen()
+		st := db.reg.stripeOf(s.id)
+		st.mu.Lock() // Bytes and copyHead may finish the chunk's bytes in place
+		if len(s.ts) == 0 && hi <= cut && n <= db.opts.ChunkSamples && chunkWindow(lo) == chunkWindow(hi) {
+			// The common case: the whole open chunk goes as it is.
+			key = keys.AppendMetricChunk(key[:0], s.id, lo, hi, db.seq)
+			err := b.Set(key, s.chunk.Bytes(), nil)
+			st.mu.Unlock()
 			if err != nil {
-				return fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
-			}
-			key = keys.AppendMetricChunk(key[:0], s.id, s.ts[start], s.ts[end-1], db.seq)
-			if err := b.Set(key, db.buf, nil); err != nil {
 				return fmt.Errorf("tsdb: seal: %w", err)
 			}
 			chunks++
-			start = end
-		}
-		m := mark{seq: db.seq, sealT: cut, minT: s.minT, maxT: s.mark.maxT, lastV: s.mark.lastV}
-		if start > 0 && (s.mark.seq == 0 || s.ts[start-1] >= s.mark.maxT) {
-			m.maxT = s.ts[start-1]
-			if s.histAt(start-1) == nil {
-				m.lastV = math.Float64bits(s.vs[start-1])
+			if hi == s.lastT {
+				m.maxT, m.lastV = hi, s.lastV
+			} else {
+				m.maxT = max(m.maxT, hi)
+			}
+		} else {
+			buf := &db.sealBuf
+			buf.reset()
+			s.copyHead(buf, &db.codec.fit, math.MinInt64, cut)
+			st.mu.Unlock()
+			buf.normalize()
+			for start := 0; start < len(buf.ts); {
+				end := start + 1
+				isH := buf.hi[start] >= 0
+				w := chunkWindow(buf.ts[start])
+				for end < len(buf.ts) && end-start < db.opts.ChunkSamples &&
+					(buf.hi[end] >= 0) == isH && chunkWindow(buf.ts[end]) == w {
+					end++
+				}
+				var err error
+				if isH {
+					var took int
+					db.buf, took, err = db.codec.encodeHistograms(db.buf[:0], buf, start, end)
+					end = start + took
+				} else {
+					db.buf, err = db.codec.encodeFloats(db.buf[:0], buf.ts[start:end], buf.vs[start:end])
+				}
+				if err != nil {
+					return fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
+				}
+				key = keys.AppendMetricChunk(key[:0], s.id, buf.ts[start], buf.ts[end-1], db.seq)
+				if err := b.Set(key, db.buf, nil); err != nil {
+					return fmt.Errorf("tsdb: seal: %w", err)
+				}
+				chunks++
+				newest(buf.ts[end-1], buf.vs[end-1], isH)
+				start = end
 			}
 		}
 		marks[i] = m
@@ -107,18 +135,16 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 	}
 	db.sealedChunks.Add(uint64(chunks))
 	for i, s := range list {
-		if len(s.ts) == 0 {
-			continue
-		}
 		st := db.reg.stripeOf(s.id)
 		st.mu.Lock()
-		s.dropThrough(cuts[i])
+		s.dropThrough(cuts[i], &db.sealBuf)
 		st.mu.Unlock()
 		s.mark = marks[i]
-		switch n := len(s.ts); {
-		case n == 0:
+		lo, hi, ok := s.headRange()
+		switch {
+		case !ok:
 			s.walFirst = 0
-		case chunkWindow(s.ts[0]) == chunkWindow(s.ts[n-1]):
+		case chunkWindow(lo) == chunkWindow(hi):
 			// What is left arrived no earlier than the first sample of the
 			// newest window.
 			s.walFirst = max(s.walFirst, s.winSeq)

@@ -3,8 +3,10 @@ package encoding
 import "math/bits"
 
 // Bit-level building blocks of the histogram chunk: a bit writer and reader,
-// the varbit integer classes, adaptive Rice-coded delta-of-delta columns and
-// Gorilla XOR floats.
+// the varbit integer classes, predicted and adaptively Rice-coded integer
+// columns, and Gorilla XOR floats. The reader's sticky failure flag and its
+// one-step unary and Rice reads are what the decoder's inner loop needs,
+// hence a reader of its own rather than the float chunk's.
 
 // histBitWriter appends bits, most significant first, to a byte slice.
 type histBitWriter struct {
@@ -24,14 +26,6 @@ func (w *histBitWriter) writeBits(v uint64, n uint) {
 		w.b[len(w.b)-1] |= byte(part << (w.free - take))
 		w.free -= take
 		n -= take
-	}
-}
-
-func (w *histBitWriter) writeBit(bit bool) {
-	if bit {
-		w.writeBits(1, 1)
-	} else {
-		w.writeBits(0, 1)
 	}
 }
 
@@ -106,7 +100,7 @@ func (r *histBitReader) readOnes(limit uint) uint {
 // Varbit integers: a unary class prefix followed by a payload of the class
 // width. A class of width n holds −(2^(n−1)−1)…2^(n−1); zero has its own
 // one-bit class. Used where values have no history to adapt to (the first
-// timestamps, the first values of a histColumn, span layouts).
+// values of a column, span layouts).
 var histVarbitWidths = [...]uint{3, 6, 9, 12, 18, 25, 56}
 
 func putHistVarbit(w *histBitWriter, v int64) {
@@ -195,10 +189,10 @@ func (r *histBitReader) readRice(k uint) (uint64, bool) {
 // histColumn codes one integer series of a chunk (the count, the zero
 // count, or one bucket's absolute count) as the residual of its delta
 // against a prediction. The first three values of a column are
-// varbit-coded; after that each residual is zigzagged and Rice-coded with a parameter k
-// adapted from the mean of the recent magnitudes (as in LOCO-I), so a
-// bucket that moves by a few hundred per sample costs about log2 of its
-// jitter, not a fixed class width.
+// varbit-coded; after that each residual is zigzagged and Rice-coded with a
+// parameter k adapted from the mean of the recent magnitudes (as in
+// LOCO-I), so a bucket that moves by a few hundred per sample costs about
+// log2 of its jitter, not a fixed class width.
 //
 // Two predictors compete, and the one with the smaller recent residuals is
 // used (writer and reader keep the same statistics, so no bits say which):

@@ -45,6 +45,7 @@ func commands() []command {
 		{"trace", "show one trace as a tree with its critical path", traceCmd},
 		{"logs", "search a store's logs", logsCmd},
 		{"inspect", "show what a store holds and its size on disk", inspectCmd},
+		{"bench", "run the storage benchmarks and print what they measured", benchCmd},
 	}
 }
 

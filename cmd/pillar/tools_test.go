@@ -129,3 +129,12 @@ func TestParseTime(t *testing.T) {
 	_, err = parseTime("yesterday")
 	require.Error(t, err)
 }
+
+func TestBenchTool(t *testing.T) {
+	out, err := runTool(t, "bench", "--quiet", "--json", "--scale", "0.01", "--seconds", "0.01", "--workload", "tsbs")
+	require.NoError(t, err)
+	require.Contains(t, out, `"workload": "tsbs"`)
+	require.Contains(t, out, `"unit": "samples/s"`)
+	_, err = runTool(t, "bench", "--workload", "nope")
+	require.ErrorContains(t, err, "unknown workload")
+}

@@ -267,9 +267,31 @@ func (db *DB) Close() error {
 	}
 	err := db.flush()
 	if db.ownsP {
+		if err == nil {
+			err = db.compactRange(context.Background())
+		}
 		err = errors.Join(err, db.p.Close())
 	}
 	return err
+}
+
+// Compact seals every head, truncates the write-ahead log and has Pebble
+// rewrite the metrics key range, so write-ahead entries deleted after they
+// reached Pebble's tables stop taking disk space. Close does this when the
+// DB owns its Pebble; with a shared Pebble the owner decides when.
+func (db *DB) Compact(ctx context.Context) error {
+	if err := db.Flush(ctx); err != nil {
+		return err
+	}
+	return db.compactRange(ctx)
+}
+
+func (db *DB) compactRange(ctx context.Context) error {
+	lo := []byte{keys.StoreMetrics}
+	if err := db.p.Compact(ctx, lo, keys.PrefixEnd(lo), true); err != nil {
+		return fmt.Errorf("tsdb: compact: %w", err)
+	}
+	return nil
 }
 
 // Flush seals every head into chunks and truncates the write-ahead log, so

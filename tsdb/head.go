@@ -214,8 +214,11 @@ type stripe struct {
 type registry struct {
 	stripes []stripe
 
-	idMu sync.RWMutex
-	byID []*memSeries // index = series id; nil for ids never committed
+	// Series by id, in pages that never move, so Append's ref lookup is two
+	// atomic loads and no lock. idMu serialises growth.
+	idMu  sync.Mutex
+	pages atomic.Pointer[[]*idPage]
+	maxID atomic.Uint32
 
 	postMu sync.RWMutex
 	all    *roaring.Bitmap
@@ -242,13 +245,19 @@ func newRegistry() *registry {
 func (r *registry) stripeOf(id uint32) *stripe { return &r.stripes[id&(stripeCount-1)] }
 
 func (r *registry) get(id uint32) *memSeries {
-	r.idMu.RLock()
-	defer r.idMu.RUnlock()
-	if int(id) < len(r.byID) {
-		return r.byID[id]
+	pages := r.pages.Load()
+	if pages == nil || int(id>>idPageBits) >= len(*pages) {
+		return nil
 	}
-	return nil
+	return (*pages)[id>>idPageBits][id&(idPageSize-1)].Load()
 }
+
+const (
+	idPageBits = 12
+	idPageSize = 1 << idPageBits
+)
+
+type idPage [idPageSize]atomic.Pointer[memSeries]
 
 // lookup finds a committed series by labels.
 func (r *registry) lookup(hash uint64, ls Labels) *memSeries {
@@ -303,11 +312,23 @@ func (r *registry) add(s *memSeries) {
 	st.mu.Unlock()
 
 	r.idMu.Lock()
-	if int(s.id) >= len(r.byID) {
-		n := max(int(s.id)+1, 2*len(r.byID))
-		r.byID = append(r.byID, make([]*memSeries, n-len(r.byID))...)
+	var pages []*idPage
+	if p := r.pages.Load(); p != nil {
+		pages = *p
 	}
-	r.byID[s.id] = s
+	if need := int(s.id>>idPageBits) + 1; need > len(pages) {
+		grown := make([]*idPage, need)
+		copy(grown, pages)
+		for i := len(pages); i < need; i++ {
+			grown[i] = new(idPage)
+		}
+		r.pages.Store(&grown)
+		pages = grown
+	}
+	pages[s.id>>idPageBits][s.id&(idPageSize-1)].Store(s)
+	if s.id > r.maxID.Load() {
+		r.maxID.Store(s.id)
+	}
 	r.idMu.Unlock()
 }
 
@@ -320,11 +341,15 @@ func (r *registry) numSeries() uint64 {
 
 // each calls fn for every registered series, in id order.
 func (r *registry) each(fn func(*memSeries)) {
-	r.idMu.RLock()
-	defer r.idMu.RUnlock()
-	for _, s := range r.byID {
-		if s != nil {
-			fn(s)
+	pages := r.pages.Load()
+	if pages == nil {
+		return
+	}
+	for _, p := range *pages {
+		for i := range p {
+			if s := p[i].Load(); s != nil {
+				fn(s)
+			}
 		}
 	}
 }

@@ -40,14 +40,12 @@ func (q *Querier) Select(ctx context.Context, sorted bool, ms ...*Matcher) Serie
 	ids := q.db.reg.selectPostings(ms)
 	set := &seriesSet{q: q, ctx: ctx}
 	set.list = make([]*memSeries, 0, ids.GetCardinality())
-	q.db.reg.idMu.RLock()
 	it := ids.Iterator()
 	for it.HasNext() {
-		if s := q.db.reg.byID[it.Next()]; s != nil {
+		if s := q.db.reg.get(it.Next()); s != nil {
 			set.list = append(set.list, s)
 		}
 	}
-	q.db.reg.idMu.RUnlock()
 	// Drop series whose whole life lies outside the range. The bounds are
 	// read under the stripe lock because commits move them.
 	set.list = slices.DeleteFunc(set.list, func(s *memSeries) bool {

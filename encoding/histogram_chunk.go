@@ -31,8 +31,8 @@ package encoding
 //	buckets     one column per positive bucket, then per negative bucket, in
 //	            layout order, each carrying the bucket's absolute count and
 //	            guided by the count's increase
-//	sum         Gorilla XOR with the previous sum: '0' same; '10' + bits in the
-//	            previous window; '11' + 5 bits leading zeros + 6 bits length + bits
+//	sum         64 raw bits (first), then the difference in ulps from a
+//	            predicted sum: varbit (second, third), Rice-coded (later)
 //
 // A column codes an integer series as the residual of each delta against
 // a prediction: its first three values as varbit integers, later ones
@@ -151,7 +151,7 @@ type HistogramChunk struct {
 	neg     histSide
 	count   histColumn
 	zero    histColumn
-	sum     histXOR
+	sum     histSum
 	crc     uint32 // CRC32C of body bytes [histogramHeaderLen, crcDone)
 	crcDone int
 }
@@ -249,7 +249,7 @@ func (c *HistogramChunk) Append(t int64, h *Histogram) error {
 	c.zero.put(w, int64(h.ZeroCount), inc)
 	putHistBuckets(w, c.pos.cols, h.PositiveBuckets, inc)
 	putHistBuckets(w, c.neg.cols, h.NegativeBuckets, inc)
-	c.sum.put(w, math.Float64bits(h.Sum))
+	c.sum.put(w, math.Float64bits(h.Sum), inc)
 
 	c.n++
 	binary.BigEndian.PutUint16(c.w.b[2:4], uint16(c.n))
@@ -336,7 +336,7 @@ type HistogramIterator struct {
 	zero     histColumn
 	countV   uint64
 	zeroV    uint64
-	sum      histXOR
+	sum      histSum
 	err      error
 }
 
@@ -479,7 +479,7 @@ func (it *HistogramIterator) decode() error {
 	var pSum, nSum uint64
 	it.pBuckets, pSum, ok3 = getHistBuckets(r, it.pos.cols, it.pBuckets, inc)
 	it.nBuckets, nSum, ok4 = getHistBuckets(r, it.neg.cols, it.nBuckets, inc)
-	sumBits, ok5 := it.sum.get(r)
+	sumBits, ok5 := it.sum.get(r, inc)
 	if r.bad {
 		return corruptf("truncated")
 	}

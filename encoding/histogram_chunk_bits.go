@@ -1,10 +1,13 @@
 package encoding
 
-import "math/bits"
+import (
+	"math"
+	"math/bits"
+)
 
 // Bit-level building blocks of the histogram chunk: a bit writer and reader,
 // the varbit integer classes, predicted and adaptively Rice-coded integer
-// columns, and Gorilla XOR floats. The reader's sticky failure flag and its
+// columns, and predicted sums. The reader's sticky failure flag and its
 // one-step unary and Rice reads are what the decoder's inner loop needs,
 // hence a reader of its own rather than the float chunk's.
 
@@ -308,20 +311,36 @@ func (c *histColumn) put(w *histBitWriter, v int64, g histGuide) {
 	if c.age < 3 {
 		putHistVarbit(w, res)
 	} else {
-		u := Zigzag(res)
-		k := riceK(c.sum[which], c.n)
-		if q := u >> k; q < histRiceEscape {
-			// q ones and a zero, then the k low bits.
-			w.writeBits(1<<(q+1)-2, uint(q+1))
-			w.writeBits(u, k)
-		} else {
-			w.writeBits(1<<histRiceEscape-1, histRiceEscape)
-			n := uint(bits.Len64(u))
-			w.writeBits(uint64(n), 7)
-			w.writeBits(u, n)
-		}
+		putRice(w, Zigzag(res), riceK(c.sum[which], c.n))
 	}
 	c.learn(v, d, g)
+}
+
+// putRice writes u Rice-coded with parameter k: the quotient u>>k in
+// unary (ones ended by a zero) and the k low bits, or, when the quotient
+// reaches histRiceEscape, that many ones, a 7-bit width and u itself.
+func putRice(w *histBitWriter, u uint64, k uint) {
+	if q := u >> k; q < histRiceEscape {
+		w.writeBits(1<<(q+1)-2, uint(q+1))
+		w.writeBits(u, k)
+		return
+	}
+	w.writeBits(1<<histRiceEscape-1, histRiceEscape)
+	n := uint(bits.Len64(u))
+	w.writeBits(uint64(n), 7)
+	w.writeBits(u, n)
+}
+
+// getRice reads what putRice wrote; ok is false for an impossible width.
+func getRice(r *histBitReader, k uint) (u uint64, ok bool) {
+	if u, ok := r.readRice(k); ok {
+		return u, true
+	}
+	n := uint(r.readBits(7))
+	if n > 64 {
+		return 0, false
+	}
+	return r.readBits(n), true
 }
 
 // get reads the next value; ok is false when the stream is malformed (the
@@ -332,14 +351,9 @@ func (c *histColumn) get(r *histBitReader, g histGuide) (v int64, ok bool) {
 	if c.age < 3 {
 		res = readHistVarbit(r)
 	} else {
-		k := riceK(c.sum[which], c.n)
-		u, ok := r.readRice(k)
+		u, ok := getRice(r, riceK(c.sum[which], c.n))
 		if !ok {
-			n := uint(r.readBits(7))
-			if n > 64 {
-				return 0, false
-			}
-			u = r.readBits(n)
+			return 0, false
 		}
 		res = Unzigzag(u)
 	}
@@ -349,59 +363,95 @@ func (c *histColumn) get(r *histBitReader, g histGuide) (v int64, ok bool) {
 	return v, true
 }
 
-// histXOR codes a float series Gorilla-style: the XOR with the previous
-// value, with its run of meaningful bits either inside the previous window
-// ('10') or given explicitly ('11', 5 bits of leading zeros, 6 of length).
-type histXOR struct {
-	prev      uint64
-	leading   uint
-	trailing  uint
-	hasWindow bool
+// histSum codes the sums of a chunk as the difference, in units in the
+// last place, between each sum and a prediction: float64 bit patterns of
+// one sign are ordered like the numbers, so a sum close to its prediction
+// differs from it by a small integer, which is zigzagged and Rice-coded
+// like a column's residual (the first sum as raw bits, the second as a
+// varbit). Unlike a Gorilla XOR, a difference does not blow up when the two
+// values straddle a power of two in the mantissa.
+//
+// The prediction is the previous sum plus, when the count increased, the
+// previous increase per observation times this increase: a histogram's sum
+// grows with its count, so only the noise of the mean observation is left.
+// The arithmetic is plain IEEE-754 with every step rounded (the explicit
+// conversions forbid fused multiply-adds), so writer and reader predict the
+// same bits on every platform. Differences wrap, so every bit pattern —
+// NaN payloads, the stale marker, infinities, −0 — round-trips.
+type histSum struct {
+	prev uint64  // last sum's bits
+	rate float64 // last increase per observation, or 0 when unknown
+	sum  uint64  // recent zigzagged residuals
+	n    uint32  // number of residuals in sum
+	age  uint32  // sums coded so far, saturating at 3
 }
 
-func (x *histXOR) put(w *histBitWriter, v uint64) {
-	xor := v ^ x.prev
+// histSumLimit caps one residual's weight in the statistics; residuals of
+// sums are routinely 2^40 ulps, and n ≤ 32 keeps the total within 2^62.
+const histSumLimit = 1 << 57
+
+func (x *histSum) predict(g histGuide) uint64 {
+	if g.total > 0 && x.rate != 0 {
+		p := float64(math.Float64frombits(x.prev) + float64(x.rate*float64(g.total)))
+		if !math.IsNaN(p) && !math.IsInf(p, 0) {
+			return math.Float64bits(p)
+		}
+	}
+	return x.prev
+}
+
+func (x *histSum) learn(v, u uint64, g histGuide) {
+	if x.age >= 2 {
+		x.sum += min(u, histSumLimit)
+		x.n++
+		if x.n >= histRiceHalveAt {
+			x.sum >>= 1
+			x.n >>= 1
+		}
+	}
+	if x.age < 3 {
+		x.age++
+	}
+	x.rate = 0
+	if g.total > 0 {
+		r := float64(float64(math.Float64frombits(v)-math.Float64frombits(x.prev)) / float64(g.total))
+		if !math.IsNaN(r) && !math.IsInf(r, 0) {
+			x.rate = r
+		}
+	}
 	x.prev = v
-	if xor == 0 {
-		w.writeBits(0, 1)
-		return
-	}
-	lz, tz := uint(bits.LeadingZeros64(xor)), uint(bits.TrailingZeros64(xor))
-	if x.hasWindow && lz >= x.leading && tz >= x.trailing {
-		w.writeBits(0b10, 2)
-		w.writeBits(xor>>x.trailing, 64-x.leading-x.trailing)
-		return
-	}
-	lz = min(lz, 31)
-	sig := 64 - lz - tz
-	w.writeBits(0b11, 2)
-	w.writeBits(uint64(lz), 5)
-	w.writeBits(uint64(sig&63), 6) // 64 meaningful bits are written as 0
-	w.writeBits(xor>>tz, sig)
-	x.leading, x.trailing, x.hasWindow = lz, tz, true
 }
 
-func (x *histXOR) get(r *histBitReader) (uint64, bool) {
-	if !r.readBit() {
-		return x.prev, true
+func (x *histSum) put(w *histBitWriter, v uint64, g histGuide) {
+	res := int64(v - x.predict(g))
+	u := Zigzag(res)
+	switch {
+	case x.age == 0:
+		w.writeBits(v, 64)
+	case x.age < 3:
+		putHistVarbit(w, res)
+	default:
+		putRice(w, u, riceK(x.sum, x.n))
 	}
-	if !r.readBit() {
-		if !x.hasWindow {
+	x.learn(v, u, g)
+}
+
+func (x *histSum) get(r *histBitReader, g histGuide) (uint64, bool) {
+	pred := x.predict(g)
+	var res int64
+	switch {
+	case x.age == 0:
+		res = int64(r.readBits(64) - pred)
+	case x.age < 3:
+		res = readHistVarbit(r)
+	default:
+		u, ok := getRice(r, riceK(x.sum, x.n))
+		if !ok {
 			return 0, false
 		}
-		x.prev ^= r.readBits(64-x.leading-x.trailing) << x.trailing
-		return x.prev, true
+		res = Unzigzag(u)
 	}
-	lz := uint(r.readBits(5))
-	sig := uint(r.readBits(6))
-	if sig == 0 {
-		sig = 64
-	}
-	if lz+sig > 64 {
-		return 0, false
-	}
-	tz := 64 - lz - sig
-	x.prev ^= r.readBits(sig) << tz
-	x.leading, x.trailing, x.hasWindow = lz, tz, true
-	return x.prev, true
+	v := pred + uint64(res)
+	x.learn(v, Zigzag(res), g)
+	return v, true
 }

@@ -576,3 +576,23 @@ func TestHistVarbitRoundTrip(t *testing.T) {
 	}
 	require.True(t, r.bad, "reading past the end is flagged")
 }
+
+// TestHistogramChunkSums round-trips sums the prediction cannot help with
+// or that push it out of range: sign changes, infinities, NaNs with
+// payloads, subnormals, the largest floats, a sum that stops growing.
+func TestHistogramChunkSums(t *testing.T) {
+	sums := []float64{
+		0, 1, 2, 3, -3, math.Copysign(0, -1), 0, math.SmallestNonzeroFloat64, 5e-324 * 7,
+		math.MaxFloat64 / 2, math.MaxFloat64, math.MaxFloat64, math.Inf(1), math.Inf(-1), staleNaN,
+		math.Float64frombits(0xfff8000000000001), 10, 20, 30, 40, 40, 40, 1e300, -1e300, 1e-300,
+		0.1, 0.2, 0.30000000000000004, 0.4, 0.5,
+	}
+	c := NewHistogramChunk()
+	var want []histSample
+	for i, sum := range sums {
+		h := &Histogram{Schema: 0, ZeroCount: uint64(i * i), Count: uint64(i * i), Sum: sum}
+		require.NoError(t, c.Append(int64(i), h))
+		want = append(want, histSample{int64(i), h})
+	}
+	requireHistsEqual(t, want, c.Bytes())
+}

@@ -7,19 +7,91 @@ import (
 )
 
 // selectPostings returns the ids of the series matching every matcher, as a
-// bitmap the caller owns. Matchers that select series by value give
-// positive sets, intersected smallest first; matchers that also match the
-// absent label (`a!="x"`, `a=~"|x"`) give sets to subtract instead.
+// bitmap the caller owns. Matchers answered by direct lookups (`=`, `!=`,
+// literal alternations) are applied first, positive sets intersected
+// smallest first; matchers that also match the absent label (`a!="x"`,
+// `a=~"|x"`) give sets to subtract instead. A matcher that would have to
+// scan every value of its label is instead checked against the labels of
+// the remaining candidates when there are fewer candidates than values.
 func (r *registry) selectPostings(ms []*Matcher) *roaring.Bitmap {
 	r.postMu.RLock()
-	defer r.postMu.RUnlock()
 	var pos, neg []*roaring.Bitmap
+	var scans, deferred []*Matcher
 	for _, m := range ms {
+		if !lookupMatcher(m) {
+			scans = append(scans, m)
+			continue
+		}
 		if m.Matches("") {
 			neg = append(neg, r.valuesWhere(m, false))
 		} else {
 			pos = append(pos, r.valuesWhere(m, true))
 		}
+	}
+	res := r.combine(pos, neg)
+	pos, neg = pos[:0], neg[:0]
+	for _, m := range scans {
+		if res != nil && res.GetCardinality() < uint64(len(r.byPair[m.Name])) {
+			deferred = append(deferred, m)
+			continue
+		}
+		if m.Matches("") {
+			neg = append(neg, r.valuesWhere(m, false))
+		} else {
+			pos = append(pos, r.valuesWhere(m, true))
+		}
+	}
+	if len(pos) > 0 || len(neg) > 0 {
+		if res != nil {
+			pos = append(pos, res)
+		}
+		res = r.combine(pos, neg)
+	}
+	if res == nil {
+		res = r.all.Clone()
+	}
+	r.postMu.RUnlock()
+	if len(deferred) > 0 && !res.IsEmpty() {
+		out := roaring.New()
+		it := res.Iterator()
+		for it.HasNext() {
+			id := it.Next()
+			s := r.get(id)
+			if s == nil {
+				continue
+			}
+			ok := true
+			for _, m := range deferred {
+				if !m.Matches(s.lset.Get(m.Name)) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				out.Add(id)
+			}
+		}
+		res = out
+	}
+	return res
+}
+
+// lookupMatcher says whether m's postings come from map lookups rather
+// than a scan of every value of its label.
+func lookupMatcher(m *Matcher) bool {
+	switch m.Type {
+	case MatchEqual, MatchNotEqual:
+		return true
+	default:
+		return m.set != nil
+	}
+}
+
+// combine intersects pos (smallest first) and subtracts neg; nil when both
+// are empty. The result is a new bitmap.
+func (r *registry) combine(pos, neg []*roaring.Bitmap) *roaring.Bitmap {
+	if len(pos) == 0 && len(neg) == 0 {
+		return nil
 	}
 	var res *roaring.Bitmap
 	if len(pos) == 0 {
@@ -67,11 +139,22 @@ func (r *registry) valuesWhere(m *Matcher, want bool) *roaring.Bitmap {
 			}
 			return roaring.FastOr(bms...)
 		}
-	} else if m.Type == MatchNotEqual {
-		if bm := vals[m.Value]; bm != nil {
-			return bm
+	} else {
+		switch {
+		case m.Type == MatchNotEqual:
+			if bm := vals[m.Value]; bm != nil {
+				return bm
+			}
+			return roaring.New()
+		case m.Type == MatchNotRegexp && m.set != nil:
+			var bms []*roaring.Bitmap
+			for _, v := range m.set {
+				if bm := vals[v]; bm != nil {
+					bms = append(bms, bm)
+				}
+			}
+			return roaring.FastOr(bms...)
 		}
-		return roaring.New()
 	}
 	var bms []*roaring.Bitmap
 	for v, bm := range vals {

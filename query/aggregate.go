@@ -51,6 +51,9 @@ func (ev *evaluator) aggregate(e *parser.AggregateExpr) Matrix {
 	if e.Op == parser.COUNT_VALUES {
 		return ev.countValues(e, grouping)
 	}
+	if m, ok := ev.fusedAggregate(e, grouping); ok {
+		return m
+	}
 	var param Matrix
 	if e.Param != nil {
 		param = ev.eval(e.Param).(Matrix)
@@ -139,6 +142,85 @@ func (ev *evaluator) aggregate(e *parser.AggregateExpr) Matrix {
 	}
 	ev.addSamples(res.samples())
 	return res
+}
+
+// fusedAggregate evaluates an aggregation directly over a range-vector
+// function (sum by (x) (rate(m[5m])), say) without materialising the
+// function's output: each input series' points are folded into per-group,
+// per-step states as soon as they are computed. Inputs are folded in the
+// same order as the step-wise aggregation folds them, so the result is the
+// same to the bit. It reports false when expr is not of that shape.
+func (ev *evaluator) fusedAggregate(e *parser.AggregateExpr, grouping []string) (Matrix, bool) {
+	switch e.Op {
+	case parser.SUM, parser.AVG, parser.COUNT, parser.MIN, parser.MAX, parser.GROUP, parser.STDDEV, parser.STDVAR:
+	default:
+		return nil, false
+	}
+	// `without` usually leaves about as many groups as series, where
+	// per-group step states would cost more than the materialised input.
+	if e.Without {
+		return nil, false
+	}
+	call, ok := unwrapParens(e.Expr).(*parser.Call)
+	if !ok || call.Func.Name == "absent_over_time" {
+		return nil, false
+	}
+	fn, ok := rangeFuncs[call.Func.Name]
+	if !ok {
+		return nil, false
+	}
+	numSteps := ev.numSteps()
+	var (
+		groups []tsdb.Labels
+		states [][]aggState // per group, per step
+		index  = map[uint64]int{}
+	)
+	ev.rangeFunction(call, fn, func(s *Series) {
+		gl := groupLabels(s.Labels, grouping, e.Without)
+		h := gl.Hash()
+		g, ok := index[h]
+		if !ok {
+			g = len(groups)
+			index[h] = g
+			groups = append(groups, gl)
+			states = append(states, make([]aggState, numSteps))
+		}
+		st := states[g]
+		for _, p := range s.Floats {
+			aggAdd(e.Op, &st[(p.T-ev.start)/ev.interval], p.F, nil)
+		}
+		for _, p := range s.Histograms {
+			aggAdd(e.Op, &st[(p.T-ev.start)/ev.interval], 0, p.H)
+		}
+	})
+	out := make(Matrix, 0, len(groups))
+	for g, gl := range groups {
+		series := Series{Labels: gl}
+		st := states[g]
+		for i := range st {
+			if !st[i].seen {
+				continue
+			}
+			f, h, ok := aggResult(e.Op, &st[i], 0, nil)
+			if !ok {
+				continue
+			}
+			ts := ev.start + int64(i)*ev.interval
+			if h != nil {
+				series.Histograms = append(series.Histograms, HPoint{T: ts, H: h})
+			} else {
+				if series.Floats == nil {
+					series.Floats = make([]FPoint, 0, numSteps-i)
+				}
+				series.Floats = append(series.Floats, FPoint{T: ts, F: f})
+			}
+		}
+		if len(series.Floats)+len(series.Histograms) > 0 {
+			out = append(out, series)
+		}
+	}
+	ev.addSamples(out.samples())
+	return out, true
 }
 
 // aggAdd folds one input value into its group's state, as Prometheus does

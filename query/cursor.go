@@ -160,12 +160,16 @@ type window struct {
 	f0, h0 int // first live element of f and h
 	vt     tsdb.ValueType
 	primed bool
+	// drops counts adjacent live float pairs where the value goes down,
+	// so counter functions can skip their reset scan when there is none.
+	drops int
 }
 
 func (w *window) reset() {
 	w.f, w.h = w.f[:0], w.h[:0]
 	w.f0, w.h0 = 0, 0
 	w.primed = false
+	w.drops = 0
 }
 
 func (w *window) floats() []FPoint { return w.f[w.f0:] }
@@ -176,6 +180,9 @@ func (w *window) len() int         { return len(w.f) - w.f0 + len(w.h) - w.h0 }
 // either bound backwards.
 func (w *window) fill(ev *evaluator, cur cursor, mint, maxt int64) {
 	for w.f0 < len(w.f) && w.f[w.f0].T <= mint {
+		if w.f0+1 < len(w.f) && w.f[w.f0+1].F < w.f[w.f0].F {
+			w.drops--
+		}
 		w.f0++
 	}
 	for w.h0 < len(w.h) && w.h[w.h0].T <= mint {
@@ -209,6 +216,9 @@ func (w *window) fill(ev *evaluator, cur cursor, mint, maxt int64) {
 		} else {
 			t, f := cur.atF()
 			if !isStaleNaN(f) {
+				if n := len(w.f); n > w.f0 && f < w.f[n-1].F {
+					w.drops++
+				}
 				w.f = append(w.f, FPoint{T: t, F: f})
 			}
 		}

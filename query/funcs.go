@@ -29,6 +29,7 @@ type windowArgs struct {
 	rangeSeconds float64
 	args         []float64
 	scratch      []float64
+	noDrops      bool // no float in f is lower than the one before it
 }
 
 var rangeFuncs = map[string]rangeFunc{
@@ -131,7 +132,7 @@ func rateFunc(w *windowArgs, isCounter, isRate bool) (float64, *FloatHistogram, 
 		h, ok := histogramRate(w, isCounter, isRate)
 		return 0, h, ok
 	}
-	f, ok := extrapolatedRate(w.f, w.rangeStart, w.rangeEnd, w.rangeSeconds, isCounter, isRate)
+	f, ok := extrapolatedRate(w.f, w.rangeStart, w.rangeEnd, w.rangeSeconds, isCounter, isRate, w.noDrops)
 	return f, nil, ok
 }
 
@@ -235,7 +236,7 @@ func (ev *evaluator) call(e *parser.Call) Matrix {
 		}
 	}
 	if fn, ok := rangeFuncs[name]; ok {
-		return ev.rangeFunction(e, fn)
+		return ev.rangeFunction(e, fn, nil)
 	}
 	if name == "absent" {
 		return ev.rangeEval(func(args []Vector, enh *evalHelper) Vector {
@@ -290,8 +291,11 @@ func absentLabels(arg parser.Expr) tsdb.Labels {
 }
 
 // rangeFunction evaluates a function over a range vector: one pass per
-// series, with a window that slides along the steps.
-func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc) Matrix {
+// series, with a window that slides along the steps. With a sink, each
+// output series is handed to it instead of collected (its point slices are
+// reused for the next series, so the sink must not keep them) and nil is
+// returned.
+func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Series)) Matrix {
 	name := e.Func.Name
 	matrixIdx := -1
 	for i, a := range e.Args {
@@ -322,12 +326,26 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc) Matrix {
 		rangeMs int64
 		rt      refTimes
 	)
+	// With a sink, point buffers are reused across series and label
+	// uniqueness is checked as series go by.
+	var (
+		fbuf []FPoint
+		hbuf []HPoint
+		seen map[uint64]struct{}
+	)
+	if sink != nil {
+		fbuf = make([]FPoint, 0, numSteps)
+		seen = map[uint64]struct{}{}
+	}
 	perSeries := func(labels tsdb.Labels, cur cursor) {
 		ev.checkCtx()
 		w.reset()
 		series := Series{Labels: labels}
 		if !keepName {
 			series.Labels = dropName(labels)
+		}
+		if sink != nil {
+			series.Floats, series.Histograms = fbuf[:0], hbuf[:0]
 		}
 		step := 0
 		for ts := ev.start; ts <= ev.end; ts, step = ts+ev.interval, step+1 {
@@ -345,6 +363,7 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc) Matrix {
 				wa.args[i] = s[0].Floats[step].F
 			}
 			wa.f, wa.h = w.floats(), w.hists()
+			wa.noDrops = w.drops == 0
 			wa.ts = ts
 			wa.rangeStart, wa.rangeEnd = mint, maxt
 			f, h, ok := fn(&wa)
@@ -364,7 +383,21 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc) Matrix {
 			}
 		}
 		ev.addSamples(-w.len())
-		if n := len(series.Floats) + len(series.Histograms); n > 0 {
+		n := len(series.Floats) + len(series.Histograms)
+		switch {
+		case n == 0:
+		case sink != nil:
+			if !keepName {
+				h := series.Labels.Hash()
+				if _, dup := seen[h]; dup {
+					ev.fail(ErrDuplicateLabelset)
+				}
+				seen[h] = struct{}{}
+			}
+			sink(&series)
+			fbuf, hbuf = series.Floats[:0], series.Histograms[:0]
+			clear(hbuf[:cap(hbuf)])
+		default:
 			ev.addSamples(n)
 			out = append(out, series)
 		}

@@ -370,7 +370,10 @@ func linearRegression(samples []FPoint, interceptTime int64) (slope, intercept f
 // samples come close enough to them (within 110% of the average interval),
 // otherwise by half an interval, and for counters never below zero. One
 // sample gives no result.
-func extrapolatedRate(f []FPoint, rangeStart, rangeEnd int64, rangeSeconds float64, isCounter, isRate bool) (float64, bool) {
+//
+// noDrops may be set when the caller knows no value in f is lower than the
+// one before it; the reset scan is then skipped (it would add nothing).
+func extrapolatedRate(f []FPoint, rangeStart, rangeEnd int64, rangeSeconds float64, isCounter, isRate, noDrops bool) (float64, bool) {
 	if len(f) < 2 {
 		return 0, false
 	}
@@ -378,7 +381,7 @@ func extrapolatedRate(f []FPoint, rangeStart, rangeEnd int64, rangeSeconds float
 	firstT := f[0].T
 	lastT := f[numSamplesMinusOne].T
 	result := f[numSamplesMinusOne].F - f[0].F
-	if isCounter {
+	if isCounter && !noDrops {
 		prev := f[0].F
 		for _, p := range f[1:] {
 			if p.F < prev {

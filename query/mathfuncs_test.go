@@ -69,10 +69,18 @@ func TestExtrapolatedRate(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := extrapolatedRate(tc.f, tc.start, tc.end, float64(tc.end-tc.start)/1000, tc.counter, tc.rate)
+			got, ok := extrapolatedRate(tc.f, tc.start, tc.end, float64(tc.end-tc.start)/1000, tc.counter, tc.rate, false)
 			require.Equal(t, tc.ok, ok)
 			if ok {
 				require.InDelta(t, tc.want, got, 1e-12)
+			}
+			drops := false
+			for i := 1; i < len(tc.f); i++ {
+				drops = drops || tc.f[i].F < tc.f[i-1].F
+			}
+			if !drops {
+				again, _ := extrapolatedRate(tc.f, tc.start, tc.end, float64(tc.end-tc.start)/1000, tc.counter, tc.rate, true)
+				require.Equal(t, got, again, "skipping the reset scan changes nothing without drops")
 			}
 		})
 	}

@@ -44,8 +44,22 @@
 //	              11111 + 64 bits   anything else
 //
 // Timestamps are milliseconds (any int64); arithmetic wraps, so every
-// strictly increasing sequence round-trips, and a reader rejects a delta
-// that does not advance.
+// strictly increasing sequence round-trips, and a reader rejects a
+// timestamp that does not advance.
+//
+// Decimal and chimp chunks have a timestamp header right after t₀ and may
+// code the later timestamps on a grid instead:
+//
+//	0                                            deltas of deltas, as above
+//	1 + interval uvarint + phase zigzag uvarint  on a grid (8-bit groups)
+//	  + width 6 bits
+//	sample i ≥ 1 on the grid:
+//	  0 + zigzag offset in width bits            tᵢ = g + offset, g = previous grid point + interval
+//	  1 + (tᵢ − tᵢ₋₁) varint in 8-bit groups     anything else; the grid restarts at tᵢ
+//
+// The first grid point is t₀ + phase. Jittered scrapes cost their jitter's
+// width here (7 bits for ±25 ms) instead of a delta of deltas of three
+// jitters (about 9).
 //
 // Gorilla values (EncGorilla, what FloatChunk writes) are XORs with the
 // previous value inside a window of lead leading and trail trailing zero

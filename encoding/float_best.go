@@ -23,9 +23,9 @@ func AppendBestFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
 		}
 	}
 	var sc bestScratch
-	enc, p := chooseFloatEncoding(vs, &sc)
+	enc, p, g := chooseFloatEncoding(ts, vs, &sc)
 	start := len(dst)
-	dst = appendFloatChunk(dst, enc, ts, vs, &p, &sc)
+	dst = appendFloatChunk(dst, enc, ts, vs, &p, g, &sc)
 	if err := verifyFloatChunk(dst[start:], ts, vs); err != nil {
 		return dst[:start], err
 	}
@@ -69,37 +69,50 @@ func AppendBestFloatChunk(dst, chunk []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// chooseFloatEncoding picks the encoding whose values take the fewest bits;
-// timestamps cost the same in all of them. It computes sizes without
-// writing any.
-func chooseFloatEncoding(vs []float64, sc *bestScratch) (ChunkEncoding, decParams) {
-	// A constant chunk costs one bit a value in gorilla, which nothing
-	// beats by more than the first value's few bits: skip the analysis.
-	if constantValues(vs) {
-		return EncGorilla, decParams{}
+// chooseFloatEncoding picks the encoding, and for decimal and chimp the
+// timestamp coding, whose chunk takes the fewest bits. It computes sizes
+// without writing any.
+func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncoding, decParams, tsGrid) {
+	dod := dodCost(ts)
+	g := chooseGrid(ts)
+	other := dod // timestamp bits in decimal and chimp, header bit included
+	if g.interval != 0 {
+		other = gridCost(ts, g)
 	}
 	gb := gorillaValueBits(vs)
-	best, bestBits := EncGorilla, gb
+	best, bestBits := EncGorilla, gb+dod-1
+	// A constant chunk costs one bit a value in gorilla, which nothing
+	// beats by more than the first value's few bits; only the timestamps
+	// can still gain.
+	if constantValues(vs) {
+		if g.interval == 0 {
+			return EncGorilla, decParams{}, g
+		}
+		if p, c, _, ok := decAnalyse(vs, sc.dec[:]); ok && c+other < bestBits {
+			return EncDecimal, p, g
+		}
+		return EncGorilla, decParams{}, g
+	}
 	p, c, raws, ok := decAnalyse(vs, sc.dec[:])
-	if ok && c < bestBits {
-		best, bestBits = EncDecimal, c
+	if ok && c+other < bestBits {
+		best, bestBits = EncDecimal, c+other
 	}
 	// Chimp gains a few bits per value over gorilla on full-precision
 	// data; where decimal already wins by far and stores no value raw (a
 	// repeated NaN, say, which chimp refers back to) it cannot catch up,
 	// so the costlier analysis is skipped.
-	if best == EncDecimal && raws == 0 && bestBits*4 < gb*3 {
-		return best, p
+	if best == EncDecimal && raws == 0 && c*4 < gb*3 {
+		return best, p, g
 	}
 	// Nor can chimp beat what costs no more than its floor of five bits a
 	// value after the first.
-	if len(vs) > 0 && bestBits <= 64+5*(len(vs)-1) {
-		return best, p
+	if len(vs) > 0 && bestBits <= 64+5*(len(vs)-1)+other {
+		return best, p, g
 	}
-	if c := chimpValueBits(vs, sc.chimp[:]); c < bestBits {
+	if c := chimpValueBits(vs, sc.chimp[:]); c+other < bestBits {
 		best = EncChimp
 	}
-	return best, p
+	return best, p, g
 }
 
 // constantValues reports whether every value has the first one's bits.
@@ -176,7 +189,13 @@ type bestScratch struct {
 
 // appendFloatChunk writes a whole chunk in enc.
 // sc, when not nil, holds the decisions chooseFloatEncoding made.
-func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p *decParams, sc *bestScratch) []byte {
+// g is the timestamp grid of decimal and chimp chunks (zero: deltas of
+// deltas).
+func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p *decParams, g tsGrid, sc *bestScratch) []byte {
+	if enc == EncGorilla {
+		g = tsGrid{}
+	}
+	var gp int64
 	cached := sc != nil && len(vs) <= bestCached
 	start := len(dst)
 	dst = append(dst, byte(enc))
@@ -192,10 +211,16 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 	var delta, prevV uint64
 	for i := range ts {
 		t, vb := ts[i], math.Float64bits(vs[i])
-		switch i {
-		case 0:
+		switch {
+		case i == 0:
 			w.WriteUvarint(Zigzag(t))
-		case 1:
+			if enc != EncGorilla {
+				g.write(&w)
+				gp = t + g.phase
+			}
+		case g.interval != 0:
+			gp = g.writeTime(&w, t, prevT, gp)
+		case i == 1:
 			delta = uint64(t - prevT)
 			w.WriteUvarint(delta)
 		default:

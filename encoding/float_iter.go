@@ -24,6 +24,8 @@ type FloatIterator struct {
 	trail uint8
 	dec   decState
 	chimp chimpState
+	grid  tsGrid // decimal and chimp: timestamps on a grid when interval > 0
+	gp    int64  // the grid point of the current sample
 	err   error
 }
 
@@ -65,7 +67,7 @@ func (it *FloatIterator) Next() bool {
 	// Two zero bits after the second sample: the interval and the value
 	// repeat (gorilla), or the decimal integer does (decimal with deltas
 	// and a zero-width first bucket). Idle series are mostly this.
-	if it.r.n >= 2 && it.r.acc>>62 == 0 && it.i >= 2 && it.i < it.n {
+	if it.r.n >= 2 && it.r.acc>>62 == 0 && it.i >= 2 && it.i < it.n && it.grid.interval == 0 {
 		if t := it.t + int64(it.delta); t > it.t {
 			switch {
 			case it.enc == EncGorilla:
@@ -98,13 +100,25 @@ slow:
 		var u uint64
 		u, err = it.r.ReadUvarint()
 		it.t = Unzigzag(u)
+		if err == nil && it.enc != EncGorilla {
+			err = it.grid.read(&it.r)
+			it.gp = it.t + it.grid.phase
+		}
 	case 1:
+		if it.grid.interval != 0 {
+			err = it.readGridTime()
+			break
+		}
 		it.delta, err = it.r.ReadUvarint()
 		if err == nil && (it.delta == 0 || it.t+int64(it.delta) <= it.t) {
 			err = corruptf("float chunk: timestamp delta %d does not advance", it.delta)
 		}
 		it.t += int64(it.delta)
 	default:
+		if it.grid.interval != 0 {
+			err = it.readGridTime()
+			break
+		}
 		var dod int64
 		dod, err = readDod(&it.r)
 		d := it.delta + uint64(dod)
@@ -158,7 +172,23 @@ func (it *FloatIterator) fastNext() bool {
 	if n == 0 {
 		return false
 	}
-	if acc>>63 != 0 {
+	gp := it.gp
+	if it.grid.interval != 0 {
+		// On the grid: 0 + offset; escapes take the careful path.
+		w := uint(it.grid.width)
+		if acc>>63 != 0 || 1+w > n {
+			return false
+		}
+		acc <<= 1
+		z := acc >> (64 - w)
+		if w == 0 {
+			z = 0
+		}
+		acc <<= w
+		n -= 1 + w
+		gp += it.grid.interval
+		delta = uint64(gp + Unzigzag(z) - it.t)
+	} else if acc>>63 != 0 {
 		ones := uint(bits.LeadingZeros64(^acc))
 		if ones >= 5 {
 			return false
@@ -357,8 +387,22 @@ func (it *FloatIterator) fastNext() bool {
 	it.r.b, it.r.acc, it.r.n = b, acc, n
 	it.delta = delta
 	it.t += int64(delta)
+	it.gp = gp
 	it.v = v
 	return true
+}
+
+// readGridTime reads a timestamp on the grid and checks it advances.
+func (it *FloatIterator) readGridTime() error {
+	t, gp, err := it.grid.readTime(&it.r, it.t, it.gp)
+	if err != nil {
+		return err
+	}
+	if t <= it.t {
+		return corruptf("float chunk: timestamp %d after %d", t, it.t)
+	}
+	it.t, it.gp = t, gp
+	return nil
 }
 
 // fail records err, marking the chunk corrupt at the current sample.

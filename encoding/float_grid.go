@@ -1,0 +1,250 @@
+package encoding
+
+import (
+	"math/bits"
+	"slices"
+)
+
+// The decimal and chimp encodings may code timestamps on a grid instead of
+// as deltas of deltas. Scrapes land on a schedule (every 15 s) moved by a
+// little jitter; the delta of deltas of jittered times mixes three jitters
+// and spreads over four times their range, while the offset from the
+// schedule is one jitter. After t₀ these chunks carry a timestamp header:
+//
+//	0                                     deltas of deltas, as in gorilla
+//	1 + interval uvarint + phase zigzag uvarint + width 6 bits
+//
+// On the grid, sample i's time is g + o, where g is the previous grid
+// point plus the interval (the first grid point is t₀ + phase) and o is
+// coded as 0 + zigzag o in width bits; anything else (a missed scrape, a
+// restart) is 1 + (t − previous t) as a uvarint in 8-bit groups, and the
+// grid restarts at that time.
+
+// tsGrid is a chunk's grid; interval 0 means deltas of deltas.
+type tsGrid struct {
+	interval int64
+	phase    int64
+	width    uint8
+}
+
+// gridProbe is how many leading samples set the interval and phase.
+const gridProbe = 17
+
+// chooseGrid returns the grid that codes ts in the fewest bits, or a zero
+// grid when deltas of deltas do at least as well. The interval is the
+// median delta of the first samples or the mean over the chunk rounded to
+// a whole second (scrape intervals are round; a measured one is off by the
+// jitter, and a grid that drifts by a millisecond a sample is soon
+// useless), or the mean as is when that is not near a whole second.
+func chooseGrid(ts []int64) tsGrid {
+	if len(ts) < 3 {
+		return tsGrid{}
+	}
+	var buf [gridProbe]int64
+	m := min(len(ts), gridProbe)
+	for i := 1; i < m; i++ {
+		buf[i-1] = ts[i] - ts[i-1]
+	}
+	d := buf[:m-1]
+	slices.Sort(d)
+	med := d[len(d)/2]
+	span := ts[len(ts)-1] - ts[0]
+	mean := (span + int64(len(ts)-1)/2) / int64(len(ts)-1)
+	var cands [3]int64
+	nc := 0
+	add := func(c int64) {
+		if c > 0 && !slices.Contains(cands[:nc], c) {
+			cands[nc] = c
+			nc++
+		}
+	}
+	add((med + 500) / 1000 * 1000)
+	add((mean + 500) / 1000 * 1000)
+	if r := (mean + 500) / 1000 * 1000; mean-r > mean/200 || r-mean > mean/200 {
+		add(mean) // not a round interval
+	}
+	best, bestCost := tsGrid{}, dodCost(ts)
+	for _, iv := range cands[:nc] {
+		g := gridFor(ts, iv, &buf)
+		if c := gridCost(ts, g); c < bestCost {
+			best, bestCost = g, c
+		}
+	}
+	return best
+}
+
+// gridFor fits the phase and width of a grid of the given interval.
+func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) tsGrid {
+	m := min(len(ts), gridProbe)
+	for i := range m {
+		buf[i] = ts[i] - (ts[0] + int64(i)*interval)
+	}
+	r := buf[:m]
+	slices.Sort(r)
+	// The phase is the middle of the offsets' range, which centres uniform
+	// jitter far better than their median; offsets far from the median (a
+	// missed scrape among the first samples) are left out.
+	med := r[len(r)/2]
+	lo, hi := med, med
+	for _, x := range r {
+		if x-med <= interval/4 && med-x <= interval/4 {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+	}
+	g := tsGrid{interval: interval, phase: lo + (hi-lo)/2}
+
+	// Bit lengths of the offsets, a missed scrape restarting the grid as
+	// it would; the width is fitted to them.
+	var lens [65]int
+	gp := ts[0] + g.phase
+	for i := 1; i < len(ts); i++ {
+		gp += interval
+		o := ts[i] - gp
+		if o > interval/2 || o < -interval/2 {
+			gp = ts[i]
+			lens[64]++
+			continue
+		}
+		lens[bits.Len64(Zigzag(o))]++
+	}
+	total, cum := 0, 0
+	for _, k := range lens {
+		total += k
+	}
+	bestCost := -1
+	for w := range 41 {
+		cum += lens[w]
+		if c := cum*(1+w) + (total-cum)*(1+24); bestCost < 0 || c < bestCost {
+			g.width, bestCost = uint8(w), c
+		}
+	}
+	return g
+}
+
+// gridCost is the exact number of bits the grid codes ts[1:] in, header
+// included.
+func gridCost(ts []int64, g tsGrid) int {
+	n := 1 + uvarintBits(uint64(g.interval)) + uvarintBits(Zigzag(g.phase)) + 6
+	gp := ts[0] + g.phase
+	for i := 1; i < len(ts); i++ {
+		gp += g.interval
+		if z := Zigzag(ts[i] - gp); bits.Len64(z) <= int(g.width) {
+			n += 1 + int(g.width)
+		} else {
+			n += 1 + uvarintBits(uint64(ts[i]-ts[i-1]))
+			gp = ts[i]
+		}
+	}
+	return n
+}
+
+// dodCost is the number of bits deltas of deltas code ts[1:] in, with the
+// one-bit header that chooses them.
+func dodCost(ts []int64) int {
+	if len(ts) < 2 {
+		return 1
+	}
+	n := 1 + uvarintBits(uint64(ts[1]-ts[0]))
+	delta := ts[1] - ts[0]
+	for i := 2; i < len(ts); i++ {
+		d := ts[i] - ts[i-1]
+		n += dodBits(d - delta)
+		delta = d
+	}
+	return n
+}
+
+// dodBits is what writeDod spends on dod.
+func dodBits(dod int64) int {
+	switch {
+	case dod == 0:
+		return 1
+	case -64 <= dod && dod < 64:
+		return 9
+	case -256 <= dod && dod < 256:
+		return 12
+	case -32768 <= dod && dod < 32768:
+		return 20
+	case -1<<19 <= dod && dod < 1<<19:
+		return 25
+	}
+	return 69
+}
+
+// uvarintBits is what BitWriter.WriteUvarint spends on v.
+func uvarintBits(v uint64) int { return 8 * max(1, (bits.Len64(v)+6)/7) }
+
+// write writes the timestamp header.
+func (g *tsGrid) write(w *BitWriter) {
+	if g.interval == 0 {
+		w.writeSmall(0, 1)
+		return
+	}
+	w.writeSmall(1, 1)
+	w.WriteUvarint(uint64(g.interval))
+	w.WriteUvarint(Zigzag(g.phase))
+	w.writeSmall(uint64(g.width), 6)
+}
+
+// read reads the timestamp header.
+func (g *tsGrid) read(r *BitReader) error {
+	on, err := r.ReadBit()
+	if err != nil || !on {
+		*g = tsGrid{}
+		return err
+	}
+	iv, err := r.ReadUvarint()
+	if err != nil {
+		return err
+	}
+	ph, err := r.ReadUvarint()
+	if err != nil {
+		return err
+	}
+	wd, err := r.ReadBits(6)
+	if err != nil {
+		return err
+	}
+	if iv == 0 || iv >= 1<<62 || wd > 62 {
+		return corruptf("timestamp grid of interval %d and width %d", iv, wd)
+	}
+	*g = tsGrid{interval: int64(iv), phase: Unzigzag(ph), width: uint8(wd)}
+	return nil
+}
+
+// writeGridTime writes t, the timestamp after prev, and returns the grid
+// point for the next one; gp is the grid point before t's.
+func (g *tsGrid) writeTime(w *BitWriter, t, prev, gp int64) int64 {
+	gp += g.interval
+	if z := Zigzag(t - gp); bits.Len64(z) <= int(g.width) {
+		w.writeSmall(0, 1)
+		w.WriteBits(z, int(g.width))
+		return gp
+	}
+	w.writeSmall(1, 1)
+	w.WriteUvarint(uint64(t - prev))
+	return t
+}
+
+// readTime reads a timestamp written by writeTime, returning it and the
+// new grid point.
+func (g *tsGrid) readTime(r *BitReader, prev, gp int64) (int64, int64, error) {
+	esc, err := r.ReadBit()
+	if err != nil {
+		return 0, 0, err
+	}
+	if esc {
+		d, err := r.ReadUvarint()
+		if err != nil {
+			return 0, 0, err
+		}
+		t := prev + int64(d)
+		return t, t, nil
+	}
+	z, err := r.ReadBits(int(g.width))
+	if err != nil {
+		return 0, 0, err
+	}
+	gp += g.interval
+	return gp + Unzigzag(z), gp, nil
+}

@@ -30,9 +30,10 @@ import (
 // string and a val. Strings are uvarint length + bytes.
 const blockVersion byte = 1
 
-// maxBlockRecords bounds a block's record count, so one block decodes fast
+// maxBlockRecords bounds a block's record count (about 32 KiB of typical
+// lines, inside snappy's 64 KiB window), so one block decodes fast
 // when a query needs a single record of it.
-const maxBlockRecords = 1024
+const maxBlockRecords = 256
 
 func appendValue(dst []byte, v *Value) []byte {
 	switch v.Kind {

@@ -276,7 +276,8 @@ func (ix *Index) recover() error {
 }
 
 // loadSegment appends a segment's timestamps: uvarint lo, hi, then hi-lo
-// zigzag deltas.
+// zigzag delta-of-deltas (the first delta from the partition's previous
+// timestamp, or from 0).
 func (p *partition) loadSegment(v []byte) error {
 	d := encoding.NewDecoder(v)
 	lo, hi := d.Uvarint(), d.Uvarint()
@@ -290,8 +291,10 @@ func (p *partition) loadSegment(v []byte) error {
 	if len(p.ts) > 0 {
 		prev = p.ts[len(p.ts)-1]
 	}
+	var delta int64
 	for i := lo; i < hi; i++ {
-		prev += d.Varint()
+		delta += d.Varint()
+		prev += delta
 		p.addTS(prev)
 	}
 	if d.Err() != nil {
@@ -405,6 +408,7 @@ type writeScratch struct {
 	block   []byte
 	key     []byte
 	b       postingsBuilder
+	chunk   chunkWriter
 }
 
 // Write stores records durably: when it returns nil, every record is in
@@ -596,8 +600,8 @@ func (ix *Index) flushLocked() error {
 	ix.mu.RUnlock()
 	slices.SortFunc(todo, func(a, b *partition) int { return int(a.id) - int(b.id) })
 	var (
-		key, val []byte
-		names    []string
+		key, val, post []byte
+		names          []string
 	)
 	for _, p := range todo {
 		batch := ix.db.NewBatch()
@@ -607,35 +611,52 @@ func (ix *Index) flushLocked() error {
 		}
 		slices.Sort(names)
 		seg := p.nextSeg
+		cw := &ix.w.chunk
+		cw.reset()
+		flushChunk := func() error {
+			if cw.n == 0 {
+				return nil
+			}
+			key = keys.AppendLogTokenChunk(key[:0], p.id, seg, cw.first)
+			val = cw.appendTo(val[:0])
+			cw.reset()
+			return batch.Set(key, val, nil)
+		}
 		for _, k := range names {
 			// Readers may be reading the pending bitmap: optimise a copy.
-			bm := p.pend[k].Clone()
-			bm.RunOptimize()
 			var err error
-			if val, err = bm.ToBytes(); err != nil {
+			if post, err = appendPostings(post[:0], p.pend[k].Clone()); err != nil {
 				batch.Close()
-				return fmt.Errorf("logindex: flush: %w", err)
+				return err
 			}
 			if k[0] == 't' {
-				key = keys.AppendLogToken(key[:0], p.id, unsafeBytes(k[1:]), seg)
+				cw.add(unsafeBytes(k[1:]), post)
+				if cw.full() {
+					err = flushChunk()
+				}
 			} else {
 				f, v, _ := bytes.Cut(unsafeBytes(k[1:]), []byte{0})
 				key = keys.AppendLogField(key[:0], p.id, f, v, seg)
+				err = batch.Set(key, post, nil)
 			}
-			if err := batch.Set(key, val, nil); err != nil {
+			if err != nil {
 				batch.Close()
 				return fmt.Errorf("logindex: flush: %w", err)
 			}
 		}
+		if err := flushChunk(); err != nil {
+			batch.Close()
+			return fmt.Errorf("logindex: flush: %w", err)
+		}
 		val = encoding.AppendUvarint(val[:0], uint64(p.indexed))
 		val = encoding.AppendUvarint(val, uint64(p.next))
-		prev := int64(0)
+		var prev, delta int64
 		if p.indexed > 0 {
 			prev = p.ts[p.indexed-1]
 		}
 		for _, t := range p.ts[p.indexed:p.next] {
-			val = encoding.AppendVarint(val, t-prev)
-			prev = t
+			val = encoding.AppendVarint(val, t-prev-delta)
+			delta, prev = t-prev, t
 		}
 		key = keys.AppendLogSegment(key[:0], p.id, seg)
 		if err := batch.Set(key, val, nil); err != nil {
@@ -740,6 +761,11 @@ func (ix *Index) Close() error {
 	ix.parts = nil
 	ix.mu.Unlock()
 	if ix.ownDB {
+		// Flushing the memtable leaves compressed tables instead of
+		// write-ahead logs on disk and makes the next Open replay nothing.
+		if err == nil {
+			err = ix.db.Flush()
+		}
 		err = errors.Join(err, ix.db.Close())
 	}
 	return err

@@ -52,6 +52,7 @@ type partSnap struct {
 	monotonic bool
 	pend      map[string]*roaring.Bitmap
 	start     int64
+	segs      uint32 // flushed segments
 }
 
 // search is the state of one query: a consistent view of the partitions it
@@ -74,6 +75,8 @@ type search struct {
 	payload    []byte
 	br         blockReader
 	tokz       Tokenizer
+	cr         chunkReader
+	ftok       []byte
 	arena      []byte
 	offs       []int
 	leaves     map[*node]*roaring.Bitmap
@@ -107,7 +110,7 @@ func (ix *Index) begin(ctx context.Context, query string, t0, t1 int64) (*search
 			continue
 		}
 		s.parts = append(s.parts, partSnap{id: id, next: p.next, ts: p.ts[:p.next:p.next],
-			monotonic: p.monotonic, pend: p.pend, start: ix.partitionStart(id)})
+			monotonic: p.monotonic, pend: p.pend, start: ix.partitionStart(id), segs: p.nextSeg})
 	}
 	slices.SortFunc(s.parts, func(a, b partSnap) int { return cmp.Compare(a.id, b.id) })
 	// The iterator is created under the same lock as the snapshot, so a
@@ -153,32 +156,36 @@ func (s *search) universe(p *partSnap) *roaring.Bitmap {
 // postings returns the exact postings of a leaf in partition p: the union
 // of its flushed segments and its pending in-memory postings.
 func (s *search) postings(p *partSnap, n *node) (*roaring.Bitmap, error) {
+	out := roaring.New()
 	var prefix bool
 	switch n.kind {
-	case nodeTerm:
-		s.key = keys.AppendLogTokenPrefix(s.key[:0], p.id, unsafeBytes(n.value))
-	case nodePrefix:
-		prefix = true
-		s.key = keys.AppendLogTokenRange(s.key[:0], p.id, n.value)
-	case nodeField:
-		s.key = keys.AppendLogFieldPrefix(s.key[:0], p.id, unsafeBytes(n.field), unsafeBytes(n.value))
-	case nodeFieldPrefix:
-		prefix = true
-		s.key = keys.AppendLogFieldRange(s.key[:0], p.id, unsafeBytes(n.field), n.value)
-	}
-	out := roaring.New()
-	for valid := s.it.SeekGE(s.key); valid && bytes.HasPrefix(s.it.Key(), s.key); valid = s.it.Next() {
-		v, err := s.it.ValueAndErr()
-		if err != nil {
+	case nodeTerm, nodePrefix:
+		prefix = n.kind == nodePrefix
+		for seg := uint32(0); seg < p.segs; seg++ {
+			if err := s.tokenPostings(out, p.id, seg, n.value, prefix); err != nil {
+				return nil, err
+			}
+		}
+	case nodeField, nodeFieldPrefix:
+		prefix = n.kind == nodeFieldPrefix
+		if prefix {
+			s.key = keys.AppendLogFieldRange(s.key[:0], p.id, unsafeBytes(n.field), n.value)
+		} else {
+			s.key = keys.AppendLogFieldPrefix(s.key[:0], p.id, unsafeBytes(n.field), unsafeBytes(n.value))
+		}
+		for valid := s.it.SeekGE(s.key); valid && bytes.HasPrefix(s.it.Key(), s.key); valid = s.it.Next() {
+			v, err := s.it.ValueAndErr()
+			if err != nil {
+				return nil, fmt.Errorf("logindex: postings: %w", err)
+			}
+			if err := decodePostings(s.tmp, v); err != nil {
+				return nil, fmt.Errorf("logindex: postings of %q in partition %d: %w", s.it.Key(), p.id, err)
+			}
+			out.Or(s.tmp)
+		}
+		if err := s.it.Error(); err != nil {
 			return nil, fmt.Errorf("logindex: postings: %w", err)
 		}
-		if err := s.tmp.UnmarshalBinary(v); err != nil {
-			return nil, fmt.Errorf("logindex: postings of %q in partition %d: %w", s.it.Key(), p.id, corruptf("%v", err))
-		}
-		out.Or(s.tmp)
-	}
-	if err := s.it.Error(); err != nil {
-		return nil, fmt.Errorf("logindex: postings: %w", err)
 	}
 	// Pending postings, keyed as the builder keys them.
 	s.keyHi = s.keyHi[:0]
@@ -204,6 +211,69 @@ func (s *search) postings(p *partSnap, n *node) (*roaring.Bitmap, error) {
 	}
 	s.ix.mu.RUnlock()
 	return out, nil
+}
+
+// tokenPostings ORs into out the postings of token tok (every token
+// starting with tok if prefix) in segment seg of part: one seek to the
+// chunk that would hold it, then, for a prefix, the chunks after it.
+func (s *search) tokenPostings(out *roaring.Bitmap, part, seg uint32, tok string, prefix bool) error {
+	segKey := keys.AppendLogTokenSegment(s.keyHi[:0], part, seg)
+	s.keyHi = segKey
+	s.key = keys.AppendLogTokenChunk(s.key[:0], part, seg, unsafeBytes(tok))
+	valid := s.it.SeekGE(s.key)
+	if !valid || !bytes.Equal(s.it.Key(), s.key) {
+		// The chunk holding tok starts before it.
+		valid = s.it.Prev()
+	}
+	if !valid || !bytes.HasPrefix(s.it.Key(), segKey) {
+		// tok sorts before the segment's first chunk.
+		valid = s.it.SeekGE(segKey)
+	}
+	for first := true; valid && bytes.HasPrefix(s.it.Key(), segKey); valid, first = s.it.Next(), false {
+		if !first {
+			// A later chunk can only hold tok's prefix matches if its
+			// first token starts with tok.
+			_, _, ft, err := keys.ParseLogTokenChunk(s.ftok[:0], s.it.Key())
+			if err != nil {
+				return fmt.Errorf("logindex: token chunk key: %w", err)
+			}
+			s.ftok = ft
+			if !prefix || !bytes.HasPrefix(ft, unsafeBytes(tok)) {
+				break
+			}
+		}
+		v, err := s.it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("logindex: postings: %w", err)
+		}
+		s.cr.reset(v)
+		for s.cr.next() {
+			c := bytes.Compare(s.cr.tok, unsafeBytes(tok))
+			if prefix && bytes.HasPrefix(s.cr.tok, unsafeBytes(tok)) || !prefix && c == 0 {
+				if err := decodePostings(s.tmp, s.cr.postings); err != nil {
+					return fmt.Errorf("logindex: postings of %q in partition %d: %w", s.cr.tok, part, err)
+				}
+				out.Or(s.tmp)
+				if !prefix {
+					return nil
+				}
+			} else if c > 0 {
+				if !prefix || !bytes.HasPrefix(s.cr.tok, unsafeBytes(tok)) {
+					return s.cr.err
+				}
+			}
+		}
+		if s.cr.err != nil {
+			return fmt.Errorf("logindex: token chunk in partition %d: %w", part, s.cr.err)
+		}
+		if !prefix {
+			return nil
+		}
+	}
+	if err := s.it.Error(); err != nil {
+		return fmt.Errorf("logindex: postings: %w", err)
+	}
+	return nil
 }
 
 // eval returns, for partition p with universe u, a superset of n's matches
@@ -610,8 +680,8 @@ func (ix *Index) TopValues(ctx context.Context, query, field string, t0, t1 int6
 			if err != nil {
 				return nil, fmt.Errorf("logindex: top values: %w", err)
 			}
-			if err := s.tmp.UnmarshalBinary(v); err != nil {
-				return nil, fmt.Errorf("logindex: postings in partition %d: %w", p.id, corruptf("%v", err))
+			if err := decodePostings(s.tmp, v); err != nil {
+				return nil, fmt.Errorf("logindex: postings in partition %d: %w", p.id, err)
 			}
 			if c := m.AndCardinality(s.tmp); c > 0 {
 				counts[string(val)] += c

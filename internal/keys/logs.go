@@ -7,14 +7,18 @@ import "fmt"
 // kind and a query visits a partition's keys in one contiguous range:
 //
 //	l b <partition u32> <first ordinal u32>                → a framed block of records
-//	l i <partition u32> <token string> <segment u32>       → roaring postings of a token
+//	l i <partition u32> <segment u32> <first token string> → a chunk of the segment's term
+//	                                                         dictionary: sorted tokens, each
+//	                                                         with its postings
 //	l f <partition u32> <field string> <value string> <segment u32>
 //	                                                       → roaring postings of field:value
 //	l s <partition u32> <segment u32>                      → segment meta: ordinal range, timestamps
 //	l m                                                    → settings fixed at creation
 //
 // A segment is one bulk flush of a partition's in-memory postings; a term's
-// postings are the union of its segments.
+// postings are the union of its segments. Token postings are packed many to
+// a value, because most tokens of real logs are ids that occur once and a
+// key per token would cost more than its postings.
 const (
 	LogBlock    byte = 'b'
 	LogToken    byte = 'i'
@@ -59,42 +63,38 @@ func ParseLogBlock(key []byte) (part, first uint32, err error) {
 	return part, first, nil
 }
 
-// AppendLogTokenPrefix appends the prefix of every segment of token in part.
-func AppendLogTokenPrefix(dst []byte, part uint32, token []byte) []byte {
-	return AppendBytes(AppendLogPartition(dst, LogToken, part), token)
+// AppendLogTokenSegment appends the prefix of every dictionary chunk of
+// one segment of part.
+func AppendLogTokenSegment(dst []byte, part, seg uint32) []byte {
+	return AppendUint32(AppendLogPartition(dst, LogToken, part), seg)
 }
 
-// AppendLogTokenRange appends the lower bound of a scan over every token of
-// part that starts with prefix; PrefixEnd of it is the upper bound.
-func AppendLogTokenRange(dst []byte, part uint32, prefix string) []byte {
-	return AppendStringPrefix(AppendLogPartition(dst, LogToken, part), prefix)
+// AppendLogTokenChunk appends the key of the dictionary chunk of segment
+// seg of part whose first token is first.
+func AppendLogTokenChunk(dst []byte, part, seg uint32, first []byte) []byte {
+	return AppendBytes(AppendLogTokenSegment(dst, part, seg), first)
 }
 
-// AppendLogToken appends the key of one segment's postings of token.
-func AppendLogToken(dst []byte, part uint32, token []byte, seg uint32) []byte {
-	return AppendUint32(AppendLogTokenPrefix(dst, part, token), seg)
-}
-
-// ParseLogToken returns the parts of a token postings key. The token is
-// appended to buf, which may be reused.
-func ParseLogToken(buf, key []byte) (part uint32, token []byte, seg uint32, err error) {
+// ParseLogTokenChunk returns the parts of a dictionary chunk key. The
+// first token is appended to buf, which may be reused.
+func ParseLogTokenChunk(buf, key []byte) (part, seg uint32, first []byte, err error) {
 	rest, err := Split(key, StoreLogs, LogToken)
 	if err != nil {
-		return 0, buf, 0, err
+		return 0, 0, buf, err
 	}
 	if part, rest, err = Uint32(rest); err != nil {
-		return 0, buf, 0, err
-	}
-	if token, rest, err = Bytes(buf, rest); err != nil {
-		return 0, buf, 0, err
+		return 0, 0, buf, err
 	}
 	if seg, rest, err = Uint32(rest); err != nil {
-		return 0, buf, 0, err
+		return 0, 0, buf, err
+	}
+	if first, rest, err = Bytes(buf, rest); err != nil {
+		return 0, 0, buf, err
 	}
 	if len(rest) != 0 {
-		return 0, buf, 0, malformedTail(rest)
+		return 0, 0, buf, malformedTail(rest)
 	}
-	return part, token, seg, nil
+	return part, seg, first, nil
 }
 
 // AppendLogFieldName appends the prefix of every value of field in part.

@@ -15,8 +15,8 @@ func TestLogKeysRoundTrip(t *testing.T) {
 	require.Equal(t, uint32(7), p)
 	require.Equal(t, uint32(1234), f)
 
-	k = AppendLogToken(nil, 3, []byte("err\x00or"), 9)
-	p, tok, seg, err := ParseLogToken(nil, k)
+	k = AppendLogTokenChunk(nil, 3, 9, []byte("err\x00or"))
+	p, seg, tok, err := ParseLogTokenChunk(nil, k)
 	require.NoError(t, err)
 	require.Equal(t, uint32(3), p)
 	require.Equal(t, []byte("err\x00or"), tok)
@@ -47,7 +47,7 @@ func TestLogKeysMalformed(t *testing.T) {
 	require.True(t, errors.Is(err, ErrMalformed))
 	_, _, err = ParseLogBlock([]byte("lb"))
 	require.True(t, errors.Is(err, ErrMalformed))
-	_, _, _, err = ParseLogToken(nil, AppendLogTokenPrefix(nil, 1, []byte("a")))
+	_, _, _, err = ParseLogTokenChunk(nil, AppendLogTokenSegment(nil, 1, 2))
 	require.True(t, errors.Is(err, ErrMalformed))
 	_, _, _, _, err = ParseLogField(nil, AppendLogFieldName(nil, 1, []byte("a")))
 	require.True(t, errors.Is(err, ErrMalformed))
@@ -61,17 +61,20 @@ func TestLogKeysMalformed(t *testing.T) {
 func TestLogKeysOrder(t *testing.T) {
 	require.Negative(t, bytes.Compare(AppendLogBlock(nil, 1, 255), AppendLogBlock(nil, 1, 256)))
 	require.Negative(t, bytes.Compare(AppendLogBlock(nil, 1, 1<<31), AppendLogBlock(nil, 2, 0)))
-	a := AppendLogToken(nil, 1, []byte("err"), 5)
-	b := AppendLogToken(nil, 1, []byte("error"), 0)
-	require.Negative(t, bytes.Compare(a, b), "a token's segments sort before longer tokens")
-	lo := AppendLogTokenRange(nil, 1, "err")
+	a := AppendLogTokenChunk(nil, 1, 5, []byte("err"))
+	b := AppendLogTokenChunk(nil, 1, 5, []byte("error"))
+	require.Negative(t, bytes.Compare(a, b), "chunks sort by first token")
+	require.Negative(t, bytes.Compare(AppendLogTokenChunk(nil, 1, 4, []byte("zz")), a), "a segment's chunks are contiguous")
+	seg := AppendLogTokenSegment(nil, 1, 5)
+	require.True(t, bytes.HasPrefix(a, seg) && bytes.HasPrefix(b, seg))
+	lo := AppendLogFieldRange(nil, 1, []byte("f"), "err")
 	hi := PrefixEnd(lo)
-	for _, tok := range []string{"err", "error", "errno"} {
-		k := AppendLogToken(nil, 1, []byte(tok), 3)
-		require.True(t, bytes.Compare(k, lo) >= 0 && bytes.Compare(k, hi) < 0, tok)
+	for _, v := range []string{"err", "error", "errno"} {
+		k := AppendLogField(nil, 1, []byte("f"), []byte(v), 3)
+		require.True(t, bytes.Compare(k, lo) >= 0 && bytes.Compare(k, hi) < 0, v)
 	}
-	for _, tok := range []string{"er", "erq", "esc"} {
-		k := AppendLogToken(nil, 1, []byte(tok), 3)
-		require.False(t, bytes.Compare(k, lo) >= 0 && bytes.Compare(k, hi) < 0, tok)
+	for _, v := range []string{"er", "erq", "esc"} {
+		k := AppendLogField(nil, 1, []byte("f"), []byte(v), 3)
+		require.False(t, bytes.Compare(k, lo) >= 0 && bytes.Compare(k, hi) < 0, v)
 	}
 }

@@ -79,29 +79,36 @@ func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncodi
 	if g.interval != 0 {
 		other = gridCost(ts, g)
 	}
-	gb := gorillaValueBits(vs)
-	best, bestBits := EncGorilla, gb+dod-1
 	// A constant chunk costs one bit a value in gorilla, which nothing
 	// beats by more than the first value's few bits; only the timestamps
 	// can still gain.
 	if constantValues(vs) {
-		if g.interval == 0 {
-			return EncGorilla, decParams{}, g
-		}
-		if p, c, _, ok := decAnalyse(vs, sc.dec[:]); ok && c+other < bestBits {
-			return EncDecimal, p, g
+		if g.interval != 0 {
+			gb := gorillaValueBits(vs, math.MaxInt)
+			if p, c, _, ok := decAnalyse(vs, sc.dec[:]); ok && c+other < gb+dod-1 {
+				return EncDecimal, p, g
+			}
 		}
 		return EncGorilla, decParams{}, g
 	}
+	// Decimal first: where it wins, sizing gorilla stops as soon as gorilla
+	// has lost.
 	p, c, raws, ok := decAnalyse(vs, sc.dec[:])
-	if ok && c+other < bestBits {
+	best, bestBits := EncGorilla, math.MaxInt
+	limit := math.MaxInt
+	if ok {
 		best, bestBits = EncDecimal, c+other
+		limit = bestBits - (dod - 1)
+	}
+	gb := gorillaValueBits(vs, limit)
+	if gb < limit {
+		best, bestBits = EncGorilla, gb+dod-1
 	}
 	// Chimp gains a few bits per value over gorilla on full-precision
 	// data; where decimal already wins by far and stores no value raw (a
 	// repeated NaN, say, which chimp refers back to) it cannot catch up,
 	// so the costlier analysis is skipped.
-	if best == EncDecimal && raws == 0 && c*4 < gb*3 {
+	if best == EncDecimal && raws == 0 && c*4 < gb*3 { // gb is at least the limit here
 		return best, p, g
 	}
 	// Nor can chimp beat what costs no more than its floor of five bits a
@@ -125,8 +132,9 @@ func constantValues(vs []float64) bool {
 	return true
 }
 
-// gorillaValueBits is the number of bits writeXOR spends on vs.
-func gorillaValueBits(vs []float64) int {
+// gorillaValueBits is the number of bits writeXOR spends on vs, or a
+// number at least limit as soon as the count reaches it.
+func gorillaValueBits(vs []float64, limit int) int {
 	n := 0
 	lead, trail := uint8(noWindow), uint8(noWindow)
 	var prev uint64
@@ -144,6 +152,9 @@ func gorillaValueBits(vs []float64) int {
 			n += c
 		}
 		prev = vb
+		if n >= limit {
+			return n
+		}
 	}
 	return n
 }

@@ -110,8 +110,12 @@ func writeBucket(w *BitWriter, z uint64, ws *[4]uint8) bool {
 	l := uint8(bits.Len64(z))
 	for i, wd := range ws {
 		if l <= wd {
-			w.writeSmall((1<<(i+1) - 2), uint(i+1))
-			w.WriteBits(z, int(wd))
+			if n := uint(i+1) + uint(wd); n <= 32 {
+				w.writeSmall((1<<(i+1)-2)<<wd|z, n)
+			} else {
+				w.writeSmall((1<<(i+1) - 2), uint(i+1))
+				w.WriteBits(z, int(wd))
+			}
 			return true
 		}
 	}

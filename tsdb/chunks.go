@@ -15,24 +15,19 @@ import (
 
 // chunkCodec holds the reusable encoders and decoders of one goroutine.
 type chunkCodec struct {
-	fc  *encoding.FloatChunk
 	hc  *encoding.HistogramChunk
 	fit encoding.FloatIterator
 	hit encoding.HistogramIterator
 }
 
-// encodeFloats encodes ts/vs (sorted, unique) as one chunk appended to dst.
+// encodeFloats encodes ts/vs (sorted, unique) as one chunk appended to dst,
+// in whichever float encoding is smallest for them.
 func (c *chunkCodec) encodeFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
-	if c.fc == nil {
-		c.fc = encoding.NewFloatChunk()
+	dst, err := encoding.AppendBestFloats(dst, ts, vs)
+	if err != nil {
+		return dst, fmt.Errorf("tsdb: encode chunk: %w", err)
 	}
-	c.fc.Reset()
-	for i, t := range ts {
-		if err := c.fc.Append(t, vs[i]); err != nil {
-			return dst, fmt.Errorf("tsdb: encode chunk: %w", err)
-		}
-	}
-	return append(dst, c.fc.Bytes()...), nil
+	return dst, nil
 }
 
 // encodeHistograms encodes a prefix of buf's samples [start, end) (all

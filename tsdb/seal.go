@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/pillar-db/pillar/encoding"
 	"github.com/pillar-db/pillar/internal/keys"
 	"github.com/pillar-db/pillar/internal/kv"
 )
@@ -76,11 +77,16 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 		st := db.reg.stripeOf(s.id)
 		st.mu.Lock() // Bytes and copyHead may finish the chunk's bytes in place
 		if len(s.ts) == 0 && hi <= cut && n <= db.opts.ChunkSamples && chunkWindow(lo) == chunkWindow(hi) {
-			// The common case: the whole open chunk goes as it is.
+			// The common case: the whole open chunk, re-encoded in the
+			// smallest float encoding for its values.
 			key = keys.AppendMetricChunk(key[:0], s.id, lo, hi, db.seq)
-			err := b.Set(key, s.chunk.Bytes(), nil)
+			var err error
+			db.buf, err = encoding.AppendBestFloatChunk(db.buf[:0], s.chunk.Bytes())
 			st.mu.Unlock()
 			if err != nil {
+				return fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
+			}
+			if err := b.Set(key, db.buf, nil); err != nil {
 				return fmt.Errorf("tsdb: seal: %w", err)
 			}
 			chunks++

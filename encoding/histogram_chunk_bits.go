@@ -346,21 +346,59 @@ func getRice(r *histBitReader, k uint) (u uint64, ok bool) {
 // get reads the next value; ok is false when the stream is malformed (the
 // reader's own flag covers running out of bits).
 func (c *histColumn) get(r *histBitReader, g histGuide) (v int64, ok bool) {
-	pred, which := c.predict(g)
-	var res int64
 	if c.age < 3 {
-		res = readHistVarbit(r)
-	} else {
-		u, ok := getRice(r, riceK(c.sum[which], c.n))
-		if !ok {
-			return 0, false
-		}
-		res = Unzigzag(u)
+		pred, _ := c.predict(g)
+		d := pred + readHistVarbit(r)
+		v = c.prev + d
+		c.learn(v, d, g)
+		return v, true
 	}
-	d := pred + res
-	v = c.prev + d
-	c.learn(v, d, g)
-	return v, true
+	// A mature column: the decoder's inner loop, so predict, readRice and
+	// learn are written out here, computing the share prediction once.
+	// put and learn are the reference; the round-trip tests hold the two
+	// to the same bits.
+	pred, which := c.delta, 0
+	var byShare int64
+	if g.total > 0 {
+		byShare = shareOf(c.share, g.total)
+		if c.sum[1] < c.sum[0] {
+			pred, which = byShare, 1
+		}
+	}
+	k := riceK(c.sum[which], c.n)
+	var u uint64
+	if r.avail < histRiceEscape+1+k {
+		r.fill()
+	}
+	if q := uint(bits.LeadingZeros64(^r.cur)); q < histRiceEscape && q+1+k <= r.avail {
+		u = uint64(q)<<k | r.cur<<(q+1)>>(63-k)>>1
+		r.cur <<= q + 1 + k
+		r.avail -= q + 1 + k
+	} else if u, ok = getRice(r, k); !ok {
+		return 0, false
+	}
+	d := pred + Unzigzag(u)
+	u0 := Zigzag(d - c.delta)
+	u1 := u0
+	if g.total > 0 {
+		u1 = Zigzag(d - byShare)
+		var s int64
+		if d > 0 {
+			s = (min(d, 2*g.total) * g.inv) >> 32
+		}
+		c.share += (s - c.share) >> 2
+	}
+	c.sum[0] += min(u0, histRiceSumLimit)
+	c.sum[1] += min(u1, histRiceSumLimit)
+	c.n++
+	if c.n >= histRiceHalveAt {
+		c.sum[0] >>= 1
+		c.sum[1] >>= 1
+		c.n >>= 1
+	}
+	c.prev += d
+	c.delta = d
+	return c.prev, true
 }
 
 // histSum codes the sums of a chunk as the difference, in units in the

@@ -15,13 +15,13 @@ import (
 //	payload:
 //	+---------+----------------------+-----------------+--------------+---------+----------+-------+
 //	| version | strings              | resources       | scopes       | nspans  | base ns  | spans |
-//	| 1 B     | n, n×(len, bytes)    | n, n×resource   | n, n×scope   | uvarint | varint   | ...   |
+//	| 1 B     | n, n×entry           | n, n×resource   | n, n×scope   | uvarint | varint   | ...   |
 //	+---------+----------------------+-----------------+--------------+---------+----------+-------+
 //
 //	resource: attrs, dropped uvarint, schemaURL str
 //	scope:    name str, version str, attrs, dropped uvarint, schemaURL str
 //	span:     spanID 8B, parent (0 | 1 idx uvarint of an earlier span | 2 + 8B),
-//	          presence mask 1B, name str, kind 1B,
+//	          presence mask 1B, uvarint name str<<3 | kind (7: kind byte follows),
 //	          start varint (minus base), duration varint,
 //	          resource uvarint, scope uvarint, attrs,
 //	          then only the fields whose mask bit is set, in this order:
@@ -30,14 +30,21 @@ import (
 //	          dropped events uvarint,
 //	          links n × (0 same trace | 1 + 16B, spanID 8B, traceState str, flags uvarint, attrs, dropped),
 //	          dropped links uvarint, status (code 1B, message str)
-//	attrs:    n uvarint, n × (key str, value)
-//	value:    kind 1B, then string: str; bool: 1B; int: varint; float: 8B LE bits;
-//	          bytes: len + bytes; array: n + values; map: attrs
+//	attrs:    n uvarint, n × (uvarint key str<<3 | kind, value body)
+//	value:    kind 1B, value body (inside arrays)
+//	body:     string: str; bool: 1B; int: varint; bytes: len + bytes;
+//	          float: uvarint 0 + 8B LE bits, or uvarint places+1 + varint
+//	          mantissa when mantissa/10^places reads back bit for bit;
+//	          array: n + values; map: attrs
 //	str:      uvarint index into the block's string table
+//	entry:    uvarint x; x even: the string is ID x/2 of the store's shared
+//	          dictionary (`t d <id>`); x odd: x/2 bytes follow, the string itself
 //
 // Strings (attribute keys and string values, names) are dictionary-coded per
-// block, so a key repeated on every span costs one byte per use. Resources
-// and scopes are stored once per block and referenced by index.
+// block, so a key repeated on every span costs one byte per use, and the
+// block's table names most of them by a shared-dictionary ID of a byte or
+// two instead of spelling them in every trace. Resources and scopes are
+// stored once per block and referenced by index.
 const blockFormatVersion = 1
 
 // maxValueDepth bounds nesting of arrays and maps, so a crafted block cannot
@@ -56,6 +63,10 @@ const (
 	hasDroppedLinks
 	hasStatus
 )
+
+// kindEscape in the low bits of a span's name field says the kind follows
+// in its own byte.
+const kindEscape = 7
 
 const (
 	parentNone = 0
@@ -80,6 +91,12 @@ type blockEncoder struct {
 	body      []byte
 	payload   []byte
 	spanIndex map[SpanID]uint32
+
+	// g is the store's shared dictionary, nil to keep every string in the
+	// block. defs collects the IDs the blocks refer to whose definitions
+	// are not yet durable: the Write must store them with the blocks.
+	g    *dict
+	defs []uint32
 }
 
 func newBlockEncoder() *blockEncoder {
@@ -101,27 +118,78 @@ func (e *blockEncoder) reset() {
 }
 
 func (e *blockEncoder) str(dst []byte, s string) []byte {
+	return binary.AppendUvarint(dst, uint64(e.strIdx(s)))
+}
+
+// strIdx returns the index of s in the block's string table, adding it.
+func (e *blockEncoder) strIdx(s string) uint32 {
 	idx, ok := e.dict[s]
 	if !ok {
 		idx = uint32(e.nstr)
 		e.nstr++
 		e.dict[s] = idx
-		e.strs = encoding.AppendStringField(e.strs, s)
+		if id, uncommitted, ok := e.shared(s); ok {
+			e.strs = binary.AppendUvarint(e.strs, uint64(id)<<1)
+			if uncommitted {
+				e.defs = append(e.defs, id)
+			}
+		} else {
+			e.strs = binary.AppendUvarint(e.strs, uint64(len(s))<<1|1)
+			e.strs = append(e.strs, s...)
+		}
 	}
-	return binary.AppendUvarint(dst, uint64(idx))
+	return idx
+}
+
+func (e *blockEncoder) shared(s string) (uint32, bool, bool) {
+	if e.g == nil {
+		return 0, false, false
+	}
+	return e.g.lookup(s)
 }
 
 func (e *blockEncoder) attrs(dst []byte, kvs []KeyValue) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(kvs)))
 	for i := range kvs {
-		dst = e.str(dst, kvs[i].Key)
-		dst = e.value(dst, &kvs[i].Value)
+		// Key index and value kind share one uvarint: one byte for the
+		// first 16 strings of the block.
+		dst = binary.AppendUvarint(dst, uint64(e.strIdx(kvs[i].Key))<<3|uint64(kvs[i].Value.kind))
+		dst = e.valueBody(dst, &kvs[i].Value)
 	}
 	return dst
 }
 
 func (e *blockEncoder) value(dst []byte, v *Value) []byte {
 	dst = append(dst, byte(v.kind))
+	return e.valueBody(dst, v)
+}
+
+// pow10 holds the exact powers of ten a decimal float is divided by.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
+// appendFloat writes v as a decimal when that reads back bit for bit
+// (72.5 → places 1, mantissa 725: three bytes instead of eight), else raw:
+//
+//	uvarint 0, 8 bytes LE bits  |  uvarint places+1, varint mantissa
+func appendFloat(dst []byte, bits uint64) []byte {
+	v := math.Float64frombits(bits)
+	if !math.IsNaN(v) && !math.IsInf(v, 0) && math.Abs(v) < 1<<52 && bits != 1<<63 { // -0 has no decimal form
+		for k, p := range pow10 {
+			m := math.Round(v * p)
+			if math.Abs(m) >= 1<<53 {
+				break
+			}
+			if math.Float64bits(m/p) == bits {
+				dst = binary.AppendUvarint(dst, uint64(k+1))
+				return encoding.AppendVarint(dst, int64(m))
+			}
+		}
+	}
+	dst = binary.AppendUvarint(dst, 0)
+	return binary.LittleEndian.AppendUint64(dst, bits)
+}
+
+func (e *blockEncoder) valueBody(dst []byte, v *Value) []byte {
 	switch v.kind {
 	case ValueString:
 		dst = e.str(dst, v.str)
@@ -130,7 +198,7 @@ func (e *blockEncoder) value(dst []byte, v *Value) []byte {
 	case ValueInt64:
 		dst = encoding.AppendVarint(dst, int64(v.num))
 	case ValueFloat64:
-		dst = binary.LittleEndian.AppendUint64(dst, v.num)
+		dst = appendFloat(dst, v.num)
 	case ValueBytes:
 		dst = encoding.AppendStringField(dst, v.str)
 	case ValueArray:
@@ -229,8 +297,13 @@ func (e *blockEncoder) encode(spans []*Span) []byte {
 			mask |= hasStatus
 		}
 		b = append(b, mask)
-		b = e.str(b, s.Name)
-		b = append(b, byte(s.Kind))
+		// Name and kind share a uvarint; kinds past 6 take one more byte.
+		if s.Kind < kindEscape {
+			b = binary.AppendUvarint(b, uint64(e.strIdx(s.Name))<<3|uint64(s.Kind))
+		} else {
+			b = binary.AppendUvarint(b, uint64(e.strIdx(s.Name))<<3|kindEscape)
+			b = append(b, byte(s.Kind))
+		}
 		b = encoding.AppendVarint(b, s.StartTime-base)
 		b = encoding.AppendVarint(b, s.EndTime-s.StartTime)
 		b = binary.AppendUvarint(b, uint64(e.resource(&s.Resource)))
@@ -302,6 +375,7 @@ func (e *blockEncoder) encode(spans []*Span) []byte {
 // blockDecoder reads span payloads. The strings of a block are converted
 // once and shared by every span decoded from it.
 type blockDecoder struct {
+	g      *dict // shared dictionary; nil: a block must not refer to it
 	d      encoding.Decoder
 	err    error // first semantic error; d holds the first read error
 	strs   []string
@@ -336,8 +410,9 @@ func (bd *blockDecoder) fail(err error) {
 	}
 }
 
-func (bd *blockDecoder) str() string {
-	i := bd.d.Uvarint()
+func (bd *blockDecoder) str() string { return bd.strAt(bd.d.Uvarint()) }
+
+func (bd *blockDecoder) strAt(i uint64) string {
 	if bd.d.Err() != nil {
 		return ""
 	}
@@ -364,8 +439,9 @@ func (bd *blockDecoder) attrs(depth int) []KeyValue {
 	}
 	kvs := make([]KeyValue, n)
 	for i := range kvs {
-		kvs[i].Key = bd.str()
-		kvs[i].Value = bd.value(depth)
+		head := bd.d.Uvarint()
+		kvs[i].Key = bd.strAt(head >> 3)
+		kvs[i].Value = bd.valueBody(ValueKind(head&7), depth)
 		if bd.failed() {
 			return nil
 		}
@@ -374,11 +450,32 @@ func (bd *blockDecoder) attrs(depth int) []KeyValue {
 }
 
 func (bd *blockDecoder) value(depth int) Value {
+	return bd.valueBody(ValueKind(bd.d.Byte()), depth)
+}
+
+func (bd *blockDecoder) float() uint64 {
+	h := bd.d.Uvarint()
+	switch {
+	case h == 0:
+		return bd.d.Uint64()
+	case h <= uint64(len(pow10)):
+		m := bd.d.Varint()
+		if m >= 1<<53 || m <= -(1<<53) {
+			bd.fail(corruptf("decimal float mantissa %d out of range", m))
+			return 0
+		}
+		return math.Float64bits(float64(m) / pow10[h-1])
+	default:
+		bd.fail(corruptf("float header %d", h))
+		return 0
+	}
+}
+
+func (bd *blockDecoder) valueBody(k ValueKind, depth int) Value {
 	if depth > maxValueDepth {
 		bd.fail(corruptf("values nested deeper than %d", maxValueDepth))
 		return Value{}
 	}
-	k := ValueKind(bd.d.Byte())
 	v := Value{kind: k}
 	switch k {
 	case ValueEmpty:
@@ -393,7 +490,7 @@ func (bd *blockDecoder) value(depth int) Value {
 	case ValueInt64:
 		v.num = uint64(bd.d.Varint())
 	case ValueFloat64:
-		v.num = bd.d.Uint64()
+		v.num = bd.float()
 	case ValueBytes:
 		v.str = string(bd.d.Bytes())
 	case ValueArray:
@@ -440,7 +537,30 @@ func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]S
 	nstr := bd.count("string", 1)
 	bd.strs = bd.strs[:0]
 	for range nstr {
-		bd.strs = append(bd.strs, string(bd.d.Bytes()))
+		x := bd.d.Uvarint()
+		if bd.failed() {
+			break
+		}
+		if x&1 == 1 {
+			n := x >> 1
+			if n > uint64(bd.d.Len()) {
+				bd.fail(corruptf("string of %d bytes exceeds the %d bytes left", n, bd.d.Len()))
+				break
+			}
+			bd.strs = append(bd.strs, string(bd.d.Rest()[:n]))
+			bd.d.Reset(bd.d.Rest()[n:])
+			continue
+		}
+		var s string
+		ok := false
+		if bd.g != nil {
+			s, ok = bd.g.str(x >> 1)
+		}
+		if !ok {
+			bd.fail(corruptf("unknown shared dictionary ID %d", x>>1))
+			break
+		}
+		bd.strs = append(bd.strs, s)
 	}
 	nres := bd.count("resource", 3)
 	bd.res = bd.res[:0]
@@ -462,7 +582,7 @@ func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]S
 		s.SchemaURL = bd.str()
 		bd.scopes = append(bd.scopes, s)
 	}
-	n := bd.count("span", 17)
+	n := bd.count("span", 16)
 	base := bd.d.Varint()
 	if bd.failed() {
 		return dst[:orig], bd.error()
@@ -487,8 +607,11 @@ func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]S
 			bd.fail(corruptf("span %d has an unknown parent tag", i))
 		}
 		mask := bd.d.Byte()
-		s.Name = bd.str()
-		s.Kind = SpanKind(bd.d.Byte())
+		head := bd.d.Uvarint()
+		s.Name = bd.strAt(head >> 3)
+		if s.Kind = SpanKind(head & 7); s.Kind == kindEscape {
+			s.Kind = SpanKind(bd.d.Byte())
+		}
 		s.StartTime = base + bd.d.Varint()
 		s.EndTime = s.StartTime + bd.d.Varint()
 		ri, si := bd.d.Uvarint(), bd.d.Uvarint()

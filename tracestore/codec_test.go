@@ -2,6 +2,7 @@ package tracestore
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -88,4 +89,48 @@ func FuzzDecodeSpans(f *testing.F) {
 			_, _ = decodeSpans(nil, id, payload)
 		}
 	})
+}
+
+func TestCodecSharedDictionary(t *testing.T) {
+	d := newDict()
+	e := newBlockEncoder()
+	e.g = d
+	id := tid(3)
+	long := make([]byte, maxDictString+1)
+	for i := range long {
+		long[i] = 'x'
+	}
+	spans := []Span{fullSpan(id, 1)}
+	spans[0].Attributes = append(spans[0].Attributes, KeyValue{Key: "long", Value: StringValue(string(long))})
+	payload := append([]byte(nil), e.encode([]*Span{&spans[0]})...)
+	require.NotEmpty(t, e.defs, "new strings are defined by the write that introduces them")
+	_, ok := d.ids[string(long)]
+	require.False(t, ok, "long strings stay in their block")
+	bd := blockDecoder{g: d}
+	got, err := bd.decode(nil, id, payload)
+	require.NoError(t, err)
+	require.Equal(t, spans, got)
+	// Without the dictionary the block does not decode, loudly.
+	_, err = decodeSpans(nil, id, payload)
+	require.ErrorIs(t, err, encoding.ErrCorrupt)
+	// Once committed, a second block needs no definitions.
+	d.markCommitted(e.defs)
+	e.defs = e.defs[:0]
+	e.encode([]*Span{&spans[0]})
+	require.Empty(t, e.defs)
+}
+
+func TestCodecFloatsExact(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 72.5, 0.1, 4.2, -3.14159, 1e-300, 1e300, 123456789.123,
+		math.Inf(1), math.Inf(-1), math.NaN(), math.Float64frombits(0x7ff8000000000abc), math.MaxFloat64, math.SmallestNonzeroFloat64, 1 << 53, 9007199254740993}
+	for _, v := range vals {
+		b := appendFloat(nil, math.Float64bits(v))
+		bd := blockDecoder{}
+		bd.d.Reset(b)
+		got := bd.float()
+		require.NoError(t, bd.d.Err())
+		require.Equal(t, math.Float64bits(v), got, "%v", v)
+		require.Zero(t, bd.d.Len())
+	}
+	require.Len(t, appendFloat(nil, math.Float64bits(72.5)), 3)
 }

@@ -36,7 +36,7 @@ func (s *Store) Trace(ctx context.Context, id TraceID) (*Trace, error) {
 		return nil, err
 	}
 	defer s.end()
-	var rb readBuf
+	rb := readBuf{dec: blockDecoder{g: s.dict}}
 	spans, err := s.readTrace(&rb, id, nil)
 	if err != nil {
 		return nil, err
@@ -139,7 +139,7 @@ func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 	seen := make(map[TraceID]struct{})
 	var (
 		out   []TraceSummary
-		rb    readBuf
+		rb    = readBuf{dec: blockDecoder{g: s.dict}}
 		spans []Span
 		m     matcher
 	)

@@ -141,6 +141,8 @@ type Store struct {
 	newest uint32
 	// red is the span-metrics state, used when opts.Metrics is set.
 	red redState
+	// dict is the shared string dictionary of span blocks.
+	dict *dict
 
 	// pmu guards partList, the sorted partitions that hold data.
 	pmu      sync.RWMutex
@@ -195,8 +197,16 @@ func open(db *pebble.DB, opts Options) (*Store, error) {
 		parts:   make(map[uint32]*partition),
 		known:   make(map[string]struct{}),
 		red:     redState{series: make(map[string]*redSeries)},
+		dict:    newDict(),
 	}
-	s.scratch.New = func() any { return newWriteScratch() }
+	s.scratch.New = func() any {
+		ws := newWriteScratch()
+		ws.enc.g = s.dict
+		return ws
+	}
+	if err := s.dict.load(db); err != nil {
+		return nil, err
+	}
 	ek := keys.AppendTraceEpochKey(nil)
 	var epoch uint32
 	v, closer, err := db.Get(ek)
@@ -385,6 +395,7 @@ func (s *Store) encodeGroups(ws *writeScratch, spans []Span) error {
 	})
 	ws.blocks = ws.blocks[:0]
 	ws.groups = ws.groups[:0]
+	ws.enc.defs = ws.enc.defs[:0]
 	for i := 0; i < len(ws.order); {
 		tid := spans[ws.order[i]].TraceID
 		j := i
@@ -430,6 +441,18 @@ func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) erro
 	clear(ws.pending)
 	ws.newOrds = ws.newOrds[:0]
 	var newParts []uint32
+	// Definitions of shared-dictionary IDs the blocks use that are not yet
+	// durable travel in the same batch, so no stored block can refer to an
+	// ID that a crash lost.
+	slices.Sort(ws.enc.defs)
+	ws.enc.defs = slices.Compact(ws.enc.defs)
+	for _, id := range ws.enc.defs {
+		str, _ := s.dict.str(uint64(id))
+		ws.key = keys.AppendTraceDictKey(ws.key[:0], id)
+		if err := b.Set(ws.key, []byte(str), nil); err != nil {
+			return s.rollback(ws, fmt.Errorf("tracestore: write: %w", err))
+		}
+	}
 	for gi := range ws.groups {
 		g := &ws.groups[gi]
 		ws.key = keys.AppendTraceSpansKey(ws.key[:0], g.traceID, g.part, seq)
@@ -488,7 +511,8 @@ func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) erro
 			return fmt.Errorf("tracestore: spans stored, but span metrics failed: %w", err)
 		}
 	}
-	// Committed: publish new partitions and known names.
+	// Committed: publish the dictionary entries, new partitions and known names.
+	s.dict.markCommitted(ws.enc.defs)
 	for k := range ws.pending {
 		s.known[k] = struct{}{}
 	}
@@ -505,6 +529,9 @@ func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) erro
 			if p > s.newest {
 				s.newest, advanced = p, true
 			}
+		}
+		if advanced {
+			s.forgetOldOrdinals()
 		}
 		if advanced && s.opts.Retention > 0 {
 			if _, err := s.enforceRetentionLocked(ctx); err != nil {
@@ -579,6 +606,19 @@ func (s *Store) ordinal(b *pebble.Batch, ws *writeScratch, p uint32, tid TraceID
 		newPart = true
 	}
 	return ord, true, newPart, nil
+}
+
+// forgetOldOrdinals drops the in-memory trace→ordinal maps of partitions
+// two or more behind the newest, so memory stays bounded while time moves
+// on; late spans for those partitions find their ordinal on disk. wmu must
+// be held.
+func (s *Store) forgetOldOrdinals() {
+	for p, part := range s.parts {
+		if p+1 < s.newest && len(part.ords) > 0 {
+			part.ords = make(map[TraceID]uint32)
+			part.fresh = false
+		}
+	}
 }
 
 // loadPartition reads the next free ordinal of p from disk.

@@ -421,3 +421,31 @@ func TestCompactMergesPostings(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, removed)
 }
+
+func TestLateSpansKeepTheirOrdinal(t *testing.T) {
+	st := openStore(t, nil)
+	ctx := t.Context()
+	mk := func(trace TraceID, n uint64, hour int, op string) Span {
+		start := t0 + int64(hour)*int64(time.Hour)
+		return Span{TraceID: trace, SpanID: sid(n), Name: op, StartTime: start, EndTime: start + 10, Resource: res("svc")}
+	}
+	require.NoError(t, st.Write(ctx, []Span{mk(tid(1), 1, 0, "early"), mk(tid(2), 1, 0, "other")}))
+	for h := 1; h <= 4; h++ { // time moves on; hour 0's ordinals leave memory
+		require.NoError(t, st.Write(ctx, []Span{mk(tid(uint64(10+h)), 1, h, "later")}))
+	}
+	require.NoError(t, st.Write(ctx, []Span{mk(tid(1), 2, 0, "late")}))
+	found, err := st.Find(ctx, Query{Operation: "late"})
+	require.NoError(t, err)
+	require.Len(t, found, 1)
+	require.Equal(t, tid(1), found[0].TraceID)
+	require.Equal(t, 2, found[0].SpanCount)
+	// The late span joined the trace's existing ordinal: hour 0 still
+	// holds two traces.
+	found, err = st.Find(ctx, Query{Start: t0, End: t0 + int64(time.Minute), Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, found, 2)
+	part := st.partitionOf(t0)
+	bm, err := st.postings(part, []byte{termAll})
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), bm.GetCardinality())
+}

@@ -12,6 +12,7 @@ import "fmt"
 //	t v <service string>                            → marker: a service has spans
 //	t n <service string> <name string> <kind u32>   → marker: an operation of a service
 //	t e                                             → the open epoch u32, high half of every seq
+//	t d <id u32>                                    → a string of the shared span dictionary
 //	t x <service string> <name string> <time i64> <traceID 16B> → exemplar: span duration ns (uvarint)
 //
 // A trace's blocks share the prefix `t s <traceID>`, so reading a trace is one
@@ -29,6 +30,7 @@ const (
 	KindTraceOperation byte = 'n'
 	KindTraceEpoch     byte = 'e'
 	KindTraceExemplar  byte = 'x'
+	KindTraceDict      byte = 'd'
 )
 
 // TraceIDLen is the length of a trace ID in trace keys.
@@ -196,6 +198,24 @@ func ParseTraceOperationKey(key []byte) (service, name string, kind uint32, err 
 
 // AppendTraceEpochKey appends `t e`.
 func AppendTraceEpochKey(dst []byte) []byte { return AppendPrefix(dst, StoreTraces, KindTraceEpoch) }
+
+// AppendTraceDictKey appends `t d <id>`.
+func AppendTraceDictKey(dst []byte, id uint32) []byte {
+	return AppendUint32(AppendPrefix(dst, StoreTraces, KindTraceDict), id)
+}
+
+// ParseTraceDictKey returns the ID of a `t d` key.
+func ParseTraceDictKey(key []byte) (uint32, error) {
+	rest, err := Split(key, StoreTraces, KindTraceDict)
+	if err != nil {
+		return 0, err
+	}
+	if len(rest) != 4 {
+		return 0, malformedLen("trace dictionary id", len(rest), 4)
+	}
+	id, _, _ := Uint32(rest)
+	return id, nil
+}
 
 // AppendTraceExemplarPrefix appends `t x <service> <name>`, the prefix of the
 // exemplars of one operation; they follow in time order.

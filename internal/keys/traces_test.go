@@ -48,6 +48,10 @@ func TestTraceKeysRoundTrip(t *testing.T) {
 	require.Equal(t, "GET /r", name)
 	require.Equal(t, uint32(2), kind)
 
+	did, err := ParseTraceDictKey(AppendTraceDictKey(nil, 77))
+	require.NoError(t, err)
+	require.Equal(t, uint32(77), did)
+
 	es, en, et, eid, err := ParseTraceExemplarKey(AppendTraceExemplarKey(nil, "a", "b", -5, tid))
 	require.NoError(t, err)
 	require.Equal(t, "a", es)

@@ -176,9 +176,9 @@ func (w *window) floats() []FPoint { return w.f[w.f0:] }
 func (w *window) hists() []HPoint  { return w.h[w.h0:] }
 func (w *window) len() int         { return len(w.f) - w.f0 + len(w.h) - w.h0 }
 
-// fill moves the window to (mint, maxt]; successive calls must not move
-// either bound backwards.
-func (w *window) fill(ev *evaluator, cur cursor, mint, maxt int64) {
+// dropBefore drops the samples at or before mint and compacts the buffers
+// so they do not grow with the number of steps.
+func (w *window) dropBefore(mint int64) {
 	for w.f0 < len(w.f) && w.f[w.f0].T <= mint {
 		if w.f0+1 < len(w.f) && w.f[w.f0+1].F < w.f[w.f0].F {
 			w.drops--
@@ -188,7 +188,6 @@ func (w *window) fill(ev *evaluator, cur cursor, mint, maxt int64) {
 	for w.h0 < len(w.h) && w.h[w.h0].T <= mint {
 		w.h0++
 	}
-	// Compact so the buffers do not grow with the number of steps.
 	if w.f0 > 0 && w.f0 >= len(w.f)/2 {
 		n := copy(w.f, w.f[w.f0:])
 		w.f = w.f[:n]
@@ -200,6 +199,58 @@ func (w *window) fill(ev *evaluator, cur cursor, mint, maxt int64) {
 		w.h = w.h[:n]
 		w.h0 = 0
 	}
+}
+
+func (w *window) appendFloat(t int64, f float64) {
+	if isStaleNaN(f) {
+		return
+	}
+	if n := len(w.f); n > w.f0 && f < w.f[n-1].F {
+		w.drops++
+	}
+	w.f = append(w.f, FPoint{T: t, F: f})
+}
+
+// fillIter is fill for a store iterator, called directly rather than
+// through the cursor interface: it is the innermost loop of every range
+// function over a selector.
+func (w *window) fillIter(ev *evaluator, it tsdb.Iterator, scratch *encoding.Histogram, mint, maxt int64) {
+	w.dropBefore(mint)
+	if !w.primed {
+		w.vt = it.Next()
+		w.primed = true
+	}
+	if w.vt != tsdb.ValNone && it.AtT() <= mint {
+		w.vt = it.Seek(mint + 1)
+	}
+	for w.vt == tsdb.ValFloat {
+		t, f := it.At()
+		if t > maxt {
+			break
+		}
+		w.appendFloat(t, f)
+		w.vt = it.Next()
+	}
+	for w.vt != tsdb.ValNone && it.AtT() <= maxt {
+		if w.vt == tsdb.ValHistogram {
+			t, h := it.AtHistogram(scratch)
+			if !isStaleNaN(h.Sum) {
+				w.h = append(w.h, HPoint{T: t, H: toFloatHistogram(h)})
+			}
+		} else {
+			w.appendFloat(it.At())
+		}
+		w.vt = it.Next()
+	}
+	if err := it.Err(); err != nil {
+		ev.failf("query: read series: %w", err)
+	}
+}
+
+// fill moves the window to (mint, maxt]; successive calls must not move
+// either bound backwards.
+func (w *window) fill(ev *evaluator, cur cursor, mint, maxt int64) {
+	w.dropBefore(mint)
 	if !w.primed {
 		w.vt = cur.next()
 		w.primed = true
@@ -214,13 +265,7 @@ func (w *window) fill(ev *evaluator, cur cursor, mint, maxt int64) {
 				w.h = append(w.h, HPoint{T: t, H: h})
 			}
 		} else {
-			t, f := cur.atF()
-			if !isStaleNaN(f) {
-				if n := len(w.f); n > w.f0 && f < w.f[n-1].F {
-					w.drops++
-				}
-				w.f = append(w.f, FPoint{T: t, F: f})
-			}
+			w.appendFloat(cur.atF())
 		}
 		w.vt = cur.next()
 	}

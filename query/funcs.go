@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/pillar-db/pillar/encoding"
 	"github.com/pillar-db/pillar/tsdb"
 )
 
@@ -337,7 +338,10 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 		fbuf = make([]FPoint, 0, numSteps)
 		seen = map[uint64]struct{}{}
 	}
-	perSeries := func(labels tsdb.Labels, cur cursor) {
+	// perSeries evaluates one series read from it (a store iterator) or,
+	// when it is nil, from cur.
+	var scratch encoding.Histogram
+	perSeries := func(labels tsdb.Labels, it tsdb.Iterator, cur cursor) {
 		ev.checkCtx()
 		w.reset()
 		series := Series{Labels: labels}
@@ -352,7 +356,11 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 			maxt := rt.at1(ts)
 			mint := maxt - rangeMs
 			prev := w.len()
-			w.fill(ev, cur, mint, maxt)
+			if it != nil {
+				w.fillIter(ev, it, &scratch, mint, maxt)
+			} else {
+				w.fill(ev, cur, mint, maxt)
+			}
 			if d := w.len() - prev; d != 0 {
 				ev.addSamples(d)
 			}
@@ -410,15 +418,11 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 		wa.rangeSeconds = a.Range.Seconds()
 		lo, hi := rt.bounds(ev)
 		q, ss := ev.selectSeries(vs, lo-rangeMs+1, hi)
-		var (
-			it  tsdb.Iterator
-			cur tsdbCursor
-		)
+		var it tsdb.Iterator
 		for ss.Next() {
 			s := ss.At()
 			it = s.Iterator(it)
-			cur.reset(it)
-			perSeries(s.Labels(), &cur)
+			perSeries(s.Labels(), it, nil)
 		}
 		closeQuerier(ev, q, ss)
 	case *parser.SubqueryExpr:
@@ -429,7 +433,7 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 		var cur seriesCursor
 		for i := range m {
 			cur.reset(&m[i])
-			perSeries(m[i].Labels, &cur)
+			perSeries(m[i].Labels, nil, &cur)
 		}
 		ev.addSamples(-m.samples())
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,38 +171,60 @@ func TestSideBySide(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, compareResults(want, got, false), q)
 	}
-	const runs = 7
-	measure := func(f func()) (time.Duration, uint64, uint64) {
-		var ds []time.Duration
-		var allocs []uint64
-		var peak uint64
-		for range runs {
-			runtime.GC()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			stop := make(chan struct{})
-			peakc := make(chan uint64)
-			go func() { peakc <- samplePeak(before.HeapAlloc, stop) }()
-			t0 := time.Now()
-			f()
-			ds = append(ds, time.Since(t0))
-			close(stop)
-			p := <-peakc
-			runtime.ReadMemStats(&after)
-			allocs = append(allocs, after.TotalAlloc-before.TotalAlloc)
-			peak = max(peak, p)
-		}
-		slices.Sort(ds)
-		slices.Sort(allocs)
-		return ds[runs/2], allocs[runs/2], peak
+	// Runs alternate between the engines so that load from elsewhere on
+	// the machine falls on both alike; CPU time (user+system of the whole
+	// process, so GC work counts) is reported next to wall time because it
+	// is steadier on a shared machine.
+	const runs = 9
+	type stats struct {
+		wall, cpu []time.Duration
+		alloc     []uint64
+		peak      uint64
 	}
-	t.Logf("%-62s %12s %12s %6s | %12s %12s %6s | %10s %10s", "query (1h range, 15s step, 5m windows)", "prometheus", "pillar", "ratio", "prom alloc", "pillar alloc", "ratio", "prom peak", "pillar peak")
+	one := func(st *stats, f func()) {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		stop := make(chan struct{})
+		peakc := make(chan uint64)
+		go func() { peakc <- samplePeak(before.HeapAlloc, stop) }()
+		c0 := cpuTime()
+		w0 := time.Now()
+		f()
+		st.wall = append(st.wall, time.Since(w0))
+		st.cpu = append(st.cpu, cpuTime()-c0)
+		close(stop)
+		st.peak = max(st.peak, <-peakc)
+		runtime.ReadMemStats(&after)
+		st.alloc = append(st.alloc, after.TotalAlloc-before.TotalAlloc)
+	}
+	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+	t.Logf("%-60s %9s %9s %5s | %9s %9s %5s | %8s %8s %5s | %8s %8s", "query (1h range, 15s step, 5m windows)",
+		"prom wall", "pillar", "ratio", "prom cpu", "pillar", "ratio", "prom B", "pillar", "ratio", "prom pk", "pillar")
 	for _, q := range benchQueries {
-		pd, pa, pp := measure(func() { _, _ = e.runProm(ctx, q, benchWindow) })
-		xd, xa, xp := measure(func() { _, _ = e.runPillar(ctx, q, benchWindow) })
-		t.Logf("%-62s %12v %12v %6.2f | %11.1fM %11.1fM %6.2f | %9.1fM %9.1fM", q, pd, xd, float64(xd)/float64(pd),
-			float64(pa)/1e6, float64(xa)/1e6, float64(xa)/float64(pa), float64(pp)/1e6, float64(xp)/1e6)
+		var p, x stats
+		for range runs {
+			one(&p, func() { _, _ = e.runProm(ctx, q, benchWindow) })
+			one(&x, func() { _, _ = e.runPillar(ctx, q, benchWindow) })
+		}
+		slices.Sort(p.alloc)
+		slices.Sort(x.alloc)
+		pw, xw, pc, xc := med(p.wall), med(x.wall), med(p.cpu), med(x.cpu)
+		pa, xa := p.alloc[runs/2], x.alloc[runs/2]
+		t.Logf("%-60s %9s %9s %5.2f | %9s %9s %5.2f | %7.1fM %7.1fM %5.2f | %7.1fM %7.1fM", q,
+			pw.Round(time.Millisecond/10), xw.Round(time.Millisecond/10), float64(xw)/float64(pw),
+			pc.Round(time.Millisecond/10), xc.Round(time.Millisecond/10), float64(xc)/float64(pc),
+			float64(pa)/1e6, float64(xa)/1e6, float64(xa)/float64(pa), float64(p.peak)/1e6, float64(x.peak)/1e6)
 	}
+}
+
+// cpuTime is the process' user plus system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // samplePeak polls the heap until stop closes and returns the largest

@@ -9,7 +9,10 @@ import (
 
 // AppendBestFloats encodes the samples as one float chunk in whichever
 // encoding (gorilla, decimal, chimp) is smallest for them and appends it to
-// dst. Timestamps must be strictly increasing (else the error wraps
+// dst. Sizes are computed exactly without writing; chimp, whose gain over
+// gorilla is a few bits a value, is not sized where decimal already beats
+// gorilla by a quarter with no raw values, nor where the best so far is
+// under chimp's floor of five bits a value. Timestamps must be strictly increasing (else the error wraps
 // ErrOutOfOrder) and ts and vs of equal length. The chunk is decoded once
 // before returning and every sample checked bit for bit; a mismatch, which
 // would be a bug, is an error and dst is returned unchanged.
@@ -98,10 +101,12 @@ func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncodi
 	limit := math.MaxInt
 	if ok {
 		best, bestBits = EncDecimal, c+other
-		limit = bestBits - (dod - 1)
+		// Far enough to tell both whether gorilla wins and whether decimal
+		// wins by the margin that makes sizing chimp pointless.
+		limit = max(bestBits-(dod-1), c*4/3+1)
 	}
 	gb := gorillaValueBits(vs, limit)
-	if gb < limit {
+	if gb < limit && gb+dod-1 < bestBits {
 		best, bestBits = EncGorilla, gb+dod-1
 	}
 	// Chimp gains a few bits per value over gorilla on full-precision

@@ -9,7 +9,7 @@ import (
 
 // sizes measures every workload without timing it.
 func sizes(t testing.TB, wls []Workload) []Row {
-	rows, err := Compare(wls, 0)
+	rows, err := Compare(wallClock{}, wls, 0)
 	require.NoError(t, err)
 	return rows
 }
@@ -53,7 +53,7 @@ func TestNABSizes(t *testing.T) {
 
 func TestPrintTable(t *testing.T) {
 	wls := Generated(2)[:2]
-	rows, err := Compare(wls, 1)
+	rows, err := Compare(wallClock{}, wls, 1)
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	require.NoError(t, PrintTable(&buf, rows))

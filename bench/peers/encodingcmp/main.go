@@ -4,8 +4,9 @@
 // classic histogram buckets; 15 s scrapes with and without ±25 ms jitter)
 // and the NAB real-world series when the data set is found. Both sides cut
 // series into 120-sample chunks. It prints bytes per sample and encode and
-// decode nanoseconds per sample (medians of -reps runs) with the ratios
-// Pillar/Prometheus.
+// decode nanoseconds per sample (medians of -reps runs; CPU time of the
+// measuring thread on Linux, so other load on the machine does not skew
+// them, or wall-clock time with -wall) with the ratios Pillar/Prometheus.
 //
 //	go run ./encodingcmp [-nab DIR] [-reps 7]
 package main
@@ -22,14 +23,19 @@ func main() {
 	nab := flag.String("nab", "", "NAB data directory (default: shared/data/nab beside the repository)")
 	reps := flag.Int("reps", 7, "timed repetitions per workload and codec; medians are reported")
 	seed := flag.Uint64("seed", 1, "seed of the generated workloads")
+	wall := flag.Bool("wall", false, "time with the wall clock instead of the measuring thread's CPU time")
 	flag.Parse()
-	if err := run(os.Stdout, *nab, *reps, *seed); err != nil {
+	var clk clock = wallClock{}
+	if c, ok := newThreadClock(); ok && !*wall {
+		clk = c
+	}
+	if err := run(os.Stdout, clk, *nab, *reps, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "encodingcmp:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out io.Writer, nabDir string, reps int, seed uint64) error {
+func run(out io.Writer, clk clock, nabDir string, reps int, seed uint64) error {
 	wls := Generated(seed)
 	if dir, ok := NABDir(nabDir); ok {
 		nab, err := LoadNAB(dir)
@@ -40,7 +46,12 @@ func run(out io.Writer, nabDir string, reps int, seed uint64) error {
 	} else {
 		fmt.Fprintln(out, "NAB data set not found (pass -nab DIR); generated workloads only")
 	}
-	rows, err := Compare(wls, reps)
+	if _, ok := clk.(wallClock); ok {
+		fmt.Fprintln(out, "times: wall clock")
+	} else {
+		fmt.Fprintln(out, "times: CPU time of the measuring thread")
+	}
+	rows, err := Compare(clk, wls, reps)
 	if err != nil {
 		return err
 	}
@@ -57,10 +68,10 @@ type Row struct {
 func Codecs() []Codec { return []Codec{&Prometheus{}, &Gorilla{}, &Best{}} }
 
 // Compare measures every codec on every workload.
-func Compare(wls []Workload, reps int) ([]Row, error) {
+func Compare(clk clock, wls []Workload, reps int) ([]Row, error) {
 	var rows []Row
 	for _, w := range wls {
-		rs, err := MeasureAll(Codecs(), w, reps)
+		rs, err := MeasureAll(clk, Codecs(), w, reps)
 		if err != nil {
 			return nil, err
 		}

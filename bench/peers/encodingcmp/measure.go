@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 
@@ -168,29 +167,29 @@ func prepare(c Codec, chunks []chunk, w Workload) (*prepared, error) {
 	return p, nil
 }
 
-// time encodes and decodes every chunk once, recording ns/sample.
-func (p *prepared) time(chunks []chunk) error {
-	start := time.Now()
+// time encodes and decodes every chunk once, recording ns/sample on clk.
+func (p *prepared) time(clk clock, chunks []chunk) error {
+	start := clk.now()
 	for _, ch := range chunks {
 		if _, err := p.codec.Encode(ch.t, ch.v); err != nil {
 			return err
 		}
 	}
-	p.encT = append(p.encT, float64(time.Since(start).Nanoseconds())/float64(p.res.Samples))
-	start = time.Now()
+	p.encT = append(p.encT, float64(clk.now()-start)/float64(p.res.Samples))
+	start = clk.now()
 	for _, b := range p.enc {
 		if _, err := p.codec.Decode(b, nil); err != nil {
 			return err
 		}
 	}
-	p.decT = append(p.decT, float64(time.Since(start).Nanoseconds())/float64(p.res.Samples))
+	p.decT = append(p.decT, float64(clk.now()-start)/float64(p.res.Samples))
 	return nil
 }
 
-// MeasureAll runs every codec on w. Repetitions interleave the codecs, so
-// a burst of load from elsewhere on the machine hits all of them alike;
-// medians are reported.
-func MeasureAll(codecs []Codec, w Workload, reps int) ([]Result, error) {
+// MeasureAll runs every codec on w, timing with clk. Repetitions
+// interleave the codecs, so a burst of load from elsewhere on the machine
+// hits all of them alike; medians are reported.
+func MeasureAll(clk clock, codecs []Codec, w Workload, reps int) ([]Result, error) {
 	chunks := cut(w)
 	ps := make([]*prepared, len(codecs))
 	for i, c := range codecs {
@@ -200,9 +199,11 @@ func MeasureAll(codecs []Codec, w Workload, reps int) ([]Result, error) {
 		}
 		ps[i] = p
 	}
+	clk.start()
+	defer clk.stop()
 	for range reps {
 		for _, p := range ps {
-			if err := p.time(chunks); err != nil {
+			if err := p.time(clk, chunks); err != nil {
 				return nil, err
 			}
 		}

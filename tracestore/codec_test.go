@@ -134,3 +134,23 @@ func TestCodecFloatsExact(t *testing.T) {
 	}
 	require.Len(t, appendFloat(nil, math.Float64bits(72.5)), 3)
 }
+
+func TestEncodeAllocatesPerBlockNotPerSpan(t *testing.T) {
+	id := tid(1)
+	spans := make([]Span, 40)
+	ptrs := make([]*Span, len(spans))
+	for i := range spans {
+		spans[i] = fullSpan(id, uint64(i+1))
+		ptrs[i] = &spans[i]
+	}
+	e := newBlockEncoder()
+	e.g = newDict()
+	e.encode(ptrs) // warm the buffers and the dictionary
+	allocs := testing.AllocsPerRun(20, func() {
+		e.defs = e.defs[:0]
+		e.encode(ptrs)
+	})
+	// The resource and scope table keys are the only allocations: two per
+	// block, none per span.
+	require.LessOrEqual(t, allocs, 2.0)
+}

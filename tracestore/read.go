@@ -514,7 +514,10 @@ func (s *Store) Operations(ctx context.Context, service string) ([]Operation, er
 
 // EnforceRetention drops every partition whose whole time range is older
 // than Now()-Retention: its index with range deletes, and each of its
-// traces' blocks of that partition with one range delete per trace. It
+// traces' blocks of that partition with one range delete per trace, and
+// the exemplars of spans older than the cutoff. A block is filed under the
+// partition of its earliest span, so a Write whose spans of one trace
+// straddle a partition boundary is dropped with the older partition. It
 // returns how many partitions were dropped; with Retention 0 it does
 // nothing.
 func (s *Store) EnforceRetention(ctx context.Context) (int, error) {

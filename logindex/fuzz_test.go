@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/pillar-db/pillar/encoding"
 )
 
@@ -68,6 +70,36 @@ func FuzzTokenizer(f *testing.F) {
 				t.Fatalf("bad token %q at [%d,%d) after %d", tk.Token(), s, e, last)
 			}
 			last = e
+		}
+	})
+}
+
+// FuzzDecodePostings checks the postings and dictionary chunk decoders on
+// arbitrary bytes: no panic, and every failure marked corrupt.
+func FuzzDecodePostings(f *testing.F) {
+	small, _ := appendPostings(nil, roaring.BitmapOf(1, 5, 900))
+	big := roaring.New()
+	big.AddRange(10, 5000)
+	large, _ := appendPostings(nil, big)
+	var cw chunkWriter
+	cw.add([]byte("error"), small)
+	cw.add([]byte("errors"), large)
+	f.Add(small)
+	f.Add(large)
+	f.Add(cw.appendTo(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bm := roaring.New()
+		if err := decodePostings(bm, b); err != nil && !errors.Is(err, encoding.ErrCorrupt) {
+			t.Fatalf("postings error %v does not wrap ErrCorrupt", err)
+		}
+		var cr chunkReader
+		cr.reset(b)
+		var prev []byte
+		for cr.next() {
+			prev = append(prev[:0], cr.tok...)
+		}
+		if cr.err != nil && !errors.Is(cr.err, encoding.ErrCorrupt) {
+			t.Fatalf("chunk error %v does not wrap ErrCorrupt", cr.err)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,10 +131,20 @@ type partition struct {
 	// pend holds the postings of ordinals >= indexed: key byte 't' + token,
 	// or 'f' + field + 0x00 + value.
 	pend map[string]*roaring.Bitmap
+	// pendFields indexes pend's field postings by field, then value, so
+	// TopValues and field:prefix* visit one field's values only.
+	pendFields map[string]map[string]*roaring.Bitmap
 }
 
 func newPartition(id uint32) *partition {
-	return &partition{id: id, monotonic: true, pend: map[string]*roaring.Bitmap{}}
+	p := &partition{id: id, monotonic: true}
+	p.resetPending()
+	return p
+}
+
+func (p *partition) resetPending() {
+	p.pend = map[string]*roaring.Bitmap{}
+	p.pendFields = map[string]map[string]*roaring.Bitmap{}
 }
 
 func (p *partition) addTS(ts int64) {
@@ -377,7 +388,17 @@ func (b *postingsBuilder) addKey(k []byte) {
 	bm := b.p.pend[unsafeString(k)]
 	if bm == nil {
 		bm = roaring.New()
-		b.p.pend[string(k)] = bm
+		key := string(k)
+		b.p.pend[key] = bm
+		if key[0] == 'f' {
+			f, v, _ := strings.Cut(key[1:], "\x00")
+			vals := b.p.pendFields[f]
+			if vals == nil {
+				vals = map[string]*roaring.Bitmap{}
+				b.p.pendFields[f] = vals
+			}
+			vals[v] = bm
+		}
 	}
 	bm.Add(b.ord)
 }
@@ -623,9 +644,8 @@ func (ix *Index) flushLocked() error {
 			return batch.Set(key, val, nil)
 		}
 		for _, k := range names {
-			// Readers may be reading the pending bitmap: optimise a copy.
 			var err error
-			if post, err = appendPostings(post[:0], p.pend[k].Clone()); err != nil {
+			if post, err = appendPostings(post[:0], p.pend[k]); err != nil {
 				batch.Close()
 				return err
 			}
@@ -671,7 +691,7 @@ func (ix *Index) flushLocked() error {
 			ix.pending -= int(p.next - p.indexed)
 			p.indexed = p.next
 			p.nextSeg++
-			p.pend = map[string]*roaring.Bitmap{}
+			p.resetPending()
 		}
 		ix.mu.Unlock()
 		batch.Close()

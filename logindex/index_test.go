@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/pillar-db/pillar/encoding"
 	"github.com/pillar-db/pillar/internal/kv"
 	"github.com/stretchr/testify/require"
@@ -420,4 +421,42 @@ func TestWriteContextCancelled(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, ix.Write(ctx, []Record{rec(t0, "s", "INFO", "x")}), context.Canceled)
 	require.Equal(t, uint64(0), ix.Stats().Records)
+}
+
+func TestPostingsAndChunkRoundTrip(t *testing.T) {
+	for _, bm := range []*roaring.Bitmap{roaring.BitmapOf(0), roaring.BitmapOf(3, 9, 1<<31, 1<<32-1), roaring.BitmapOf()} {
+		b, err := appendPostings(nil, bm.Clone())
+		require.NoError(t, err)
+		got := roaring.New()
+		require.NoError(t, decodePostings(got, b))
+		require.True(t, bm.Equals(got))
+	}
+	big := roaring.New()
+	for i := uint32(0); i < 100000; i += 3 {
+		big.Add(i)
+	}
+	b, err := appendPostings(nil, big.Clone())
+	require.NoError(t, err)
+	require.Equal(t, postingsRoaring, b[0])
+	got := roaring.New()
+	require.NoError(t, decodePostings(got, b))
+	require.True(t, big.Equals(got))
+	require.ErrorIs(t, decodePostings(got, []byte{9}), encoding.ErrCorrupt)
+
+	var cw chunkWriter
+	toks := []string{"a", "ab", "abc", "abd", "b", "b\x00c"}
+	for i, tk := range toks {
+		p, _ := appendPostings(nil, roaring.BitmapOf(uint32(i)))
+		cw.add([]byte(tk), p)
+	}
+	var cr chunkReader
+	cr.reset(cw.appendTo(nil))
+	var seen []string
+	for cr.next() {
+		require.NoError(t, decodePostings(got, cr.postings))
+		require.True(t, got.Contains(uint32(len(seen))))
+		seen = append(seen, string(cr.tok))
+	}
+	require.NoError(t, cr.err)
+	require.Equal(t, toks, seen)
 }

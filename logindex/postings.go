@@ -22,7 +22,8 @@ const (
 	smallPostings = 24
 )
 
-// appendPostings appends bm's on-disk form. It optimises bm in place.
+// appendPostings appends bm's on-disk form. It does not modify bm, which
+// readers may be using: a large one is run-optimised in a copy.
 func appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte, error) {
 	if n := bm.GetCardinality(); n <= smallPostings {
 		dst = append(dst, postingsList)
@@ -36,6 +37,7 @@ func appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte, error) {
 		}
 		return dst, nil
 	}
+	bm = bm.Clone()
 	bm.RunOptimize()
 	b, err := bm.ToBytes()
 	if err != nil {

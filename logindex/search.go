@@ -51,6 +51,7 @@ type partSnap struct {
 	ts        []int64
 	monotonic bool
 	pend      map[string]*roaring.Bitmap
+	fields    map[string]map[string]*roaring.Bitmap
 	start     int64
 	segs      uint32 // flushed segments
 }
@@ -110,7 +111,7 @@ func (ix *Index) begin(ctx context.Context, query string, t0, t1 int64) (*search
 			continue
 		}
 		s.parts = append(s.parts, partSnap{id: id, next: p.next, ts: p.ts[:p.next:p.next],
-			monotonic: p.monotonic, pend: p.pend, start: ix.partitionStart(id), segs: p.nextSeg})
+			monotonic: p.monotonic, pend: p.pend, fields: p.pendFields, start: ix.partitionStart(id), segs: p.nextSeg})
 	}
 	slices.SortFunc(s.parts, func(a, b partSnap) int { return cmp.Compare(a.id, b.id) })
 	// The iterator is created under the same lock as the snapshot, so a
@@ -200,6 +201,12 @@ func (s *search) postings(p *partSnap, n *node) (*roaring.Bitmap, error) {
 	if !prefix {
 		if bm := p.pend[unsafeString(s.keyHi)]; bm != nil {
 			out.Or(bm)
+		}
+	} else if n.kind == nodeFieldPrefix {
+		for v, bm := range p.fields[n.field] {
+			if strings.HasPrefix(v, n.value) {
+				out.Or(bm)
+			}
 		}
 	} else {
 		pfx := unsafeString(s.keyHi)
@@ -687,13 +694,10 @@ func (ix *Index) TopValues(ctx context.Context, query, field string, t0, t1 int6
 				counts[string(val)] += c
 			}
 		}
-		pfx := "f" + field + "\x00"
 		ix.mu.RLock()
-		for key, bm := range p.pend {
-			if strings.HasPrefix(key, pfx) {
-				if c := m.AndCardinality(bm); c > 0 {
-					counts[key[len(pfx):]] += c
-				}
+		for v, bm := range p.fields[field] {
+			if c := m.AndCardinality(bm); c > 0 {
+				counts[v] += c
 			}
 		}
 		ix.mu.RUnlock()

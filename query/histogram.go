@@ -218,7 +218,7 @@ func groupBuckets(v Vector) (groups []*classicGroup, natives []Sample) {
 		if err != nil {
 			continue
 		}
-		key := s.Labels.HashForLabels(nonLeNames(s.Labels)...)
+		key := bucketGroupKey(s.Labels)
 		g, ok := index[key]
 		if !ok {
 			g = &classicGroup{labels: tsdb.NewBuilder(s.Labels).Del("le").Labels()}
@@ -230,7 +230,7 @@ func groupBuckets(v Vector) (groups []*classicGroup, natives []Sample) {
 	if len(natives) > 0 && len(groups) > 0 {
 		kept := natives[:0]
 		for _, n := range natives {
-			key := n.Labels.HashForLabels(nonLeNames(n.Labels)...)
+			key := bucketGroupKey(n.Labels)
 			if g, ok := index[key]; ok && len(g.buckets) > 0 {
 				g.buckets = nil
 				continue
@@ -242,14 +242,11 @@ func groupBuckets(v Vector) (groups []*classicGroup, natives []Sample) {
 	return groups, natives
 }
 
-func nonLeNames(ls tsdb.Labels) []string {
-	names := make([]string, 0, len(ls))
-	for _, l := range ls {
-		if l.Name != "le" {
-			names = append(names, l.Name)
-		}
-	}
-	return names
+// bucketGroupKey hashes all labels but `le`, the metric name included,
+// without allocating.
+func bucketGroupKey(ls tsdb.Labels) uint64 {
+	name := tsdb.Labels{{Name: tsdb.MetricName, Value: ls.Get(tsdb.MetricName)}}
+	return ls.HashWithoutLabels("le")*0x9e3779b97f4a7c15 ^ name.Hash()
 }
 
 func (ev *evaluator) histogramQuantile(q float64, v Vector, enh *evalHelper) Vector {

@@ -77,7 +77,7 @@ func AppendBestFloatChunk(dst, chunk []byte) ([]byte, error) {
 // without writing any.
 func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncoding, decParams, tsGrid) {
 	dod := dodCost(ts)
-	g := chooseGrid(ts)
+	g := chooseGridBelow(ts, dod)
 	other := dod // timestamp bits in decimal and chimp, header bit included
 	if g.interval != 0 {
 		other = gridCost(ts, g)

@@ -36,8 +36,13 @@ const gridProbe = 17
 // a whole second (scrape intervals are round; a measured one is off by the
 // jitter, and a grid that drifts by a millisecond a sample is soon
 // useless), or the mean as is when that is not near a whole second.
-func chooseGrid(ts []int64) tsGrid {
-	if len(ts) < 3 {
+func chooseGrid(ts []int64) tsGrid { return chooseGridBelow(ts, dodCost(ts)) }
+
+// chooseGridBelow is chooseGrid given the cost of deltas of deltas.
+func chooseGridBelow(ts []int64, dod int) tsGrid {
+	// A grid costs at least a bit a timestamp and its header; regular
+	// timestamps already cost about that.
+	if len(ts) < 3 || dod <= len(ts)+24 {
 		return tsGrid{}
 	}
 	var buf [gridProbe]int64
@@ -63,7 +68,7 @@ func chooseGrid(ts []int64) tsGrid {
 	if r := (mean + 500) / 1000 * 1000; mean-r > mean/200 || r-mean > mean/200 {
 		add(mean) // not a round interval
 	}
-	best, bestCost := tsGrid{}, dodCost(ts)
+	best, bestCost := tsGrid{}, dod
 	for _, iv := range cands[:nc] {
 		g := gridFor(ts, iv, &buf)
 		if c := gridCost(ts, g); c < bestCost {

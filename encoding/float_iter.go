@@ -64,20 +64,40 @@ func (it *FloatIterator) Reset(b []byte) error {
 // Next advances to the next sample and reports whether there is one. It
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
-	// Two zero bits after the second sample: the interval and the value
-	// repeat (gorilla), or the decimal integer does (decimal with deltas
-	// and a zero-width first bucket). Idle series are mostly this.
+	// After the second sample, a zero bit for an unchanged interval and a
+	// zero bit for a repeated gorilla value or a decimal code in the first
+	// bucket: idle and slowly moving series are mostly this, and it is
+	// decoded here without the general path.
 	if it.r.n >= 2 && it.r.acc>>62 == 0 && it.i >= 2 && it.i < it.n && it.grid.interval == 0 {
 		if t := it.t + int64(it.delta); t > it.t {
-			switch {
-			case it.enc == EncGorilla:
-			case it.enc == EncDecimal && it.dec.baseOK && it.dec.p.order == 1 && it.dec.p.w[0] == 0:
-				it.v, it.dec.delta = it.dec.base, 0
+			used := uint(2)
+			switch it.enc {
+			case EncGorilla:
+			case EncDecimal:
+				ds := &it.dec
+				w := uint(ds.p.w[0])
+				if it.r.n < 2+w {
+					goto slow
+				}
+				dd := Unzigzag(it.r.acc << 2 >> (64 - w))
+				if ds.p.order == 2 {
+					dd += ds.delta
+				}
+				d := ds.d + dd
+				if d != ds.d || !ds.baseOK {
+					if d <= -(1<<53) || d >= 1<<53 {
+						goto slow
+					}
+					ds.base, ds.baseOK = decValue(d, ds.p.e), true
+				}
+				ds.d, ds.delta = d, dd
+				it.v = ds.base
+				used += w
 			default:
 				goto slow
 			}
-			it.r.acc <<= 2
-			it.r.n -= 2
+			it.r.acc <<= used
+			it.r.n -= used
 			it.t = t
 			it.i++
 			return true

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -162,7 +164,7 @@ func diffWindows() []window {
 }
 
 func TestDifferential(t *testing.T) {
-	d := randomDataset(42, t0, 2*60*60*1000)
+	d := randomDataset(seedFromEnv(), t0, 2*60*60*1000)
 	e := openEngines(t, d)
 	exprs := diffExpressions()
 	require.GreaterOrEqual(t, len(exprs), 200)
@@ -409,4 +411,13 @@ func nonEmptyBuckets(h *histogram.FloatHistogram) []histogram.Bucket[float64] {
 		}
 	}
 	return out
+}
+
+// seedFromEnv is the data seed: QUERYCMP_SEED when set, else 42.
+func seedFromEnv() uint64 {
+	s, _ := strconv.ParseUint(os.Getenv("QUERYCMP_SEED"), 10, 64)
+	if s == 0 {
+		return 42
+	}
+	return s
 }

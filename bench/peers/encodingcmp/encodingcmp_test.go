@@ -93,3 +93,38 @@ func report(b *testing.B, r Result) {
 	b.ReportMetric(r.BytesPerSample(), "B/sample")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(r.Samples), "ns/sample")
 }
+
+// TestTruncatedPrefixes cuts chunks at every byte length and counts the
+// prefixes each decoder accepts without an error. Prometheus' XOR chunk
+// silently decodes many of them (into fewer or wrong samples; below two
+// bytes it panics, so those are skipped for it); Pillar's must reject
+// every one.
+func TestTruncatedPrefixes(t *testing.T) {
+	w := Generated(3)[1] // counter+jitter
+	var prefixes, promSilent, oursSilent int
+	for _, c := range Codecs() {
+		for _, ch := range cut(w)[:20] {
+			b, err := c.Encode(ch.t, ch.v)
+			require.NoError(t, err)
+			b = bytes.Clone(b)
+			for n := range len(b) {
+				if n < 2 && c.Name() == "prometheus-xor" {
+					continue // shorter than its header: Prometheus panics
+				}
+				prefix := b[:n]
+				if _, err := c.Decode(prefix, nil); err == nil {
+					if c.Name() == "prometheus-xor" {
+						promSilent++
+					} else {
+						oursSilent++
+					}
+				}
+				if c.Name() == "prometheus-xor" {
+					prefixes++
+				}
+			}
+		}
+	}
+	t.Logf("Prometheus accepted %d of %d truncated prefixes without an error", promSilent, prefixes)
+	require.Zero(t, oursSilent, "a truncated Pillar chunk must never decode")
+}

@@ -26,7 +26,8 @@ const noWindow = 0xff
 // and Bytes returns the encoded chunk at any point without re-encoding.
 // Timestamps are stored as delta-of-delta in buckets sized for millisecond
 // timestamps, values as the XOR with the previous value inside a reused
-// leading/trailing-zero window. A FloatChunk is not safe for concurrent use.
+// leading/trailing-zero window. The zero value is an empty chunk. A
+// FloatChunk is not safe for concurrent use.
 type FloatChunk struct {
 	w     BitWriter // w.buf holds the header followed by the bit stream
 	hdr   int       // header length: encoding byte and count uvarint
@@ -67,6 +68,9 @@ func (c *FloatChunk) MaxTime() int64 { return c.t }
 // timestamp, else the error wraps ErrOutOfOrder and c is unchanged. Every
 // float64 bit pattern is kept exactly, NaN payloads included.
 func (c *FloatChunk) Append(t int64, v float64) error {
+	if c.hdr == 0 {
+		c.Reset() // a zero FloatChunk
+	}
 	vb := math.Float64bits(v)
 	switch c.num {
 	case 0:
@@ -118,6 +122,9 @@ func (c *FloatChunk) setCount() {
 // of the bytes written since the last call, not a re-encode. The slice is
 // valid until the next Append or Reset.
 func (c *FloatChunk) Bytes() []byte {
+	if c.hdr == 0 {
+		c.Reset()
+	}
 	body := c.w.buf[c.hdr:]
 	if len(body) > c.crcN {
 		c.crc = crc32.Update(c.crc, castagnoli, body[c.crcN:])

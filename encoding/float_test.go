@@ -206,6 +206,14 @@ func TestFloatChunkBytesWhileOpen(t *testing.T) {
 	requireSameSamples(t, ts, vs, decodeAll(t, c.Bytes()))
 }
 
+func TestFloatChunkZeroValue(t *testing.T) {
+	var c FloatChunk
+	requireSameSamples(t, nil, nil, decodeAll(t, c.Bytes()))
+	var d FloatChunk
+	require.NoError(t, d.Append(5, 2.5))
+	requireSameSamples(t, []int64{5}, []float64{2.5}, decodeAll(t, d.Bytes()))
+}
+
 func TestFloatChunkReset(t *testing.T) {
 	c := NewFloatChunk()
 	for i := range 50 {

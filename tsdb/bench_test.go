@@ -3,6 +3,8 @@ package tsdb
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -62,5 +64,23 @@ func BenchmarkIngestScrapes(b *testing.B) {
 	if err := db.Close(); err != nil {
 		b.Fatal(err)
 	}
+	var size int64
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			size += fi.Size()
+			if testing.Verbose() {
+				b.Logf("%-40s %d", d.Name(), fi.Size())
+			}
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(size)/(float64(nSeries)*float64(b.N)), "diskB/sample")
 	b.ReportMetric(0, "ns/op")
 }

@@ -223,7 +223,7 @@ type registry struct {
 	postMu sync.RWMutex
 	all    *roaring.Bitmap
 	byName map[string]*roaring.Bitmap
-	byPair map[string]map[string]*roaring.Bitmap
+	byPair map[string]map[string]postingsList
 	// interned label strings, so series sharing a name or value share its bytes
 	strs map[string]string
 }
@@ -233,7 +233,7 @@ func newRegistry() *registry {
 		stripes: make([]stripe, stripeCount),
 		all:     roaring.New(),
 		byName:  map[string]*roaring.Bitmap{},
-		byPair:  map[string]map[string]*roaring.Bitmap{},
+		byPair:  map[string]map[string]postingsList{},
 		strs:    map[string]string{},
 	}
 	for i := range r.stripes {
@@ -292,16 +292,18 @@ func (r *registry) add(s *memSeries) {
 		if bm == nil {
 			bm = roaring.New()
 			r.byName[l.Name] = bm
-			r.byPair[l.Name] = map[string]*roaring.Bitmap{}
+			r.byPair[l.Name] = map[string]postingsList{}
 		}
 		bm.Add(s.id)
 		vals := r.byPair[l.Name]
-		pm := vals[l.Value]
-		if pm == nil {
-			pm = roaring.New()
-			vals[l.Value] = pm
+		switch pl, ok := vals[l.Value]; {
+		case !ok:
+			vals[l.Value] = postingsList{one: s.id}
+		case pl.bm == nil:
+			vals[l.Value] = postingsList{bm: roaring.BitmapOf(pl.one, s.id)}
+		default:
+			pl.bm.Add(s.id)
 		}
-		pm.Add(s.id)
 	}
 	r.postMu.Unlock()
 

@@ -117,50 +117,80 @@ func (r *registry) combine(pos, neg []*roaring.Bitmap) *roaring.Bitmap {
 	return res
 }
 
+// postingsList holds the series of one label pair. A pair naming a single
+// series (every value of a label like an id or a pod name) keeps just its
+// id; a bitmap is made when a second series arrives, which saves a bitmap
+// per series on high-cardinality labels.
+type postingsList struct {
+	bm  *roaring.Bitmap
+	one uint32
+}
+
+// bitmap returns the list as a bitmap, which callers only read.
+func (p postingsList) bitmap() *roaring.Bitmap {
+	if p.bm != nil {
+		return p.bm
+	}
+	return roaring.BitmapOf(p.one)
+}
+
+func (p postingsList) intersects(b *roaring.Bitmap) bool {
+	if p.bm != nil {
+		return p.bm.Intersects(b)
+	}
+	return b.Contains(p.one)
+}
+
+// postingsUnion collects lists and unions them at once, lone ids in bulk.
+type postingsUnion struct {
+	bms  []*roaring.Bitmap
+	ones []uint32
+}
+
+func (u *postingsUnion) add(p postingsList) {
+	if p.bm != nil {
+		u.bms = append(u.bms, p.bm)
+	} else {
+		u.ones = append(u.ones, p.one)
+	}
+}
+
+func (u *postingsUnion) result() *roaring.Bitmap {
+	if len(u.bms) == 1 && len(u.ones) == 0 {
+		return u.bms[0]
+	}
+	res := roaring.FastOr(u.bms...)
+	res.AddMany(u.ones)
+	return res
+}
+
 // valuesWhere unions the postings of m.Name's values for which m.Matches
 // equals want. The result may alias a stored bitmap: callers only read it
 // under postMu.
 func (r *registry) valuesWhere(m *Matcher, want bool) *roaring.Bitmap {
 	vals := r.byPair[m.Name]
-	if want {
+	var u postingsUnion
+	lookup := (want && (m.Type == MatchEqual || m.Type == MatchRegexp && m.set != nil)) ||
+		(!want && (m.Type == MatchNotEqual || m.Type == MatchNotRegexp && m.set != nil))
+	if lookup {
 		// Literal fast paths: look the values up instead of scanning them.
-		switch {
-		case m.Type == MatchEqual:
-			if bm := vals[m.Value]; bm != nil {
-				return bm
+		if m.set == nil {
+			if pl, ok := vals[m.Value]; ok {
+				return pl.bitmap()
 			}
 			return roaring.New()
-		case m.Type == MatchRegexp && m.set != nil:
-			var bms []*roaring.Bitmap
-			for _, v := range m.set {
-				if bm := vals[v]; bm != nil {
-					bms = append(bms, bm)
-				}
-			}
-			return roaring.FastOr(bms...)
 		}
-	} else {
-		switch {
-		case m.Type == MatchNotEqual:
-			if bm := vals[m.Value]; bm != nil {
-				return bm
+		for _, v := range m.set {
+			if pl, ok := vals[v]; ok {
+				u.add(pl)
 			}
-			return roaring.New()
-		case m.Type == MatchNotRegexp && m.set != nil:
-			var bms []*roaring.Bitmap
-			for _, v := range m.set {
-				if bm := vals[v]; bm != nil {
-					bms = append(bms, bm)
-				}
-			}
-			return roaring.FastOr(bms...)
 		}
+		return u.result()
 	}
-	var bms []*roaring.Bitmap
-	for v, bm := range vals {
+	for v, pl := range vals {
 		if m.Matches(v) == want {
-			bms = append(bms, bm)
+			u.add(pl)
 		}
 	}
-	return roaring.FastOr(bms...)
+	return u.result()
 }

@@ -108,8 +108,8 @@ func (q *Querier) LabelValues(ctx context.Context, name string, ms ...*Matcher) 
 	r := q.db.reg
 	r.postMu.RLock()
 	vals := make([]string, 0, len(r.byPair[name]))
-	for v, bm := range r.byPair[name] {
-		if sel == nil || bm.Intersects(sel) {
+	for v, pl := range r.byPair[name] {
+		if sel == nil || pl.intersects(sel) {
 			vals = append(vals, v)
 		}
 	}

@@ -48,7 +48,11 @@ func (o *ours) closeAndSize(dir string) (int64, string, error) {
 		return 0, "", err
 	}
 	n, err := dirSize(dir, nil)
-	return n, fmt.Sprintf("(%d sealed chunks; all of Pebble's directory counted)", st.SealedChunks), err
+	if err != nil {
+		return 0, "", err
+	}
+	sst, err := dirSize(dir, func(rel string) bool { return strings.HasSuffix(rel, ".sst") })
+	return n, fmt.Sprintf("(%d sealed chunks; tables %d B, Pebble's logs and manifest %d B)", st.SealedChunks, sst, n-sst), err
 }
 
 func (o *ours) addSeries(lss [][]string, t int64) error {

@@ -221,7 +221,15 @@ func loadQueryFixture(b *testing.B) *queryFixture {
 		if _, fixtureErr = st.Compact(ctx); fixtureErr != nil {
 			return
 		}
-		fixtureErr = db.Flush()
+		if fixtureErr = db.Flush(); fixtureErr != nil {
+			return
+		}
+		// Settle the LSM so background compactions do not run during the
+		// measurements.
+		if fixtureErr = db.Compact(ctx, []byte{0}, []byte{0xff}, true); fixtureErr != nil {
+			return
+		}
+		runtime.GC()
 		fixture = f
 	})
 	if fixtureErr != nil {
@@ -230,8 +238,13 @@ func loadQueryFixture(b *testing.B) *queryFixture {
 	return fixture
 }
 
-// reportLatency reports p50 and p99 of the measured durations.
-func reportLatency(b *testing.B, lat []time.Duration, f *queryFixture) {
+// reportLatency reports p50 and p99 of the measured durations and the
+// process CPU time per operation since cpu0 (wall-clock tails on a shared
+// machine include time spent waiting for a core).
+func reportLatency(b *testing.B, lat []time.Duration, f *queryFixture, cpu0 time.Duration) {
+	if cpu := cpuTime() - cpu0; cpu > 0 && len(lat) > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "cpu-ms/op")
+	}
 	slices.Sort(lat)
 	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(p(0.5), "p50-ms")
@@ -243,7 +256,7 @@ func BenchmarkTrace10Spans(b *testing.B) {
 	f := loadQueryFixture(b)
 	ctx := context.Background()
 	var lat []time.Duration
-	i := 0
+	i, cpu0 := 0, cpuTime()
 	for b.Loop() {
 		s := time.Now()
 		tr, err := f.st.Trace(ctx, f.small[i%len(f.small)])
@@ -253,13 +266,14 @@ func BenchmarkTrace10Spans(b *testing.B) {
 		}
 		i++
 	}
-	reportLatency(b, lat, f)
+	reportLatency(b, lat, f, cpu0)
 }
 
 func BenchmarkTrace10000Spans(b *testing.B) {
 	f := loadQueryFixture(b)
 	ctx := context.Background()
 	var lat []time.Duration
+	cpu0 := cpuTime()
 	for b.Loop() {
 		s := time.Now()
 		tr, err := f.st.Trace(ctx, f.large)
@@ -268,7 +282,7 @@ func BenchmarkTrace10000Spans(b *testing.B) {
 			b.Fatalf("trace: %v", err)
 		}
 	}
-	reportLatency(b, lat, f)
+	reportLatency(b, lat, f, cpu0)
 }
 
 // BenchmarkFind runs the incident query: one service and one attribute in
@@ -278,7 +292,7 @@ func BenchmarkFind(b *testing.B) {
 	ctx := context.Background()
 	svcs := tracegen.New(tracegen.Config{}).Services()
 	var lat []time.Duration
-	i := 0
+	i, cpu0 := 0, cpuTime()
 	for b.Loop() {
 		q := tracestore.Query{
 			Service:    svcs[1+i%(len(svcs)-1)],
@@ -293,7 +307,7 @@ func BenchmarkFind(b *testing.B) {
 		}
 		i++
 	}
-	reportLatency(b, lat, f)
+	reportLatency(b, lat, f, cpu0)
 }
 
 func TestMain(m *testing.M) {

@@ -202,12 +202,13 @@ func (e *blockEncoder) valueBody(dst []byte, v *Value) []byte {
 	case ValueBytes:
 		dst = encoding.AppendStringField(dst, v.str)
 	case ValueArray:
-		dst = binary.AppendUvarint(dst, uint64(len(v.arr)))
-		for i := range v.arr {
-			dst = e.value(dst, &v.arr[i])
+		arr := v.Array()
+		dst = binary.AppendUvarint(dst, uint64(len(arr)))
+		for i := range arr {
+			dst = e.value(dst, &arr[i])
 		}
 	case ValueMap:
-		dst = e.attrs(dst, v.kvs)
+		dst = e.attrs(dst, v.Map())
 	}
 	return dst
 }
@@ -376,6 +377,7 @@ func (e *blockEncoder) encode(spans []*Span) []byte {
 // once and shared by every span decoded from it.
 type blockDecoder struct {
 	g      *dict // shared dictionary; nil: a block must not refer to it
+	kvSlab []KeyValue
 	d      encoding.Decoder
 	err    error // first semantic error; d holds the first read error
 	strs   []string
@@ -437,7 +439,7 @@ func (bd *blockDecoder) attrs(depth int) []KeyValue {
 	if n == 0 {
 		return nil
 	}
-	kvs := make([]KeyValue, n)
+	kvs := bd.allocKVs(n)
 	for i := range kvs {
 		head := bd.d.Uvarint()
 		kvs[i].Key = bd.strAt(head >> 3)
@@ -447,6 +449,19 @@ func (bd *blockDecoder) attrs(depth int) []KeyValue {
 		}
 	}
 	return kvs
+}
+
+// allocKVs hands out attribute slices from a slab, so decoding a block
+// allocates per block rather than per span. A slab is never reused: slices
+// handed out stay valid, and each is capped so appends cannot run into its
+// neighbour.
+func (bd *blockDecoder) allocKVs(n int) []KeyValue {
+	if cap(bd.kvSlab)-len(bd.kvSlab) < n {
+		bd.kvSlab = make([]KeyValue, 0, max(n, 1024))
+	}
+	l := len(bd.kvSlab)
+	bd.kvSlab = bd.kvSlab[:l+n]
+	return bd.kvSlab[l : l+n : l+n]
 }
 
 func (bd *blockDecoder) value(depth int) Value {
@@ -496,16 +511,19 @@ func (bd *blockDecoder) valueBody(k ValueKind, depth int) Value {
 	case ValueArray:
 		n := bd.count("array element", 1)
 		if n > 0 {
-			v.arr = make([]Value, n)
-			for i := range v.arr {
-				v.arr[i] = bd.value(depth + 1)
+			arr := make([]Value, n)
+			v.ext = &valueList{arr: arr}
+			for i := range arr {
+				arr[i] = bd.value(depth + 1)
 				if bd.failed() {
 					return Value{}
 				}
 			}
 		}
 	case ValueMap:
-		v.kvs = bd.attrs(depth + 1)
+		if kvs := bd.attrs(depth + 1); len(kvs) > 0 {
+			v.ext = &valueList{kvs: kvs}
+		}
 	default:
 		bd.fail(corruptf("unknown value kind %d", k))
 	}

@@ -113,8 +113,14 @@ type Value struct {
 	kind ValueKind
 	num  uint64     // bool (0/1), int64, float64 bits
 	str  string     // string or bytes
-	arr  []Value    // array elements
-	kvs  []KeyValue // map entries, in the order given
+	ext  *valueList // array elements or map entries; nil when empty
+}
+
+// valueList holds the rare composite values out of line, which keeps Value
+// (and so every attribute) small.
+type valueList struct {
+	arr []Value    // array elements
+	kvs []KeyValue // map entries, in the order given
 }
 
 // StringValue returns a string Value.
@@ -139,16 +145,19 @@ func Float64Value(f float64) Value { return Value{kind: ValueFloat64, num: math.
 func BytesValue(b []byte) Value { return Value{kind: ValueBytes, str: string(b)} }
 
 // ArrayValue returns an array Value; an empty array is kept as such.
-func ArrayValue(vs ...Value) Value { return Value{kind: ValueArray, arr: nilIfEmpty(vs)} }
+func ArrayValue(vs ...Value) Value {
+	if len(vs) == 0 {
+		return Value{kind: ValueArray}
+	}
+	return Value{kind: ValueArray, ext: &valueList{arr: vs}}
+}
 
 // MapValue returns a map Value (key-value list, order kept).
-func MapValue(kvs ...KeyValue) Value { return Value{kind: ValueMap, kvs: nilIfEmpty(kvs)} }
-
-func nilIfEmpty[T any](s []T) []T {
-	if len(s) == 0 {
-		return nil
+func MapValue(kvs ...KeyValue) Value {
+	if len(kvs) == 0 {
+		return Value{kind: ValueMap}
 	}
-	return s
+	return Value{kind: ValueMap, ext: &valueList{kvs: kvs}}
 }
 
 // Kind returns the kind of v.
@@ -190,10 +199,20 @@ func (v Value) Bytes() []byte {
 }
 
 // Array returns the elements of an array Value. The slice must not be modified.
-func (v Value) Array() []Value { return v.arr }
+func (v Value) Array() []Value {
+	if v.kind != ValueArray || v.ext == nil {
+		return nil
+	}
+	return v.ext.arr
+}
 
 // Map returns the entries of a map Value. The slice must not be modified.
-func (v Value) Map() []KeyValue { return v.kvs }
+func (v Value) Map() []KeyValue {
+	if v.kind != ValueMap || v.ext == nil {
+		return nil
+	}
+	return v.ext.kvs
+}
 
 // String returns the canonical string a query compares against: a string as
 // is, "true"/"false", decimal integers, the shortest float that reads back
@@ -222,7 +241,7 @@ func (v Value) appendCanonical(dst []byte) []byte {
 		return base64.StdEncoding.AppendEncode(dst, []byte(v.str))
 	case ValueArray:
 		dst = append(dst, '[')
-		for i, e := range v.arr {
+		for i, e := range v.Array() {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
@@ -231,7 +250,7 @@ func (v Value) appendCanonical(dst []byte) []byte {
 		return append(dst, ']')
 	case ValueMap:
 		dst = append(dst, '{')
-		for i, kv := range v.kvs {
+		for i, kv := range v.Map() {
 			if i > 0 {
 				dst = append(dst, ',')
 			}

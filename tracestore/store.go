@@ -8,7 +8,9 @@
 // (see codec.go for the byte layout) under `t s <traceID> <partition> <seq>`,
 // so reading a trace is one prefix scan, spans of a trace that arrive
 // minutes apart from many writers are all found, and spans that reuse a
-// span ID never overwrite each other (seq is unique per Write).
+// span ID never overwrite each other (seq is unique per Write). Strings that
+// recur across traces (attribute keys, names, short values) are stored once
+// in a shared dictionary (`t d <id>`) and referenced by ID from blocks.
 //
 // # Indexes
 //
@@ -21,6 +23,12 @@
 // "all traces". Compact merges the segments of each term. Find intersects
 // postings to narrow candidates, then checks candidate spans exactly, so
 // Jaeger's rule that all conditions hold on one and the same span is kept.
+//
+// # Span metrics
+//
+// With Options.Metrics set, every Write also appends RED metrics per
+// (service, span name, status) to a tsdb.DB and keeps slow spans as
+// exemplars (see Exemplars), so a latency seen in a metric leads to traces.
 //
 // # Concurrency
 //

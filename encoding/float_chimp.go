@@ -71,14 +71,24 @@ func (s *chimpState) plan(vb uint64) chimpPlan {
 		return chimpPlan{flag: 0xff, nbits: 64}
 	}
 	last := s.ring[(s.n-1)%chimpRefs]
-	bestRef, bestTrail := (s.n-1)%chimpRefs, -1
-	for k := 0; k < min(s.n, chimpRefs); k++ {
-		x := vb ^ s.ring[k]
-		tz := bits.TrailingZeros64(x)
-		if tz > bestTrail {
-			bestRef, bestTrail = k, tz
+	// The reference with the most trailing zeros in common, found without
+	// branches: each candidate is scored trailing zeros × 8 + slot and the
+	// largest score wins (mispredicted comparisons cost more than the
+	// eight XORs).
+	best := 0
+	if s.n >= chimpRefs {
+		r := &s.ring
+		best = max(
+			bits.TrailingZeros64(vb^r[0])<<3|0, bits.TrailingZeros64(vb^r[1])<<3|1,
+			bits.TrailingZeros64(vb^r[2])<<3|2, bits.TrailingZeros64(vb^r[3])<<3|3,
+			bits.TrailingZeros64(vb^r[4])<<3|4, bits.TrailingZeros64(vb^r[5])<<3|5,
+			bits.TrailingZeros64(vb^r[6])<<3|6, bits.TrailingZeros64(vb^r[7])<<3|7)
+	} else {
+		for k := range s.n {
+			best = max(best, bits.TrailingZeros64(vb^s.ring[k])<<3|k)
 		}
 	}
+	bestRef, bestTrail := best&7, best>>3
 	if bestTrail == 64 {
 		return chimpPlan{flag: 0b00, ref: uint8(bestRef), nbits: 2 + 3}
 	}

@@ -510,12 +510,7 @@ func (ix *Index) Write(ctx context.Context, recs []Record) error {
 	}
 	ix.mu.RUnlock()
 	for _, s := range spans {
-		w.payload = appendBlockHeader(w.payload[:0], &w.recs[w.order[s.lo]], s.hi-s.lo)
-		var prev int64
-		for _, k := range w.order[s.lo:s.hi] {
-			w.payload = appendRecord(w.payload, &w.recs[k], prev)
-			prev = w.recs[k].Timestamp
-		}
+		w.payload = appendBlockPayload(w.payload[:0], w.recs, w.order[s.lo:s.hi])
 		w.block = encoding.AppendBlock(w.block[:0], encoding.BlockSnappy, w.payload)
 		w.key = keys.AppendLogBlock(w.key[:0], s.part, s.first)
 		if err := batch.Set(w.key, w.block, nil); err != nil {

@@ -31,5 +31,5 @@ func loghubRecords(t testing.TB, replicas int, span time.Duration) []Record {
 func TestDifferentialLoghub(t *testing.T) {
 	recs := loghubRecords(t, 1, 10*time.Hour)
 	require.Len(t, recs, 32000)
-	runDifferential(t, recs, 80, &Options{FlushRecords: 9000, MaxScan: 20000})
+	runDifferential(t, recs, 50, &Options{FlushRecords: 9000, MaxScan: 20000})
 }

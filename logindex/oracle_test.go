@@ -337,5 +337,5 @@ func TestDifferentialGenerated(t *testing.T) {
 	recs := genRecords(1, 6000, base, 5)
 	// Small flushes so queries see flushed segments, several per
 	// partition, and pending postings at once.
-	runDifferential(t, recs, 150, &Options{FlushRecords: 1700, MaxScan: 3000})
+	runDifferential(t, recs, 100, &Options{FlushRecords: 1700, MaxScan: 3000})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/bits"
 )
 
 // AppendBestFloats encodes the samples as one float chunk in whichever
@@ -87,8 +88,7 @@ func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncodi
 	// can still gain.
 	if constantValues(vs) {
 		if g.interval != 0 {
-			gb := gorillaValueBits(vs, math.MaxInt)
-			if p, c, _, ok := decAnalyse(vs, sc.dec[:]); ok && c+other < gb+dod-1 {
+			if p, ok := constantDecimal(vs, other, dod, sc); ok {
 				return EncDecimal, p, g
 			}
 		}
@@ -125,6 +125,32 @@ func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncodi
 		best = EncChimp
 	}
 	return best, p, g
+}
+
+// constantDecimal sizes a constant chunk in decimal (one zero bit a value
+// after the first) against gorilla (the same, after a different first
+// value) directly, given both chunks' timestamp bits, and fills the
+// decimal decisions in when decimal wins.
+func constantDecimal(vs []float64, other, dod int, sc *bestScratch) (decParams, bool) {
+	vb := math.Float64bits(vs[0])
+	gb := 66
+	if !firstValueRaw(vb) {
+		gb, _, _, _ = xorPlan(vb, noWindow, noWindow)
+	}
+	gb += len(vs) - 1
+	e, ok := decMinScale(vs[0])
+	if !ok {
+		return decParams{}, false
+	}
+	d, _ := decScale(vs[0], e)
+	c := 5 + 28 + 2 + 7 + bits.Len64(Zigzag(d)) + len(vs) - 1
+	if c+other >= gb+dod-1 {
+		return decParams{}, false
+	}
+	for i := range min(len(vs), bestCached) {
+		sc.dec[i] = decItem{d: d, kind: decExact}
+	}
+	return decParams{e: e, order: 1}, true
 }
 
 // constantValues reports whether every value has the first one's bits.

@@ -96,6 +96,25 @@ func (s *decState) next(d int64) (code int64) {
 	return code
 }
 
+// apply advances the state by a zigzagged code from the first bucket and
+// leaves the value's bits in base. It reports false, changing nothing, if
+// the code takes d out of range.
+func (s *decState) apply(z uint64) bool {
+	dd := Unzigzag(z)
+	if s.p.order == 2 {
+		dd += s.delta
+	}
+	d := s.d + dd
+	if d != s.d || !s.baseOK {
+		if d <= -(1<<53) || d >= 1<<53 {
+			return false
+		}
+		s.base, s.baseOK = decValue(d, s.p.e), true
+	}
+	s.d, s.delta = d, dd
+	return true
+}
+
 // skip updates the state for a raw value that has no code.
 func (s *decState) skip(vb uint64) {
 	if d, ok := decScale(math.Float64frombits(vb), s.p.e); ok && !math.IsNaN(math.Float64frombits(vb)) {

@@ -64,6 +64,22 @@ func (it *FloatIterator) Reset(b []byte) error {
 // Next advances to the next sample and reports whether there is one. It
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
+	// The same on a timestamp grid: a zero bit and an offset, a zero bit
+	// and a decimal code in the first bucket.
+	if it.grid.interval != 0 && it.enc == EncDecimal && it.i >= 1 && it.i < it.n {
+		gw, w := uint(it.grid.width), uint(it.dec.p.w[0])
+		acc := it.r.acc
+		if need := 2 + gw + w; it.r.n >= need && acc>>63 == 0 && acc<<(1+gw)>>63 == 0 {
+			gp := it.gp + it.grid.interval
+			if t := gp + Unzigzag(acc<<1>>(64-gw)); t > it.t && it.dec.apply(acc<<(2+gw)>>(64-w)) {
+				it.r.acc <<= need
+				it.r.n -= need
+				it.t, it.gp, it.v = t, gp, it.dec.base
+				it.i++
+				return true
+			}
+		}
+	}
 	// After the second sample, a zero bit for an unchanged interval and a
 	// zero bit for a repeated gorilla value or a decimal code in the first
 	// bucket: idle and slowly moving series are mostly this, and it is
@@ -74,24 +90,11 @@ func (it *FloatIterator) Next() bool {
 			switch it.enc {
 			case EncGorilla:
 			case EncDecimal:
-				ds := &it.dec
-				w := uint(ds.p.w[0])
-				if it.r.n < 2+w {
+				w := uint(it.dec.p.w[0])
+				if it.r.n < 2+w || !it.dec.apply(it.r.acc<<2>>(64-w)) {
 					goto slow
 				}
-				dd := Unzigzag(it.r.acc << 2 >> (64 - w))
-				if ds.p.order == 2 {
-					dd += ds.delta
-				}
-				d := ds.d + dd
-				if d != ds.d || !ds.baseOK {
-					if d <= -(1<<53) || d >= 1<<53 {
-						goto slow
-					}
-					ds.base, ds.baseOK = decValue(d, ds.p.e), true
-				}
-				ds.d, ds.delta = d, dd
-				it.v = ds.base
+				it.v = it.dec.base
 				used += w
 			default:
 				goto slow

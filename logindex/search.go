@@ -68,6 +68,8 @@ type search struct {
 	key    []byte
 	keyHi  []byte
 	tmp    *roaring.Bitmap
+	u      *roaring.Bitmap // every ordinal of the current partition, lazily
+	drop   []uint32
 
 	// the block last read
 	blkOK      bool
@@ -130,28 +132,42 @@ func (ix *Index) begin(ctx context.Context, query string, t0, t1 int64) (*search
 
 func (s *search) close() { _ = s.it.Close() }
 
-// universe returns the ordinals of p inside [t0, t1).
-func (s *search) universe(p *partSnap) *roaring.Bitmap {
-	u := roaring.New()
-	end := p.start + s.ix.partDur
-	if s.t0 <= p.start && end <= s.t1 {
-		u.AddRange(0, uint64(p.next))
-		return u
+// all returns every ordinal of p's snapshot, built once per partition and
+// only for the queries that need it (NOT, *).
+func (s *search) all(p *partSnap) *roaring.Bitmap {
+	if s.u == nil {
+		s.u = roaring.New()
+		s.u.AddRange(0, uint64(p.next))
+	}
+	return s.u
+}
+
+// inTime keeps the ordinals of c whose timestamps lie in [t0, t1). Querying
+// the whole partition first and filtering by time last gives the same
+// answer (intersection distributes over AND, OR and NOT) and costs only
+// the candidates, not the partition.
+func (s *search) inTime(p *partSnap, c *roaring.Bitmap) {
+	if s.t0 <= p.start && p.start+s.ix.partDur <= s.t1 || c.IsEmpty() {
+		return
 	}
 	if p.monotonic {
 		lo := sort.Search(len(p.ts), func(i int) bool { return p.ts[i] >= s.t0 })
 		hi := sort.Search(len(p.ts), func(i int) bool { return p.ts[i] >= s.t1 })
-		if lo < hi {
-			u.AddRange(uint64(lo), uint64(hi))
-		}
-		return u
+		c.RemoveRange(0, uint64(lo))
+		c.RemoveRange(uint64(hi), 1<<32)
+		return
 	}
-	for i, t := range p.ts {
-		if t >= s.t0 && t < s.t1 {
-			u.Add(uint32(i))
+	s.drop = s.drop[:0]
+	it := c.Iterator()
+	for it.HasNext() {
+		o := it.Next()
+		if t := p.ts[o]; t < s.t0 || t >= s.t1 {
+			s.drop = append(s.drop, o)
 		}
 	}
-	return u
+	for _, o := range s.drop {
+		c.Remove(o)
+	}
 }
 
 // postings returns the exact postings of a leaf in partition p: the union
@@ -286,16 +302,17 @@ func (s *search) tokenPostings(out *roaring.Bitmap, part, seg uint32, tok string
 // eval returns, for partition p with universe u, a superset of n's matches
 // when positive and a subset when not; both are exact unless n holds a
 // phrase. Leaves' exact postings are kept in s.leaves for verification.
-func (s *search) eval(p *partSnap, n *node, u *roaring.Bitmap, positive bool) (*roaring.Bitmap, error) {
+func (s *search) eval(p *partSnap, n *node, positive bool) (*roaring.Bitmap, error) {
 	switch n.kind {
 	case nodeAll:
-		return u.Clone(), nil
+		return s.all(p).Clone(), nil
 	case nodeTerm, nodePrefix, nodeField, nodeFieldPrefix:
 		bm, err := s.postings(p, n)
 		if err != nil {
 			return nil, err
 		}
-		bm.And(u)
+		// Pending postings may hold ordinals written after the snapshot.
+		bm.RemoveRange(uint64(p.next), 1<<32)
 		s.leaves[n] = bm
 		return bm, nil // callers must not modify it
 	case nodePhrase:
@@ -307,7 +324,7 @@ func (s *search) eval(p *partSnap, n *node, u *roaring.Bitmap, positive bool) (*
 			}
 			if bm == nil {
 				bm = tb
-				bm.And(u)
+				bm.RemoveRange(uint64(p.next), 1<<32)
 			} else {
 				bm.And(tb)
 			}
@@ -321,15 +338,15 @@ func (s *search) eval(p *partSnap, n *node, u *roaring.Bitmap, positive bool) (*
 		}
 		return bm.Clone(), nil
 	case nodeNot:
-		kid, err := s.eval(p, n.kids[0], u, !positive)
+		kid, err := s.eval(p, n.kids[0], !positive)
 		if err != nil {
 			return nil, err
 		}
-		return roaring.AndNot(u, kid), nil
+		return roaring.AndNot(s.all(p), kid), nil
 	case nodeAnd:
 		var out *roaring.Bitmap
 		for _, k := range n.kids {
-			bm, err := s.eval(p, k, u, positive)
+			bm, err := s.eval(p, k, positive)
 			if err != nil {
 				return nil, err
 			}
@@ -344,7 +361,7 @@ func (s *search) eval(p *partSnap, n *node, u *roaring.Bitmap, positive bool) (*
 	case nodeOr:
 		out := roaring.New()
 		for _, k := range n.kids {
-			bm, err := s.eval(p, k, u, positive)
+			bm, err := s.eval(p, k, positive)
 			if err != nil {
 				return nil, err
 			}
@@ -359,11 +376,16 @@ func (s *search) eval(p *partSnap, n *node, u *roaring.Bitmap, positive bool) (*
 // match when the query has no phrase).
 func (s *search) candidates(p *partSnap) (*roaring.Bitmap, error) {
 	clear(s.leaves)
-	u := s.universe(p)
-	if u.IsEmpty() {
-		return u, nil
+	s.u = nil
+	if n := len(p.ts); n == 0 || p.monotonic && (p.ts[0] >= s.t1 || p.ts[n-1] < s.t0) {
+		return roaring.New(), nil
 	}
-	return s.eval(p, s.root, u, true)
+	c, err := s.eval(p, s.root, true)
+	if err != nil {
+		return nil, err
+	}
+	s.inTime(p, c)
+	return c, nil
 }
 
 // spend charges n examined records to a non-narrowing query's budget.

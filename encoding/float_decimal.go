@@ -96,7 +96,7 @@ func (s *decState) next(d int64) (code int64) {
 	return code
 }
 
-// apply advances the state by a zigzagged code from the first bucket and
+// apply advances the state by a zigzagged code from a bucket and
 // leaves the value's bits in base. It reports false, changing nothing, if
 // the code takes d out of range.
 func (s *decState) apply(z uint64) bool {

@@ -80,22 +80,30 @@ func (it *FloatIterator) Next() bool {
 			}
 		}
 	}
-	// After the second sample, a zero bit for an unchanged interval and a
-	// zero bit for a repeated gorilla value or a decimal code in the first
-	// bucket: idle and slowly moving series are mostly this, and it is
-	// decoded here without the general path.
-	if it.r.n >= 2 && it.r.acc>>62 == 0 && it.i >= 2 && it.i < it.n && it.grid.interval == 0 {
+	// After the second sample, a zero bit for an unchanged interval and
+	// then a zero bit for a repeated gorilla value, or a decimal code in
+	// any bucket: regular scrapes are mostly this, and it is decoded here
+	// without the general path.
+	if it.r.n >= 2 && it.r.acc>>63 == 0 && it.i >= 2 && it.i < it.n && it.grid.interval == 0 {
 		if t := it.t + int64(it.delta); t > it.t {
 			used := uint(2)
 			switch it.enc {
 			case EncGorilla:
+				if it.r.acc>>62 != 0 {
+					goto slow
+				}
 			case EncDecimal:
-				w := uint(it.dec.p.w[0])
-				if it.r.n < 2+w || !it.dec.apply(it.r.acc<<2>>(64-w)) {
+				// Any bucket: its prefix is the ones before a zero.
+				ones := uint(bits.LeadingZeros64(^(it.r.acc << 1)))
+				if ones >= 4 {
+					goto slow
+				}
+				w := uint(it.dec.p.w[ones])
+				used = 2 + ones + w
+				if it.r.n < used || !it.dec.apply(it.r.acc<<(2+ones)>>(64-w)) {
 					goto slow
 				}
 				it.v = it.dec.base
-				used += w
 			default:
 				goto slow
 			}

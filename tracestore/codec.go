@@ -435,7 +435,7 @@ func (bd *blockDecoder) u32() uint32 {
 }
 
 func (bd *blockDecoder) attrs(depth int) []KeyValue {
-	n := bd.count("attribute", 2)
+	n := bd.count("attribute", 1) // an empty value takes no body byte
 	if n == 0 {
 		return nil
 	}

@@ -154,3 +154,16 @@ func TestEncodeAllocatesPerBlockNotPerSpan(t *testing.T) {
 	// block, none per span.
 	require.LessOrEqual(t, allocs, 2.0)
 }
+
+func TestCodecManyEmptyAttributes(t *testing.T) {
+	// An attribute with an empty value is one byte: a list of them at the
+	// end of a block must not be mistaken for a damaged count.
+	id := tid(1)
+	sp := Span{TraceID: id, SpanID: sid(1), Name: "n", StartTime: t0, EndTime: t0}
+	for i := range 20 {
+		sp.Attributes = append(sp.Attributes, KeyValue{Key: string(rune('a' + i))})
+	}
+	got, err := decodeSpans(nil, id, encodeForTest([]Span{sp}))
+	require.NoError(t, err)
+	require.Equal(t, []Span{sp}, got)
+}

@@ -460,3 +460,18 @@ func TestPostingsAndChunkRoundTrip(t *testing.T) {
 	require.NoError(t, cr.err)
 	require.Equal(t, toks, seen)
 }
+
+func TestCountExtremeRange(t *testing.T) {
+	ix := openTest(t, nil)
+	require.NoError(t, ix.Write(t.Context(), []Record{rec(t0, "s", "INFO", "edge"), rec(-5, "s", "INFO", "edge before epoch")}))
+	b, err := ix.Count(t.Context(), "edge", -1<<63, 1<<63-1, time.Duration(1<<62))
+	require.NoError(t, err)
+	require.Len(t, b, 4)
+	var n uint64
+	for _, x := range b {
+		n += x.Count
+	}
+	require.Equal(t, uint64(2), n)
+	_, err = ix.Count(t.Context(), "edge", -1<<63, 1<<63-1, time.Nanosecond)
+	require.ErrorIs(t, err, ErrBadRange, "too many buckets")
+}

@@ -592,7 +592,8 @@ func (ix *Index) Count(ctx context.Context, query string, t0, t1 int64, step tim
 	if step <= 0 {
 		return nil, fmt.Errorf("%w: step %v must be positive", ErrBadRange, step)
 	}
-	if t1 > t0 && (t1-t0)/int64(step) >= maxBuckets {
+	// Spans are computed unsigned: t1-t0 may not fit an int64.
+	if t1 > t0 && (uint64(t1)-uint64(t0))/uint64(step) >= maxBuckets {
 		return nil, fmt.Errorf("%w: [%d, %d) in steps of %v gives more than %d buckets", ErrBadRange, t0, t1, step, maxBuckets)
 	}
 	s, err := ix.begin(ctx, query, t0, t1)
@@ -601,7 +602,12 @@ func (ix *Index) Count(ctx context.Context, query string, t0, t1 int64, step tim
 	}
 	defer s.close()
 	st := int64(step)
-	nb := (t1 - t0 + st - 1) / st
+	span := uint64(t1) - uint64(t0)
+	nb := int64(span / uint64(st))
+	if span%uint64(st) != 0 {
+		nb++
+	}
+	bucket := func(ts int64) int64 { return int64((uint64(ts) - uint64(t0)) / uint64(st)) }
 	out := make([]Bucket, nb)
 	for i := range out {
 		out[i].Start = t0 + int64(i)*st
@@ -625,8 +631,8 @@ func (ix *Index) Count(ctx context.Context, query string, t0, t1 int64, step tim
 			// A partition whose matches all fall in one bucket is counted
 			// without walking them.
 			lo, hi := max(s.t0, p.ts[cands.Minimum()]), max(s.t0, p.ts[cands.Maximum()])
-			if p.monotonic && (lo-t0)/st == (hi-t0)/st {
-				out[(lo-t0)/st].Count += cands.GetCardinality()
+			if p.monotonic && bucket(lo) == bucket(hi) {
+				out[bucket(lo)].Count += cands.GetCardinality()
 				continue
 			}
 		}
@@ -638,7 +644,7 @@ func (ix *Index) Count(ctx context.Context, query string, t0, t1 int64, step tim
 				return nil, err
 			}
 			if ok {
-				out[(p.ts[ord]-t0)/st].Count++
+				out[bucket(p.ts[ord])].Count++
 			}
 		}
 	}

@@ -89,7 +89,19 @@ func (it *FloatIterator) Next() bool {
 			used := uint(2)
 			switch it.enc {
 			case EncGorilla:
-				if it.r.acc>>62 != 0 {
+				switch it.r.acc >> 61 {
+				case 0b000, 0b001: // repeated value
+				case 0b010: // XOR in the current window
+					if it.lead == noWindow {
+						goto slow
+					}
+					sig := uint(64 - it.lead - it.trail)
+					used = 3 + sig
+					if it.r.n < used {
+						goto slow
+					}
+					it.v ^= it.r.acc << 3 >> (64 - sig) << it.trail
+				default:
 					goto slow
 				}
 			case EncDecimal:

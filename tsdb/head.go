@@ -129,13 +129,17 @@ func (s *memSeries) histAt(i int) *Histogram {
 	return s.hs[i]
 }
 
-// dropThrough removes head samples with t <= cut. The chunk keeps its
-// buffer for the next samples; when it straddles cut, its newer samples
-// are re-encoded (this happens once per chunk window).
+// dropThrough removes head samples with t <= cut. When the chunk
+// straddles cut, its newer samples are re-encoded (this happens once per
+// chunk window).
 func (s *memSeries) dropThrough(cut int64, tmp *sampleBuf) {
 	if s.chunkLen() > 0 && s.chunk.MinTime() <= cut {
 		if s.chunk.MaxTime() <= cut {
-			s.chunk.Reset()
+			// Drop the chunk rather than Reset it: a full chunk's buffer is
+			// sized for its worst samples, and a new one grows only as far
+			// as the next chunk needs, which halves the head's bytes on
+			// average.
+			s.chunk = nil
 		} else {
 			tmp.reset()
 			var it encoding.FloatIterator

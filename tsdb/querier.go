@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -18,12 +19,12 @@ import (
 type Querier struct {
 	db         *DB
 	mint, maxt int64
-	closed     bool
+	closed     atomic.Bool
 }
 
 // Close releases the querier. Series sets it returned must not be used after.
 func (q *Querier) Close() error {
-	q.closed = true
+	q.closed.Store(true)
 	return nil
 }
 
@@ -31,7 +32,7 @@ func (q *Querier) Close() error {
 // querier's range, sorted by labels when sorted is true (otherwise in
 // creation order). With no matchers it selects every series.
 func (q *Querier) Select(ctx context.Context, sorted bool, ms ...*Matcher) SeriesSet {
-	if q.closed || q.db.closed.Load() {
+	if q.closed.Load() || q.db.closed.Load() {
 		return &seriesSet{err: ErrClosed}
 	}
 	if err := ctx.Err(); err != nil {
@@ -69,7 +70,7 @@ func (db *DB) bounds(s *memSeries) (lo, hi int64, ok bool) {
 // LabelNames returns the sorted label names of the series matching ms
 // (every series when ms is empty).
 func (q *Querier) LabelNames(ctx context.Context, ms ...*Matcher) ([]string, error) {
-	if q.closed || q.db.closed.Load() {
+	if q.closed.Load() || q.db.closed.Load() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -95,7 +96,7 @@ func (q *Querier) LabelNames(ctx context.Context, ms ...*Matcher) ([]string, err
 // LabelValues returns the sorted values of name among the series matching
 // ms (every series when ms is empty).
 func (q *Querier) LabelValues(ctx context.Context, name string, ms ...*Matcher) ([]string, error) {
-	if q.closed || q.db.closed.Load() {
+	if q.closed.Load() || q.db.closed.Load() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {

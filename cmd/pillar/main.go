@@ -46,6 +46,7 @@ func commands() []command {
 		{"logs", "search a store's logs", logsCmd},
 		{"inspect", "show what a store holds and its size on disk", inspectCmd},
 		{"bench", "run the storage benchmarks and print what they measured", benchCmd},
+		{"serve", "serve the Prometheus, OTLP, Tempo and Loki HTTP APIs over a store", serveCmd},
 	}
 }
 

@@ -1,0 +1,309 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pillar-db/pillar/server/logql"
+	"github.com/pillar-db/pillar/tracestore"
+	"github.com/pillar-db/pillar/tracestore/otlpconv"
+)
+
+// tagSampleTraces is how many of the newest traces the tag endpoints read
+// to list attribute keys and values (the store indexes them but does not
+// list them).
+const tagSampleTraces = 50
+
+func tempoError(w http.ResponseWriter, status int, msg string) {
+	http.Error(w, msg, status)
+}
+
+// handleTempoTrace returns one trace: OTLP/JSON by default, protobuf
+// (TracesData, which is wire-identical to Tempo's tempopb.Trace) when the
+// client accepts application/protobuf.
+func (s *Server) handleTempoTrace(w http.ResponseWriter, r *http.Request) {
+	id, err := tracestore.ParseTraceID(padTraceID(r.PathValue("id")))
+	if err != nil {
+		tempoError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	tr, err := s.db.Traces().Trace(r.Context(), id)
+	if errors.Is(err, tracestore.ErrNotFound) {
+		tempoError(w, http.StatusNotFound, "trace not found")
+		return
+	}
+	if err != nil {
+		tempoError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "application/protobuf") {
+		b, err := otlpconv.MarshalProto(tr.Spans)
+		if err != nil {
+			tempoError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/protobuf")
+		_, _ = w.Write(b)
+		return
+	}
+	b, err := otlpconv.MarshalJSON(tr.Spans)
+	if err != nil {
+		tempoError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// padTraceID left-pads a hex trace ID to 32 digits, as Tempo accepts
+// 64-bit IDs.
+func padTraceID(s string) string {
+	if len(s) < 32 {
+		return strings.Repeat("0", 32-len(s)) + s
+	}
+	return s
+}
+
+// ParseLogfmtTags parses Tempo's tags parameter: space-separated key=value
+// pairs, values optionally double-quoted.
+func ParseLogfmtTags(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for i := 0; i < len(s); {
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		eq := strings.IndexByte(s[i:], '=')
+		if eq <= 0 {
+			return nil, fmt.Errorf("invalid tags %q: expected key=value at %d", s, i)
+		}
+		key := s[i : i+eq]
+		if strings.ContainsRune(key, ' ') {
+			return nil, fmt.Errorf("invalid tags %q: key %q has a space", s, key)
+		}
+		j := i + eq + 1
+		var val string
+		if j < len(s) && s[j] == '"' {
+			k := j + 1
+			for k < len(s) && s[k] != '"' {
+				if s[k] == '\\' {
+					k++
+				}
+				k++
+			}
+			if k >= len(s) {
+				return nil, fmt.Errorf("invalid tags %q: unterminated quote", s)
+			}
+			v, err := strconv.Unquote(s[j : k+1])
+			if err != nil {
+				return nil, fmt.Errorf("invalid tags %q: %v", s, err)
+			}
+			val, j = v, k+1
+		} else {
+			k := j
+			for k < len(s) && s[k] != ' ' {
+				k++
+			}
+			val, j = s[j:k], k
+		}
+		out[key] = val
+		i = j
+	}
+	return out, nil
+}
+
+func (s *Server) handleTempoSearch(w http.ResponseWriter, r *http.Request) {
+	if r.FormValue("q") != "" {
+		tempoError(w, http.StatusBadRequest, "TraceQL (q=) is not supported; search with tags, minDuration, maxDuration, start, end and limit")
+		return
+	}
+	tags, err := ParseLogfmtTags(r.FormValue("tags"))
+	if err != nil {
+		tempoError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	q := tracestore.Query{Limit: 20}
+	for k, v := range tags {
+		switch k {
+		case "service.name", "resource.service.name":
+			q.Service = v
+		case "name", "span.name":
+			q.Operation = v
+		default:
+			if q.Attributes == nil {
+				q.Attributes = map[string]string{}
+			}
+			q.Attributes[strings.TrimPrefix(strings.TrimPrefix(k, "span."), "resource.")] = v
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"minDuration", &q.MinDuration}, {"maxDuration", &q.MaxDuration}} {
+		if v := r.FormValue(p.name); v != "" {
+			d, err := logql.ParseDuration(v)
+			if err != nil {
+				tempoError(w, http.StatusBadRequest, fmt.Sprintf("invalid %s: %v", p.name, err))
+				return
+			}
+			*p.dst = d
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"start", &q.Start}, {"end", &q.End}} {
+		if v := r.FormValue(p.name); v != "" {
+			sec, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || sec < 0 || sec > 1<<33 {
+				tempoError(w, http.StatusBadRequest, fmt.Sprintf("invalid %s %q: want Unix seconds", p.name, v))
+				return
+			}
+			*p.dst = sec * 1e9
+		}
+	}
+	if q.End != 0 {
+		q.End += 1e9 - 1 // the whole last second
+	}
+	if v := r.FormValue("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			tempoError(w, http.StatusBadRequest, fmt.Sprintf("invalid limit %q", v))
+			return
+		}
+		q.Limit = min(n, 10000)
+	}
+	found, err := s.db.Traces().Find(r.Context(), q)
+	if err != nil {
+		tempoError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	b := []byte(`{"traces":[`)
+	for i, t := range found {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"traceID":"`...)
+		b = append(b, t.TraceID.String()...)
+		b = append(b, `","rootServiceName":`...)
+		b = appendJSONString(b, t.RootService)
+		b = append(b, `,"rootTraceName":`...)
+		b = appendJSONString(b, t.RootOperation)
+		b = append(b, `,"startTimeUnixNano":"`...)
+		b = strconv.AppendInt(b, t.Start, 10)
+		b = append(b, `","durationMs":`...)
+		b = strconv.AppendInt(b, t.Duration.Milliseconds(), 10)
+		b = append(b, '}')
+	}
+	b = append(b, `],"metrics":{"inspectedTraces":`...)
+	b = strconv.AppendInt(b, int64(len(found)), 10)
+	b = append(b, "}}"...)
+	writeJSON(w, http.StatusOK, b)
+}
+
+// sampleTraces reads the newest traces, for listing attributes.
+func (s *Server) sampleTraces(r *http.Request) ([]*tracestore.Trace, error) {
+	found, err := s.db.Traces().Find(r.Context(), tracestore.Query{Limit: tagSampleTraces})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*tracestore.Trace, 0, len(found))
+	for _, f := range found {
+		tr, err := s.db.Traces().Trace(r.Context(), f.TraceID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tr)
+	}
+	return out, nil
+}
+
+func eachAttr(tr *tracestore.Trace, f func(kv tracestore.KeyValue)) {
+	for i := range tr.Spans {
+		sp := &tr.Spans[i]
+		for _, kv := range sp.Attributes {
+			f(kv)
+		}
+		for _, kv := range sp.Resource.Attributes {
+			f(kv)
+		}
+	}
+}
+
+func (s *Server) handleTempoTags(w http.ResponseWriter, r *http.Request) {
+	trs, err := s.sampleTraces(r)
+	if err != nil {
+		tempoError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	set := map[string]bool{"service.name": true, "name": true}
+	for _, tr := range trs {
+		eachAttr(tr, func(kv tracestore.KeyValue) { set[kv.Key] = true })
+	}
+	names := make([]string, 0, len(set))
+	for k := range set {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	b := []byte(`{"tagNames":`)
+	b = appendStrings(b, names)
+	writeJSON(w, http.StatusOK, append(b, '}'))
+}
+
+func (s *Server) handleTempoTagValues(w http.ResponseWriter, r *http.Request) {
+	tag := r.PathValue("tag")
+	var vals []string
+	switch tag {
+	case "service.name", "resource.service.name":
+		svcs, err := s.db.Traces().Services(r.Context())
+		if err != nil {
+			tempoError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		vals = svcs
+	case "name", "span.name":
+		svcs, err := s.db.Traces().Services(r.Context())
+		if err != nil {
+			tempoError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		for _, svc := range svcs {
+			ops, err := s.db.Traces().Operations(r.Context(), svc)
+			if err != nil {
+				tempoError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+			for _, op := range ops {
+				vals = append(vals, op.Name)
+			}
+		}
+	default:
+		trs, err := s.sampleTraces(r)
+		if err != nil {
+			tempoError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		key := strings.TrimPrefix(strings.TrimPrefix(tag, "span."), "resource.")
+		for _, tr := range trs {
+			eachAttr(tr, func(kv tracestore.KeyValue) {
+				if kv.Key == key {
+					vals = append(vals, kv.String()[len(kv.Key)+1:])
+				}
+			})
+		}
+	}
+	slices.Sort(vals)
+	vals = slices.Compact(vals)
+	if vals == nil {
+		vals = []string{}
+	}
+	b := []byte(`{"tagValues":`)
+	b = appendStrings(b, vals)
+	writeJSON(w, http.StatusOK, append(b, '}'))
+}

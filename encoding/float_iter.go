@@ -64,8 +64,14 @@ func (it *FloatIterator) Reset(b []byte) error {
 // Next advances to the next sample and reports whether there is one. It
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
-	// The same on a timestamp grid: a zero bit and an offset, a zero bit
-	// and a decimal code in the first bucket.
+	if it.r.n < 57 {
+		// Topping up the register changes no state, and lets the paths
+		// below take long fields.
+		it.r.acc, it.r.n, it.r.b = refillBits(it.r.acc, it.r.n, it.r.b)
+	}
+	// On a timestamp grid, a zero bit and an offset, then a zero bit and a
+	// decimal code in the first bucket, are decoded here without the
+	// general path.
 	if it.grid.interval != 0 && it.enc == EncDecimal && it.i >= 1 && it.i < it.n {
 		gw, w := uint(it.grid.width), uint(it.dec.p.w[0])
 		acc := it.r.acc
@@ -101,8 +107,23 @@ func (it *FloatIterator) Next() bool {
 						goto slow
 					}
 					it.v ^= it.r.acc << 3 >> (64 - sig) << it.trail
-				default:
-					goto slow
+				default: // 0b011: a new window
+					acc := it.r.acc << 3
+					lead, hdr := uint8(acc>>59), uint(3+5+1+2)
+					trail := trailBase(it.trail) + uint8(acc>>56)&3
+					if acc&(1<<58) != 0 {
+						trail, hdr = uint8(acc>>52)&63, 3+5+1+6
+					}
+					if lead+trail > 63 {
+						goto slow
+					}
+					sig := uint(64 - lead - trail)
+					used = hdr + sig
+					if it.r.n < used {
+						goto slow
+					}
+					it.v ^= it.r.acc << hdr >> (64 - sig) << trail
+					it.lead, it.trail = lead, trail
 				}
 			case EncDecimal:
 				// Any bucket: its prefix is the ones before a zero.

@@ -126,17 +126,31 @@ func (it *FloatIterator) Next() bool {
 					it.lead, it.trail = lead, trail
 				}
 			case EncDecimal:
-				// Any bucket: its prefix is the ones before a zero.
-				ones := uint(bits.LeadingZeros64(^(it.r.acc << 1)))
+				// Any bucket (its prefix is the ones before a zero), after
+				// a residual (11110 + 7-bit length + bits) or not; raw
+				// values take the general path.
+				acc, pos := it.r.acc<<1, uint(1)
+				var res uint64
+				ones := uint(bits.LeadingZeros64(^acc))
 				if ones >= 4 {
-					goto slow
+					l := uint(acc>>52) & 127
+					if acc&(1<<59) != 0 || l > 48 {
+						goto slow
+					}
+					acc <<= 12
+					res = acc >> (64 - l)
+					acc <<= l
+					pos += 12 + l
+					if ones = uint(bits.LeadingZeros64(^acc)); ones >= 4 {
+						goto slow
+					}
 				}
 				w := uint(it.dec.p.w[ones])
-				used = 2 + ones + w
-				if it.r.n < used || !it.dec.apply(it.r.acc<<(2+ones)>>(64-w)) {
+				used = pos + ones + 1 + w
+				if it.r.n < used || !it.dec.apply(acc<<(ones+1)>>(64-w)) {
 					goto slow
 				}
-				it.v = it.dec.base
+				it.v = it.dec.base + uint64(Unzigzag(res))
 			default:
 				goto slow
 			}

@@ -110,8 +110,8 @@
 //
 // The native-histogram chunk's byte layout is drawn in the comment at the top
 // of histogram_chunk.go: a header with a version and a 16-bit sample count,
-// a bit stream of timestamps, layouts, delta-of-delta bucket columns and
-// XOR'd sums, and a CRC32C.
+// a bit stream of timestamps, bucket layouts, bucket columns and sums, and a
+// CRC32C.
 //
 // # Framed blocks
 //

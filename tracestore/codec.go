@@ -464,6 +464,10 @@ func (bd *blockDecoder) allocKVs(n int) []KeyValue {
 	return bd.kvSlab[l : l+n : l+n]
 }
 
+// reuseSlab lets the next decode overwrite the attributes handed out so
+// far. Only for callers that no longer hold any span decoded before.
+func (bd *blockDecoder) reuseSlab() { bd.kvSlab = bd.kvSlab[:0] }
+
 func (bd *blockDecoder) value(depth int) Value {
 	return bd.valueBody(ValueKind(bd.d.Byte()), depth)
 }

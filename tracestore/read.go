@@ -169,6 +169,9 @@ func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 				continue
 			}
 			seen[id] = struct{}{}
+			// The previous candidate's spans are dropped (its summary holds
+			// no attribute), so its attribute memory can be reused.
+			rb.dec.reuseSlab()
 			spans, err = s.readTrace(&rb, id, spans[:0])
 			if err != nil {
 				return nil, err

@@ -411,8 +411,8 @@ func decodeRecords(block []byte) ([]Record, error) {
 	return out, nil
 }
 
-// encodeRecords frames recs (one stream) as a block; a helper for tests and
-// the writer.
+// encodeRecords frames recs (one stream) as a block, the way Write does;
+// tests use it.
 func encodeRecords(dst []byte, scratch []byte, recs []Record) ([]byte, []byte) {
 	scratch = appendBlockPayload(scratch[:0], recs, nil)
 	return encoding.AppendBlock(dst, encoding.BlockSnappy, scratch), scratch

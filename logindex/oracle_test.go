@@ -287,7 +287,7 @@ func cmpInt(a, b int64) int {
 }
 
 var (
-	genWords    = strings.Fields("connection refused timeout slow query user login failed accepted request served cache miss hit disk full retry backoff upstream gateway error warning ok done started stopped session token expired Größe naïve café 東京 データ")
+	genWords    = strings.Fields("connection refused timeout slow query user login failed accepted request served cache miss hit disk full retry backoff upstream gateway error warning ok done started stopped socket token expired Größe naïve café 東京 データ")
 	genServices = []string{"redirect", "frontend", "checkout", "db-proxy"}
 	genLevels   = []string{"INFO", "WARN", "ERROR", "DEBUG"}
 )

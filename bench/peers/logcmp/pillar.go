@@ -29,7 +29,7 @@ type Workload struct {
 func DefaultWorkload(cfg Config) Workload {
 	return Workload{
 		Rare: RareToken(cfg), TermA: "packetresponder", TermB: "terminating",
-		Phrase: "session opened", FieldTerm: "error", Service: "apache",
+		Phrase: "authentication failure", FieldTerm: "error", Service: "apache",
 		RangeTerm: "error", TraceN: 4321 % max(1, cfg.Replicas*32000/100), Frequent: "info",
 		CountTerm: "error", TopField: "service",
 	}

@@ -23,10 +23,8 @@ type memSeries struct {
 	lset Labels
 
 	// Guarded by the stripe lock (written under commitMu as well).
-	chunk *encoding.FloatChunk // in-order floats; nil until the first
-	ts    []int64              // side samples, sorted
-	vs    []float64
-	hs    []*Histogram // nil until a histogram arrives; hs[i] nil for floats
+	chunk *encoding.FloatChunk // in-order floats; nil when there are none
+	side  *sideSamples         // out-of-order floats and histograms; nil when none
 	// The earliest and newest timestamps ever stored, for Select's range
 	// filter; boundOK is false until the first sample.
 	boundMin, boundMax int64
@@ -50,6 +48,21 @@ type memSeries struct {
 	lastTA atomic.Int64
 }
 
+// sideSamples are head samples that cannot go into the Gorilla chunk,
+// sorted by time. Most series never have any, so they sit behind a pointer.
+type sideSamples struct {
+	ts []int64
+	vs []float64
+	hs []*Histogram // nil until a histogram arrives; hs[i] nil for floats
+}
+
+func (s *memSeries) sideLen() int {
+	if s.side == nil {
+		return 0
+	}
+	return len(s.side.ts)
+}
+
 func (s *memSeries) chunkLen() int {
 	if s.chunk == nil {
 		return 0
@@ -57,7 +70,7 @@ func (s *memSeries) chunkLen() int {
 	return s.chunk.NumSamples()
 }
 
-func (s *memSeries) headLen() int { return s.chunkLen() + len(s.ts) }
+func (s *memSeries) headLen() int { return s.chunkLen() + s.sideLen() }
 
 // headRange returns the earliest and newest head timestamps; ok is false
 // for an empty head.
@@ -65,12 +78,13 @@ func (s *memSeries) headRange() (lo, hi int64, ok bool) {
 	if n := s.chunkLen(); n > 0 {
 		lo, hi, ok = s.chunk.MinTime(), s.chunk.MaxTime(), true
 	}
-	if n := len(s.ts); n > 0 {
-		if !ok || s.ts[0] < lo {
-			lo = s.ts[0]
+	if n := s.sideLen(); n > 0 {
+		ts := s.side.ts
+		if !ok || ts[0] < lo {
+			lo = ts[0]
 		}
-		if !ok || s.ts[n-1] > hi {
-			hi = s.ts[n-1]
+		if !ok || ts[n-1] > hi {
+			hi = ts[n-1]
 		}
 		ok = true
 	}
@@ -79,8 +93,10 @@ func (s *memSeries) headRange() (lo, hi int64, ok bool) {
 
 // find returns the head sample at t, if any.
 func (s *memSeries) find(t int64) (v float64, h *Histogram, found bool) {
-	if i, ok := slices.BinarySearch(s.ts, t); ok {
-		return s.vs[i], s.histAt(i), true
+	if s.side != nil {
+		if i, ok := slices.BinarySearch(s.side.ts, t); ok {
+			return s.side.vs[i], s.histAt(i), true
+		}
 	}
 	if s.chunkLen() > 0 && t >= s.chunk.MinTime() && t <= s.chunk.MaxTime() {
 		// Rare (a repeated or out-of-order timestamp): a linear decode.
@@ -100,7 +116,7 @@ func (s *memSeries) find(t int64) (v float64, h *Histogram, found bool) {
 // insert puts a sample into the head. h is stored as is (the caller passes
 // a private copy). A timestamp already present is ignored.
 func (s *memSeries) insert(t int64, v float64, h *Histogram) {
-	if h == nil && (s.chunkLen() == 0 || t > s.chunk.MaxTime()) && (len(s.ts) == 0 || t > s.ts[len(s.ts)-1]) {
+	if h == nil && (s.chunkLen() == 0 || t > s.chunk.MaxTime()) && (s.sideLen() == 0 || t > s.side.ts[s.sideLen()-1]) {
 		if s.chunk == nil {
 			s.chunk = encoding.NewFloatChunk()
 		}
@@ -111,22 +127,27 @@ func (s *memSeries) insert(t int64, v float64, h *Histogram) {
 	if _, _, found := s.find(t); found {
 		return
 	}
-	i, _ := slices.BinarySearch(s.ts, t)
-	s.ts = slices.Insert(s.ts, i, t)
-	s.vs = slices.Insert(s.vs, i, v)
-	if h != nil || s.hs != nil {
-		for len(s.hs) < len(s.ts)-1 {
-			s.hs = append(s.hs, nil)
+	if s.side == nil {
+		s.side = &sideSamples{}
+	}
+	d := s.side
+	i, _ := slices.BinarySearch(d.ts, t)
+	d.ts = slices.Insert(d.ts, i, t)
+	d.vs = slices.Insert(d.vs, i, v)
+	if h != nil || d.hs != nil {
+		for len(d.hs) < len(d.ts)-1 {
+			d.hs = append(d.hs, nil)
 		}
-		s.hs = slices.Insert(s.hs, i, h)
+		d.hs = slices.Insert(d.hs, i, h)
 	}
 }
 
+// histAt returns side sample i's histogram, nil for a float.
 func (s *memSeries) histAt(i int) *Histogram {
-	if s.hs == nil {
+	if s.side.hs == nil {
 		return nil
 	}
-	return s.hs[i]
+	return s.side.hs[i]
 }
 
 // dropThrough removes head samples with t <= cut. When the chunk
@@ -158,18 +179,22 @@ func (s *memSeries) dropThrough(cut int64, tmp *sampleBuf) {
 			}
 		}
 	}
-	i, _ := slices.BinarySearch(s.ts, cut+1)
+	if s.side == nil {
+		return
+	}
+	d := s.side
+	i, _ := slices.BinarySearch(d.ts, cut+1)
 	if i == 0 {
 		return
 	}
-	if i == len(s.ts) {
-		s.ts, s.vs, s.hs = nil, nil, nil
+	if i == len(d.ts) {
+		s.side = nil
 		return
 	}
-	s.ts = append(s.ts[:0], s.ts[i:]...)
-	s.vs = append(s.vs[:0], s.vs[i:]...)
-	if s.hs != nil {
-		s.hs = append(s.hs[:0], s.hs[i:]...)
+	d.ts = append(d.ts[:0], d.ts[i:]...)
+	d.vs = append(d.vs[:0], d.vs[i:]...)
+	if d.hs != nil {
+		d.hs = append(d.hs[:0], d.hs[i:]...)
 	}
 }
 
@@ -190,12 +215,16 @@ func (s *memSeries) copyHead(buf *sampleBuf, it *encoding.FloatIterator, mint, m
 			}
 		}
 	}
-	lo, _ := slices.BinarySearch(s.ts, mint)
-	for i := lo; i < len(s.ts) && s.ts[i] <= maxt; i++ {
+	if s.side == nil {
+		return
+	}
+	d := s.side
+	lo, _ := slices.BinarySearch(d.ts, mint)
+	for i := lo; i < len(d.ts) && d.ts[i] <= maxt; i++ {
 		if h := s.histAt(i); h != nil {
-			buf.addHistogram(s.ts[i], h)
+			buf.addHistogram(d.ts[i], h)
 		} else {
-			buf.addFloat(s.ts[i], s.vs[i])
+			buf.addFloat(d.ts[i], d.vs[i])
 		}
 	}
 }

@@ -76,7 +76,7 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 		n := s.chunkLen()
 		st := db.reg.stripeOf(s.id)
 		st.mu.Lock() // Bytes and copyHead may finish the chunk's bytes in place
-		if len(s.ts) == 0 && hi <= cut && n <= db.opts.ChunkSamples && chunkWindow(lo) == chunkWindow(hi) {
+		if s.sideLen() == 0 && hi <= cut && n <= db.opts.ChunkSamples && chunkWindow(lo) == chunkWindow(hi) {
 			// The common case: the whole open chunk, re-encoded in the
 			// smallest float encoding for its values.
 			key = keys.AppendMetricChunk(key[:0], s.id, lo, hi, db.seq)

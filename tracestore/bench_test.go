@@ -103,6 +103,41 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(peak, "peak-heap-MB")
 }
 
+// BenchmarkIngestParallel is BenchmarkIngest with one writer per core:
+// writers encode their blocks in parallel and serialize only the index
+// update and commit.
+func BenchmarkIngestParallel(b *testing.B) {
+	batches, _ := genBatches(400_000, time.Millisecond)
+	st, err := tracestore.Open(b.TempDir(), nil)
+	require.NoError(b, err)
+	defer st.Close()
+	ctx := context.Background()
+	heap := startHeapPeak()
+	var next, spans atomic.Int64
+	start, cpu0 := time.Now(), cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			// Past the pre-generated batches the same spans are written
+			// again (stored as further copies); batches are only read.
+			batch := batches[i%int64(len(batches))]
+			if err := st.Write(ctx, batch); err != nil {
+				b.Error(err)
+				return
+			}
+			spans.Add(int64(len(batch)))
+		}
+	})
+	el, cpu := time.Since(start), cpuTime()-cpu0
+	peak := heap()
+	b.ReportMetric(float64(spans.Load())/el.Seconds(), "spans/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(spans.Load())/cpu.Seconds(), "spans/cpu-s")
+	}
+	b.ReportMetric(peak, "peak-heap-MB")
+}
+
 // BenchmarkDiskSize writes a fixed workload, merges postings, flushes and
 // compacts Pebble, and reports bytes per span in Pebble's tables (spans and
 // every index) and in the whole directory.

@@ -11,7 +11,9 @@
 //
 // The three stores share one Pebble instance — one block cache, one
 // write-ahead log, one set of background compactions — and each owns its
-// own part of the key space.
+// own part of the key space. Spans written through Traces also record
+// call counts and duration histograms per service, operation and status
+// (RED metrics) into Metrics, so a latency query can lead to traces.
 package pillar
 
 import (
@@ -42,6 +44,11 @@ type Options struct {
 	Traces tracestore.Options
 	// Logs configures the log store, likewise. Default: logindex's defaults.
 	Logs logindex.Options
+	// DisableSpanMetrics stops Traces().Write from recording RED metrics
+	// (tracestore.CallsMetric, tracestore.DurationMetric) into Metrics().
+	// Default false: span metrics are recorded, with slow spans kept as
+	// exemplars (Traces().Exemplars).
+	DisableSpanMetrics bool
 }
 
 // DB is an open Pillar store. It is safe for concurrent use.
@@ -66,7 +73,11 @@ func Open(dir string, o *Options) (*DB, error) {
 	if db.metrics, err = tsdb.OpenPebble(p, &opts.Metrics); err != nil {
 		return nil, db.abort(fmt.Errorf("pillar: metrics: %w", err))
 	}
-	if db.traces, err = tracestore.OpenPebble(p, &opts.Traces); err != nil {
+	topts := opts.Traces
+	if !opts.DisableSpanMetrics {
+		topts.Metrics = db.metrics
+	}
+	if db.traces, err = tracestore.OpenPebble(p, &topts); err != nil {
 		return nil, db.abort(fmt.Errorf("pillar: traces: %w", err))
 	}
 	if db.logs, err = logindex.OpenPebble(p, &opts.Logs); err != nil {

@@ -191,3 +191,69 @@ func TestQueryWhileWriting(t *testing.T) {
 	wg.Wait()
 	checkAll(t, db, 2, 30)
 }
+
+// Spans written through the shared store show up as RED metrics: a call
+// counter and a native duration histogram per service and operation, whose
+// p99 leads to the slow span's trace through an exemplar.
+func TestSpanMetricsFlowIntoMetrics(t *testing.T) {
+	now := t0
+	db, err := Open(t.TempDir(), &Options{Traces: tracestore.Options{Now: func() time.Time { return now }}})
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := t.Context()
+	for i := range 20 {
+		d := 10 * time.Millisecond
+		if i == 19 {
+			d = 3 * time.Second
+		}
+		start := t0.Add(time.Duration(i) * time.Second)
+		require.NoError(t, db.Traces().Write(ctx, []tracestore.Span{{
+			TraceID: traceID(i), SpanID: tracestore.SpanID{1}, Name: "GET /r",
+			StartTime: start.UnixNano(), EndTime: start.Add(d).UnixNano(),
+			Resource: tracestore.Resource{Attributes: []tracestore.KeyValue{{Key: "service.name", Value: tracestore.StringValue("redirect")}}},
+		}}))
+		now = now.Add(time.Second)
+	}
+	q, err := db.Metrics().Querier(t0.UnixMilli(), now.UnixMilli())
+	require.NoError(t, err)
+	defer q.Close()
+	m, err := tsdb.NewMatcher(tsdb.MatchEqual, "__name__", tracestore.CallsMetric)
+	require.NoError(t, err)
+	ss := q.Select(ctx, true, m)
+	require.True(t, ss.Next())
+	require.Equal(t, "redirect", ss.At().Labels().Get("service"))
+	it := ss.At().Iterator(nil)
+	var last float64
+	for it.Next() != tsdb.ValNone {
+		_, last = it.At()
+	}
+	require.Equal(t, 20.0, last)
+	require.False(t, ss.Next())
+
+	m, err = tsdb.NewMatcher(tsdb.MatchEqual, "__name__", tracestore.DurationMetric)
+	require.NoError(t, err)
+	ss = q.Select(ctx, true, m)
+	require.True(t, ss.Next())
+	it = ss.At().Iterator(nil)
+	var h *tsdb.Histogram
+	for vt := it.Next(); vt != tsdb.ValNone; vt = it.Next() {
+		require.Equal(t, tsdb.ValHistogram, vt)
+		_, h = it.AtHistogram(h)
+	}
+	require.Equal(t, uint64(20), h.Count)
+
+	ex, err := db.Traces().Exemplars(ctx, "redirect", "GET /r", 0, 0)
+	require.NoError(t, err)
+	require.NotEmpty(t, ex)
+	require.Equal(t, traceID(19), ex[len(ex)-1].TraceID)
+}
+
+func TestSpanMetricsCanBeDisabled(t *testing.T) {
+	db, err := Open(t.TempDir(), &Options{DisableSpanMetrics: true})
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.Traces().Write(t.Context(), []tracestore.Span{{
+		TraceID: traceID(1), SpanID: tracestore.SpanID{1}, Name: "x", StartTime: 1, EndTime: 2,
+	}}))
+	require.Zero(t, db.Metrics().Stats().Series)
+}

@@ -59,6 +59,9 @@ type Options struct {
 	// Now returns the current time, for records with no timestamp and for
 	// retention. Default time.Now.
 	Now func() time.Time
+	// BlockCacheSize is how many bytes of decoded record blocks queries
+	// keep for the next queries. Default 16 MiB; negative disables it.
+	BlockCacheSize int
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -91,6 +94,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	if r.BlockCacheSize == 0 {
+		r.BlockCacheSize = 16 << 20
+	}
 	return r, nil
 }
 
@@ -116,6 +122,8 @@ type Index struct {
 
 	// scratch for Write, used under writeMu.
 	w writeScratch
+
+	blocks *blockCache // nil when disabled
 }
 
 // partition is the in-memory state of one time partition.
@@ -188,6 +196,9 @@ var metaKey = keys.AppendPrefix(nil, keys.StoreLogs, keys.LogMeta)
 
 func open(db *pebble.DB, opts Options) (*Index, error) {
 	ix := &Index{db: db, opts: opts, parts: map[uint32]*partition{}}
+	if opts.BlockCacheSize > 0 {
+		ix.blocks = newBlockCache(opts.BlockCacheSize)
+	}
 	if err := ix.loadMeta(); err != nil {
 		return nil, err
 	}
@@ -751,6 +762,7 @@ func (ix *Index) dropBefore(t int64) (int, error) {
 	if err := batch.Commit(kv.WriteOptions); err != nil {
 		return 0, fmt.Errorf("logindex: retention: %w", err)
 	}
+	ix.blocks.dropBelow(end)
 	for _, id := range drop {
 		p := ix.parts[id]
 		ix.pending -= int(p.next - p.indexed)

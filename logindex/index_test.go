@@ -475,3 +475,21 @@ func TestCountExtremeRange(t *testing.T) {
 	_, err = ix.Count(t.Context(), "edge", -1<<63, 1<<63-1, time.Nanosecond)
 	require.ErrorIs(t, err, ErrBadRange, "too many buckets")
 }
+
+// TestDroppedPartitionRewritten checks that a partition dropped and then
+// written again never shows cached blocks of its earlier life.
+func TestDroppedPartitionRewritten(t *testing.T) {
+	ctx := t.Context()
+	ix := openTest(t, nil)
+	require.NoError(t, ix.Write(ctx, []Record{rec(t0, "s", "INFO", "first life")}))
+	hits, err := ix.Search(ctx, "life", t0, t0+hourNs, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"first life"}, bodies(hits))
+	n, err := ix.DropBefore(ctx, t0+2*hourNs)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.NoError(t, ix.Write(ctx, []Record{rec(t0, "s", "INFO", "second life")}))
+	hits, err = ix.Search(ctx, "life", t0, t0+hourNs, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"second life"}, bodies(hits))
+}

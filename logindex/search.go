@@ -75,8 +75,7 @@ type search struct {
 	blkOK      bool
 	blkPart    uint32
 	blkFirst   uint32
-	payload    []byte
-	br         blockReader
+	br         *blockReader // current block; shared with the cache, read only
 	tokz       Tokenizer
 	cr         chunkReader
 	ftok       []byte
@@ -420,19 +419,29 @@ func (s *search) loadBlock(part, ord uint32) error {
 	if err != nil || bp != part {
 		return fmt.Errorf("logindex: record %d of partition %d: %w", ord, part, corruptf("no block holds it"))
 	}
-	v, err := s.it.ValueAndErr()
-	if err != nil {
-		return fmt.Errorf("logindex: read record: %w", err)
+	id := blockID{part, first}
+	br := s.ix.blocks.get(id)
+	if br == nil {
+		v, err := s.it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("logindex: read record: %w", err)
+		}
+		// A fresh payload and reader: the cache may hand them to
+		// other queries.
+		payload, err := encoding.DecodeBlock(nil, v)
+		if err != nil {
+			return fmt.Errorf("logindex: block %d of partition %d: %w", first, part, err)
+		}
+		br = &blockReader{}
+		if err := br.reset(payload); err != nil {
+			return fmt.Errorf("logindex: block %d of partition %d: %w", first, part, err)
+		}
+		s.ix.blocks.put(id, br)
 	}
-	if s.payload, err = encoding.DecodeBlock(s.payload[:0], v); err != nil {
-		return fmt.Errorf("logindex: block %d of partition %d: %w", first, part, err)
-	}
-	if err := s.br.reset(s.payload); err != nil {
-		return fmt.Errorf("logindex: block %d of partition %d: %w", first, part, err)
-	}
-	if uint64(ord) >= uint64(first)+uint64(s.br.len()) {
+	if uint64(ord) >= uint64(first)+uint64(br.len()) {
 		return fmt.Errorf("logindex: record %d of partition %d: %w", ord, part, corruptf("block %d ends before it", first))
 	}
+	s.br = br
 	s.blkOK, s.blkPart, s.blkFirst = true, part, first
 	return nil
 }

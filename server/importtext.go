@@ -28,10 +28,9 @@ type TextSample struct {
 // labels then time, so one series' samples are in order. Errors wrap
 // ErrBadPayload.
 func ParseText(body []byte, now int64) ([]TextSample, error) {
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	fams, err := textToFamilies(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: text format: %v", ErrBadPayload, err)
+		return nil, err
 	}
 	var out []TextSample
 	for name, f := range fams {
@@ -88,6 +87,24 @@ func ParseText(body []byte, now int64) ([]TextSample, error) {
 		return cmpInt64(a.T, b.T)
 	})
 	return out, nil
+}
+
+// textToFamilies runs expfmt's parser. It panics on some malformed
+// inputs (a bare label list after a TYPE line, "# TYPE a histogram\n{}", found by
+// FuzzTextFormat and kept in its corpus), so the panic is turned into a
+// malformed-payload error: no body may crash the server.
+func textToFamilies(body []byte) (fams map[string]*dto.MetricFamily, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fams, err = nil, fmt.Errorf("%w: text format: parser failed: %v", ErrBadPayload, r)
+		}
+	}()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err = p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: text format: %v", ErrBadPayload, err)
+	}
+	return fams, nil
 }
 
 func cmpInt64(a, b int64) int {

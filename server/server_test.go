@@ -490,9 +490,11 @@ rt_count 4 1767225600000
 	ts.getJSON("/api/v1/query", url.Values{"query": {`rt_bucket`}, "time": {"1767225600"}}, &m)
 	require.Len(t, m.Data.Result, 2)
 
-	code, msg = ts.post("/api/v1/import/prometheus", "text/plain", "", []byte("temp{ 1\n"))
-	require.Equal(t, http.StatusBadRequest, code)
-	require.Contains(t, msg, "malformed payload")
+	for _, bad := range []string{"temp{ 1\n", "# TYPE A histogram\n{}"} {
+		code, msg = ts.post("/api/v1/import/prometheus", "text/plain", "", []byte(bad))
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Contains(t, msg, "malformed payload")
+	}
 }
 
 func TestAuthAndTLS(t *testing.T) {

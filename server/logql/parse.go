@@ -352,6 +352,7 @@ func (p *parser) logQuery() (*LogQuery, error) {
 	}
 	lq := &LogQuery{Matchers: ms}
 	for {
+		p.skipSpace()
 		at := p.pos
 		var op LineFilterOp
 		switch {
@@ -402,6 +403,7 @@ func (p *parser) pipeStage(at int) (Stage, error) {
 		return Stage{}, p.errf(at, "the %s stage is not supported (supported: json, logfmt, label filters)", name)
 	}
 	lf := LabelFilter{Name: name}
+	p.skipSpace()
 	opAt := p.pos
 	switch {
 	case p.accept("=~"):

@@ -32,6 +32,9 @@ type Options struct {
 	FS vfs.FS
 }
 
+// memTableSize is Pebble's memtable size; at most four are held at once.
+const memTableSize = 32 << 20
+
 // WriteOptions is what every store passes to Batch.Commit and Apply: always
 // Sync, for the reason in the package doc.
 var WriteOptions = pebble.Sync
@@ -56,6 +59,11 @@ func Open(dir string, o Options) (*pebble.DB, error) {
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
+		// Stores write short-lived keys (tsdb's write-ahead entries are
+		// deleted once their chunks seal): a memtable large enough to hold
+		// them until then means they never reach a table at all.
+		MemTableSize:                memTableSize,
+		MemTableStopWritesThreshold: 4,
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/pillar-db/pillar/bench/metricgen"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,10 +38,10 @@ func run(scale int, hours float64, sel int, only string) error {
 	if sel > 0 {
 		return runSelect(ctx, sel, only)
 	}
-	fmt.Println("workload:", NewWorkload(scale, hours, 1))
+	fmt.Println("workload:", metricgen.Mix(scale, hours, 1))
 	fmt.Printf("%-12s %14s %14s %14s %14s %10s\n", "store", "samples/s", "heap B/series", "disk B/sample", "disk bytes", "ingest s")
 	for _, s := range stores(only) {
-		r, err := ingest(ctx, s, NewWorkload(scale, hours, 1))
+		r, err := ingest(ctx, s, metricgen.Mix(scale, hours, 1))
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name(), err)
 		}
@@ -95,7 +96,7 @@ func heapNow() uint64 {
 	return ms.HeapAlloc
 }
 
-func ingest(ctx context.Context, s store, w *Workload) (result, error) {
+func ingest(ctx context.Context, s store, w *metricgen.Workload) (result, error) {
 	dir, err := os.MkdirTemp("", "tsdbcmp-")
 	if err != nil {
 		return result{}, err

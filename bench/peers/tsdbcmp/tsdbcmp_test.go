@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/pillar-db/pillar/bench/metricgen"
 	"math"
 	"testing"
 
@@ -16,7 +17,7 @@ import (
 // that they return the same samples for a sample of series, so the figures
 // compare like with like.
 func TestSameSamples(t *testing.T) {
-	w := NewWorkload(1, 0.5, 7)
+	w := metricgen.Mix(1, 0.5, 7)
 	require.Equal(t, 5300, w.NumSeries())
 	o, p := &ours{}, &prom{}
 	for _, s := range []store{o, p} {

@@ -17,6 +17,11 @@ func FuzzRemoteWrite(f *testing.F) {
 		if err != nil {
 			raw = body
 		}
+		var sr rwSeries
+		_ = walkWriteRequest(raw, &sr, func(s *rwSeries) error {
+			_, err := s.seriesLabels()
+			return err
+		})
 		wr, err := DecodeWriteRequest(raw)
 		if err != nil {
 			return

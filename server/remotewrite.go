@@ -29,12 +29,7 @@ func (s *Server) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), statusOf(err))
 		return
 	}
-	wr, err := DecodeWriteRequest(body)
-	if err != nil {
-		http.Error(w, err.Error(), statusOf(err))
-		return
-	}
-	n, err := s.appendWriteRequest(r, wr)
+	n, err := s.appendWriteRequest(r, body)
 	if err != nil {
 		s.metrics.rejectedSamples.Add(uint64(n.samples + n.histograms))
 		http.Error(w, err.Error(), storeStatus(err))
@@ -69,40 +64,77 @@ func storeStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-func (s *Server) appendWriteRequest(r *http.Request, wr *prompb.WriteRequest) (writeCounts, error) {
+// appendWriteRequest decodes an uncompressed WriteRequest into one
+// appender and commits it; any error rolls the whole request back.
+func (s *Server) appendWriteRequest(r *http.Request, body []byte) (writeCounts, error) {
 	var n writeCounts
 	app := s.db.Metrics().Appender(r.Context())
-	var h tsdb.Histogram
-	for i := range wr.Timeseries {
-		ts := &wr.Timeseries[i]
-		ls := promLabels(ts.Labels)
-		var ref tsdb.SeriesRef
-		var err error
-		for _, smp := range ts.Samples {
-			if ref, err = app.Append(ref, ls, smp.Timestamp, smp.Value); err != nil {
-				_ = app.Rollback()
-				return n, fmt.Errorf("series %s: %w", ls, err)
+	sr := rwSeriesPool.Get().(*rwSeries)
+	defer rwSeriesPool.Put(sr)
+	var (
+		h       tsdb.Histogram
+		ph      prompb.Histogram
+		newKeys []string
+		newRefs []tsdb.SeriesRef
+	)
+	err := walkWriteRequest(body, sr, func(ser *rwSeries) error {
+		ref := s.refs.get(ser.key)
+		var ls tsdb.Labels // nil while the cached ref stands for the series
+		if ref == 0 {
+			var err error
+			if ls, err = ser.seriesLabels(); err != nil {
+				return err
+			}
+			if len(ls) == 0 {
+				return fmt.Errorf("%w: a series without labels", tsdb.ErrInvalidLabels)
+			}
+		}
+		cached := ref != 0
+		for i, t := range ser.ts {
+			var err error
+			if ref, err = app.Append(ref, ls, t, ser.vs[i]); err != nil {
+				return fmt.Errorf("series %s: %w", s.describe(ser, ls), err)
 			}
 			n.samples++
 		}
-		for j := range ts.Histograms {
-			ph := &ts.Histograms[j]
-			if err := histogramFromProm(&h, ph); err != nil {
-				_ = app.Rollback()
-				return n, fmt.Errorf("series %s at %d: %w", ls, ph.Timestamp, err)
+		for _, m := range ser.hists {
+			ph.Reset()
+			if err := ph.Unmarshal(m); err != nil {
+				return fmt.Errorf("%w: remote-write histogram: %v", ErrBadPayload, err)
 			}
+			if err := histogramFromProm(&h, &ph); err != nil {
+				return fmt.Errorf("series %s at %d: %w", s.describe(ser, ls), ph.Timestamp, err)
+			}
+			var err error
 			if ref, err = app.AppendHistogram(ref, ls, ph.Timestamp, &h); err != nil {
-				_ = app.Rollback()
-				return n, fmt.Errorf("series %s: %w", ls, err)
+				return fmt.Errorf("series %s: %w", s.describe(ser, ls), err)
 			}
 			n.histograms++
 		}
-		n.exemplars += len(ts.Exemplars)
+		n.exemplars += ser.exemplars
+		if !cached && ref != 0 {
+			newKeys = append(newKeys, string(ser.key))
+			newRefs = append(newRefs, ref)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = app.Rollback()
+		return n, err
 	}
 	if err := app.Commit(); err != nil {
 		return n, err
 	}
+	s.refs.addAll(newKeys, newRefs)
 	return n, nil
+}
+
+// describe names a series for an error message.
+func (s *Server) describe(ser *rwSeries, ls tsdb.Labels) string {
+	if ls == nil {
+		ls, _ = ser.seriesLabels()
+	}
+	return ls.String()
 }
 
 // promLabels converts remote-write labels, sorting them when the sender

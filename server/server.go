@@ -106,6 +106,7 @@ type Server struct {
 	engine  *query.Engine
 	mux     *http.ServeMux
 	metrics *serverMetrics
+	refs    *refCache
 }
 
 // New returns a Server over db. The caller keeps ownership of db and closes
@@ -117,6 +118,7 @@ func New(db *pillar.DB, o *Options) *Server {
 		Timeout:       s.opts.QueryTimeout,
 	})
 	s.metrics = newServerMetrics()
+	s.refs = newRefCache(1 << 20)
 	s.routes()
 	return s
 }

@@ -1,0 +1,182 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pillar-db/pillar/tracestore"
+	"github.com/pillar-db/pillar/tracestore/otlpconv"
+	"github.com/pillar-db/pillar/tsdb"
+)
+
+// Ingest load: clients concurrent senders, each request a batch of
+// seriesPerReq series × samplesPerSeries samples (remote-write) or
+// spansPerReq spans (OTLP). The in-process variants store the same batches
+// through the Go API with the same concurrency, so the ratio is what HTTP
+// (framing, snappy, protobuf, loopback) costs.
+const (
+	clients          = 4
+	seriesPerReq     = 100
+	samplesPerSeries = 10
+	spansPerReq      = 100
+)
+
+// rwBatch builds worker w's batch number n.
+func rwBatch(w, n int) *prompb.WriteRequest {
+	wr := &prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, seriesPerReq)}
+	base := int64(1767225600000) + int64(n)*samplesPerSeries*1000
+	for s := range seriesPerReq {
+		ts := &wr.Timeseries[s]
+		ts.Labels = []prompb.Label{{Name: "__name__", Value: "bench_metric"}, {Name: "instance", Value: strconv.Itoa(s)}, {Name: "worker", Value: strconv.Itoa(w)}}
+		ts.Samples = make([]prompb.Sample, samplesPerSeries)
+		for i := range ts.Samples {
+			ts.Samples[i] = prompb.Sample{Timestamp: base + int64(i)*1000, Value: float64(n*samplesPerSeries + i)}
+		}
+	}
+	return wr
+}
+
+func BenchmarkRemoteWrite(b *testing.B) {
+	b.Run("http", func(b *testing.B) {
+		ts := newTestServer(b, nil)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+		var worker atomic.Int64
+		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			w := int(worker.Add(1))
+			for n := 0; pb.Next(); n++ {
+				raw, _ := rwBatch(w, n).Marshal()
+				resp, err := client.Post(ts.hs.URL+"/api/v1/write", "application/x-protobuf", bytes.NewReader(snappy.Encode(nil, raw)))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N*seriesPerReq*samplesPerSeries)/time.Since(start).Seconds(), "samples/s")
+	})
+	// In process, the way a careful embedder writes: labels built once per
+	// series and the refs Append hands back passed to the next batch.
+	b.Run("inprocess", func(b *testing.B) {
+		ts := newTestServer(b, nil)
+		var worker atomic.Int64
+		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			w := int(worker.Add(1))
+			refs := make([]tsdb.SeriesRef, seriesPerReq)
+			lsets := make([]tsdb.Labels, seriesPerReq)
+			for n := 0; pb.Next(); n++ {
+				wr := rwBatch(w, n)
+				app := ts.db.Metrics().Appender(context.Background())
+				for si, s := range wr.Timeseries {
+					if lsets[si] == nil {
+						for _, l := range s.Labels {
+							lsets[si] = append(lsets[si], tsdb.Label{Name: l.Name, Value: l.Value})
+						}
+					}
+					for _, smp := range s.Samples {
+						var err error
+						if refs[si], err = app.Append(refs[si], lsets[si], smp.Timestamp, smp.Value); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+				if err := app.Commit(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N*seriesPerReq*samplesPerSeries)/time.Since(start).Seconds(), "samples/s")
+	})
+}
+
+// spanBatch builds a batch of spansPerReq spans in 10 traces.
+func spanBatch(w, n int) *tracepb.TracesData {
+	now := uint64(time.Now().UnixNano())
+	ss := &tracepb.ScopeSpans{}
+	for i := range spansPerReq {
+		tid := make([]byte, 16)
+		copy(tid, fmt.Sprintf("%04d%06d%04d", w, n, i/10))
+		sid := make([]byte, 8)
+		copy(sid, fmt.Sprintf("s%07d", i+1))
+		ss.Spans = append(ss.Spans, &tracepb.Span{TraceId: tid, SpanId: sid, Name: "GET /api/" + strconv.Itoa(i%5),
+			Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: now, EndTimeUnixNano: now + uint64(i)*1e6,
+			Attributes: []*commonpb.KeyValue{otlpAttr("http.status_code", "200"), otlpAttr("http.route", "/api")}})
+	}
+	return &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{otlpAttr("service.name", "svc"+strconv.Itoa(w))}},
+		ScopeSpans: []*tracepb.ScopeSpans{ss},
+	}}}
+}
+
+func BenchmarkOTLPSpans(b *testing.B) {
+	b.Run("http", func(b *testing.B) {
+		ts := newTestServer(b, nil)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+		var worker atomic.Int64
+		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			w := int(worker.Add(1))
+			for n := 0; pb.Next(); n++ {
+				body, _ := proto.Marshal(spanBatch(w, n))
+				resp, err := client.Post(ts.hs.URL+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N*spansPerReq)/time.Since(start).Seconds(), "spans/s")
+	})
+	b.Run("inprocess", func(b *testing.B) {
+		ts := newTestServer(b, nil)
+		var worker atomic.Int64
+		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			w := int(worker.Add(1))
+			var spans []tracestore.Span
+			for n := 0; pb.Next(); n++ {
+				var err error
+				if spans, err = otlpconv.FromResourceSpans(spans[:0], spanBatch(w, n).ResourceSpans); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := ts.db.Traces().Write(context.Background(), spans); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N*spansPerReq)/time.Since(start).Seconds(), "spans/s")
+	})
+}

@@ -38,13 +38,18 @@ func newToolFlags(name, usage string, stderr io.Writer) toolFlags {
 	return toolFlags{fs: fs, dir: fs.String("dir", "", "store directory (required)")}
 }
 
-// open parses args and opens the store, which must already exist.
-func (tf toolFlags) open(args []string) (*pillar.DB, error) {
+// open parses args, checks that want positional arguments (each a what)
+// remain, and opens the store, which must already exist.
+func (tf toolFlags) open(args []string, want int, what string) (*pillar.DB, error) {
 	if err := tf.fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if *tf.dir == "" {
 		return nil, errNoDir
+	}
+	if tf.fs.NArg() != want {
+		tf.fs.Usage()
+		return nil, fmt.Errorf("want %d %s, got %d arguments", want, what, tf.fs.NArg())
 	}
 	if _, err := os.Stat(*tf.dir); err != nil {
 		return nil, fmt.Errorf("no store at %s: %w", *tf.dir, err)
@@ -86,15 +91,11 @@ func queryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	start := tf.fs.String("start", "", "start of a range query")
 	end := tf.fs.String("end", "", "end of a range query")
 	step := tf.fs.Duration("step", time.Minute, "step of a range query")
-	db, err := tf.open(args)
+	db, err := tf.open(args, 1, "PromQL expression")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if tf.fs.NArg() != 1 {
-		tf.fs.Usage()
-		return fmt.Errorf("want one PromQL expression, got %d arguments", tf.fs.NArg())
-	}
 	qs := tf.fs.Arg(0)
 	eng := query.NewEngine(db.Metrics(), query.Options{})
 	if *start != "" || *end != "" {
@@ -173,7 +174,7 @@ func tracesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	start := tf.fs.String("start", "", "earliest span start (RFC 3339 or Unix seconds)")
 	end := tf.fs.String("end", "", "latest span start")
 	tf.fs.IntVar(&q.Limit, "limit", 20, "most traces shown")
-	db, err := tf.open(args)
+	db, err := tf.open(args, 0, "arguments")
 	if err != nil {
 		return err
 	}
@@ -206,15 +207,11 @@ func tracesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func traceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tf := newToolFlags("trace", "trace --dir D <trace-id>", stderr)
-	db, err := tf.open(args)
+	db, err := tf.open(args, 1, "trace ID")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if tf.fs.NArg() != 1 {
-		tf.fs.Usage()
-		return fmt.Errorf("want one trace ID, got %d arguments", tf.fs.NArg())
-	}
 	id, err := tracestore.ParseTraceID(tf.fs.Arg(0))
 	if err != nil {
 		return err
@@ -235,15 +232,11 @@ func logsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	start := tf.fs.String("start", "", "earliest record (RFC 3339 or Unix seconds; default: the beginning)")
 	end := tf.fs.String("end", "", "latest record (default: now)")
 	limit := tf.fs.Int("limit", 50, "most records shown, newest first")
-	db, err := tf.open(args)
+	db, err := tf.open(args, 1, "query")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if tf.fs.NArg() != 1 {
-		tf.fs.Usage()
-		return fmt.Errorf("want one query, got %d arguments", tf.fs.NArg())
-	}
 	t0, t1, err := timeRange(*start, *end)
 	if err != nil {
 		return err
@@ -272,7 +265,7 @@ func logsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tf := newToolFlags("inspect", "inspect --dir D", stderr)
-	db, err := tf.open(args)
+	db, err := tf.open(args, 0, "arguments")
 	if err != nil {
 		return err
 	}

@@ -111,15 +111,7 @@ func AppendBytes(dst, v []byte) []byte {
 
 // AppendString is AppendBytes for a string, without converting it.
 func AppendString(dst []byte, v string) []byte {
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == escByte {
-			dst = append(dst, escByte, escEsc)
-			continue
-		}
-		dst = append(dst, c)
-	}
-	return append(dst, escByte, escTerm)
+	return append(AppendStringPrefix(dst, v), escByte, escTerm)
 }
 
 // AppendStringPrefix appends v escaped but not terminated: every key whose

@@ -91,9 +91,9 @@ func (c *FloatChunk) Append(t int64, v float64) error {
 		c.delta = d
 	}
 	if c.num == 0 {
-		c.lead, c.trail = writeFirstValue(&c.w, vb)
+		c.lead, c.trail, _ = writeFirstValue(&c.w, vb)
 	} else {
-		c.lead, c.trail = writeXOR(&c.w, vb^c.v, c.lead, c.trail)
+		c.lead, c.trail, _ = writeXOR(&c.w, vb^c.v, c.lead, c.trail)
 	}
 	c.t, c.v = t, vb
 	c.num++
@@ -152,21 +152,34 @@ func foldCRC(c uint32) uint16 { return uint16(c) ^ uint16(c>>16) }
 //	1110   + 16 bits       [-32768, 32767]      a missed 15 s scrape
 //	11110  + 20 bits       [-524288, 524287]    a missed 5 min scrape
 //	11111  + 64 bits       anything else
-func writeDod(w *BitWriter, dod int64) {
+//
+// It returns the dod a reader recovers from the bits written, the payload
+// sign-extended from its width, for the writer's own check.
+func writeDod(w *BitWriter, dod int64) int64 {
 	switch {
 	case dod == 0:
 		w.writeSmall(0, 1)
+		return 0
 	case -64 <= dod && dod < 64:
-		w.writeSmall(0b10<<7|uint64(dod)&(1<<7-1), 9)
+		f := uint64(dod) & (1<<7 - 1)
+		w.writeSmall(0b10<<7|f, 9)
+		return int64(f<<57) >> 57
 	case -256 <= dod && dod < 256:
-		w.writeSmall(0b110<<9|uint64(dod)&(1<<9-1), 12)
+		f := uint64(dod) & (1<<9 - 1)
+		w.writeSmall(0b110<<9|f, 12)
+		return int64(f<<55) >> 55
 	case -32768 <= dod && dod < 32768:
-		w.writeSmall(0b1110<<16|uint64(dod)&(1<<16-1), 20)
+		f := uint64(dod) & (1<<16 - 1)
+		w.writeSmall(0b1110<<16|f, 20)
+		return int64(f<<48) >> 48
 	case -1<<19 <= dod && dod < 1<<19:
-		w.writeSmall(0b11110<<20|uint64(dod)&(1<<20-1), 25)
+		f := uint64(dod) & (1<<20 - 1)
+		w.writeSmall(0b11110<<20|f, 25)
+		return int64(f<<44) >> 44
 	default:
 		w.writeSmall(0b11111, 5)
 		w.WriteBits(uint64(dod), 64)
+		return dod
 	}
 }
 
@@ -205,7 +218,8 @@ func readDod(r *BitReader) (int64, error) {
 }
 
 // writeXOR writes the XOR x of a value with its predecessor, Gorilla style,
-// and returns the window to use next:
+// and returns the window to use next and the XOR a reader recovers from
+// the bits written (the writer's own check compares it with x):
 //
 //	0                                         x = 0 (value repeated)
 //	10 + window bits                          x fits the current window
@@ -218,25 +232,30 @@ func readDod(r *BitReader) (int64, error) {
 // window is reused only when that costs at most xorHysteresis bits more
 // than opening a tight one, so one wide XOR does not bloat the rest of the
 // chunk.
-func writeXOR(w *BitWriter, x uint64, lead, trail uint8) (uint8, uint8) {
+func writeXOR(w *BitWriter, x uint64, lead, trail uint8) (uint8, uint8, uint64) {
 	if x == 0 {
 		w.writeSmall(0, 1)
-		return lead, trail
+		return lead, trail, 0
 	}
 	_, reuse, l, tr := xorPlan(x, lead, trail)
 	if reuse {
+		f := x >> trail & lowBits(64-lead-trail)
 		w.writeSmall(0b10, 2)
-		w.WriteBits(x>>trail, int(64-lead-trail))
-		return lead, trail
+		w.WriteBits(f, int(64-lead-trail))
+		return lead, trail, f << trail
 	}
 	if base := trailBase(trail); tr >= base && tr < base+4 {
 		w.writeSmall(0b11<<8|uint64(l)<<3|uint64(tr-base), 10)
 	} else {
 		w.writeSmall(0b11<<12|uint64(l)<<7|1<<6|uint64(tr), 14)
 	}
-	w.WriteBits(x>>tr, int(64-l-tr))
-	return l, tr
+	f := x >> tr & lowBits(64-l-tr)
+	w.WriteBits(f, int(64-l-tr))
+	return l, tr, f << tr
 }
+
+// lowBits is a mask of the low n ≤ 64 bits.
+func lowBits(n uint8) uint64 { return uint64(1)<<n - 1 }
 
 // xorHysteresis is how many bits more than a new window the current one
 // may cost and still be reused: a little hysteresis keeps one odd value
@@ -279,15 +298,16 @@ func xorPlan(x uint64, lead, trail uint8) (cost int, reuse bool, l, tr uint8) {
 
 // writeFirstValue writes a chunk's first value as an XOR with zero: in a
 // tight window when that is shorter, else as the code 10 (which needs a
-// window, so cannot otherwise start a chunk) and the 64 raw bits.
-func writeFirstValue(w *BitWriter, vb uint64) (uint8, uint8) {
+// window, so cannot otherwise start a chunk) and the 64 raw bits. The
+// third result is the value a reader recovers.
+func writeFirstValue(w *BitWriter, vb uint64) (uint8, uint8, uint64) {
 	if firstValueRaw(vb) {
 		w.writeSmall(0b10, 2)
 		w.WriteBits(vb, 64)
-		return noWindow, noWindow
+		return noWindow, noWindow, vb
 	}
-	writeXOR(w, vb, noWindow, noWindow)
-	return noWindow, noWindow // zero's window says nothing about the XORs to come
+	_, _, got := writeXOR(w, vb, noWindow, noWindow)
+	return noWindow, noWindow, got // zero's window says nothing about the XORs to come
 }
 
 // firstValueRaw reports whether a first value is shorter raw than in a

@@ -112,26 +112,48 @@ func (s *chimpState) plan(vb uint64) chimpPlan {
 	return p
 }
 
-// write writes vb by plan p and updates the state.
-func (s *chimpState) write(w *BitWriter, vb uint64, p chimpPlan) {
+// write writes vb by plan p, updates the state, and returns the value a
+// reader recovers from the bits written (the writer's own check).
+func (s *chimpState) write(w *BitWriter, vb uint64, p chimpPlan) uint64 {
+	got := ^vb // what a reader would reject or get wrong
 	switch p.flag {
 	case 0xff:
 		w.WriteBits(vb, 64)
+		if s.n == 0 {
+			got = vb
+		}
 	case 0b00:
 		w.writeSmall(uint64(p.ref), 5)
+		if int(p.ref) < min(s.n, chimpRefs) {
+			got = s.ring[p.ref]
+		}
 	case 0b01:
+		lead := chimpLead[p.class&7]
 		w.writeSmall(0b01<<12|uint64(p.ref)<<9|uint64(p.class)<<6|uint64(p.center), 14)
-		w.WriteBits(p.xor>>p.trail, int(p.center))
+		f := p.xor >> p.trail & lowBits(p.center)
+		w.WriteBits(f, int(p.center))
+		if int(p.ref) < min(s.n, chimpRefs) && p.class < 8 && p.center != 0 && p.center < 64 && lead+p.center <= 64 {
+			got = s.ring[p.ref] ^ f<<(64-lead-p.center)
+		}
 		s.lead = noWindow
-	case 0b10:
-		w.writeSmall(0b10, 2)
-		w.WriteBits(p.xor, 64-int(chimpLead[p.class]))
-	case 0b11:
-		w.writeSmall(0b11<<3|uint64(p.class), 5)
-		w.WriteBits(p.xor, 64-int(chimpLead[p.class]))
-		s.lead = p.class
+	case 0b10, 0b11:
+		if p.flag == 0b10 {
+			w.writeSmall(0b10, 2)
+		} else {
+			w.writeSmall(0b11<<3|uint64(p.class), 5)
+			s.lead = p.class
+		}
+		// A reader takes the class from its state: the one just written
+		// or, for 10, the last one.
+		if s.n > 0 && s.lead < 8 {
+			sig := 64 - chimpLead[s.lead]
+			f := p.xor & lowBits(sig)
+			w.WriteBits(f, int(sig))
+			got = s.ring[(s.n-1)%chimpRefs] ^ f
+		}
 	}
 	s.push(vb)
+	return got
 }
 
 // read decodes the next value.

@@ -124,21 +124,23 @@ func (s *decState) skip(vb uint64) {
 
 // writeBucket writes zigzagged z in the smallest of the chunk's bucket
 // widths that holds it: 0, 10, 110, 1110 prefixes. The prefix 1111 is the
-// escape to residual and raw values.
-func writeBucket(w *BitWriter, z uint64, ws *[4]uint8) bool {
+// escape to residual and raw values. It returns the code a reader recovers
+// from the bits written, and false, writing nothing, when no width holds z.
+func writeBucket(w *BitWriter, z uint64, ws *[4]uint8) (uint64, bool) {
 	l := uint8(bits.Len64(z))
 	for i, wd := range ws {
 		if l <= wd {
+			f := z & lowBits(wd)
 			if n := uint(i+1) + uint(wd); n <= 32 {
-				w.writeSmall((1<<(i+1)-2)<<wd|z, n)
+				w.writeSmall((1<<(i+1)-2)<<wd|f, n)
 			} else {
 				w.writeSmall((1<<(i+1) - 2), uint(i+1))
-				w.WriteBits(z, int(wd))
+				w.WriteBits(f, int(wd))
 			}
-			return true
+			return f, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // readBucket reads a value written by writeBucket; esc reports the 1111
@@ -179,6 +181,15 @@ func readWide(r *BitReader) (uint64, error) {
 	return r.ReadBits(int(l))
 }
 
+// valid reports whether a reader accepts p (see read).
+func (p *decParams) valid() bool {
+	ok := p.e <= maxDecimalScale && (p.order == 1 || p.order == 2)
+	for i, wd := range p.w {
+		ok = ok && wd <= 64 && (i == 0 || wd >= p.w[i-1])
+	}
+	return ok
+}
+
 // writeParams writes the chunk parameters: e 4 bits, order 1 bit, four
 // widths 7 bits each.
 func (p *decParams) write(w *BitWriter) {
@@ -211,8 +222,12 @@ func (p *decParams) read(r *BitReader) error {
 	return nil
 }
 
-// writeDecimalValue writes sample i's value.
-func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) {
+// writeDecimalValue writes sample i's value. c, when not nil, is the
+// value's classification from sizing. It reports whether a reader recovers
+// vb: from the fields as written it rebuilds d and r the way read does and
+// compares decValue(d) + r with vb (dividing only when d changes, as the
+// reader's fast path does).
+func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) bool {
 	var kind int
 	var d int64
 	var r uint64
@@ -228,26 +243,46 @@ func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) 
 		case decRaw:
 			w.WriteBits(vb, 64)
 			s.skip(vb)
-			return
+			return true
 		case decResidual:
 			writeWide(w, r)
 		}
 		writeWide(w, Zigzag(d))
 		s.d = d
-		return
+		if d <= -(1<<53) || d >= 1<<53 {
+			return false
+		}
+		s.base, s.baseOK = decValue(d, s.p.e), true
+		return s.base+uint64(Unzigzag(r)) == vb
 	}
 	if kind == decRaw {
 		w.writeSmall(0b11111, 5)
 		w.WriteBits(vb, 64)
 		s.skip(vb)
-		return
+		return true
 	}
+	prevD, prevDelta := s.d, s.delta
 	z := Zigzag(s.next(d))
 	if kind == decResidual {
 		w.writeSmall(0b11110, 5)
 		writeWide(w, r)
+	} else {
+		r = 0
 	}
-	writeBucket(w, z, &s.p.w)
+	f, ok := writeBucket(w, z, &s.p.w)
+	dd := Unzigzag(f)
+	if s.p.order == 2 {
+		dd += prevDelta
+	}
+	got := prevD + dd
+	if !ok || got <= -(1<<53) || got >= 1<<53 {
+		return false
+	}
+	if got != prevD || !s.baseOK {
+		s.base, s.baseOK = decValue(got, s.p.e), true
+	}
+	s.d = got // what a reader holds, whatever the classification said
+	return s.base+uint64(Unzigzag(r)) == vb
 }
 
 // read decodes sample i's value.

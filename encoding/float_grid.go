@@ -217,18 +217,25 @@ func (g *tsGrid) read(r *BitReader) error {
 	return nil
 }
 
-// writeGridTime writes t, the timestamp after prev, and returns the grid
-// point for the next one; gp is the grid point before t's.
-func (g *tsGrid) writeTime(w *BitWriter, t, prev, gp int64) int64 {
+// writeTime writes t, the timestamp after prev, and returns the grid point
+// for the next one and the timestamp a reader recovers from the bits
+// written; gp is the grid point before t's.
+func (g *tsGrid) writeTime(w *BitWriter, t, prev, gp int64) (int64, int64) {
 	gp += g.interval
 	if z := Zigzag(t - gp); bits.Len64(z) <= int(g.width) {
+		f := z & lowBits(g.width)
 		w.writeSmall(0, 1)
-		w.WriteBits(z, int(g.width))
-		return gp
+		w.WriteBits(f, int(g.width))
+		return gp, gp + Unzigzag(f)
 	}
 	w.writeSmall(1, 1)
 	w.WriteUvarint(uint64(t - prev))
-	return t
+	return t, prev + int64(uint64(t-prev))
+}
+
+// valid reports whether a reader accepts g's header (see read).
+func (g *tsGrid) valid() bool {
+	return g.interval == 0 || (g.interval > 0 && g.interval < 1<<62 && g.width <= 62)
 }
 
 // readTime reads a timestamp written by writeTime, returning it and the

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"maps"
 	"math"
@@ -265,7 +266,11 @@ func chunkAs(enc ChunkEncoding, ts []int64, vs []float64) []byte {
 	if !ok {
 		p, _, _ = decCost(vs, 0, nil)
 	}
-	return appendFloatChunk(nil, enc, ts, vs, &p, chooseGrid(ts), nil)
+	b, err := appendFloatChunk(nil, enc, ts, vs, &p, chooseGrid(ts), nil)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // mixedSamples is a chunk's worth of samples exercising many code paths.
@@ -555,4 +560,74 @@ func TestBestPicksTheSmallest(t *testing.T) {
 			require.LessOrEqual(t, len(best), len(c), "seed %d: best (%s, %d B) vs %s (%d B)", seed, ChunkEncoding(best[0]), len(best), enc, len(c))
 		}
 	}
+}
+
+// verifyFloatChunk decodes chunk and compares it with the samples: the
+// slow, independent check the tests hold appendFloatChunk's own to.
+func verifyFloatChunk(chunk []byte, ts []int64, vs []float64) error {
+	var it FloatIterator
+	if err := it.Reset(chunk); err != nil {
+		return fmt.Errorf("encoding: new chunk does not open: %w", err)
+	}
+	i := 0
+	for it.Next() {
+		t, v := it.At()
+		if i >= len(ts) || t != ts[i] || math.Float64bits(v) != math.Float64bits(vs[i]) {
+			return fmt.Errorf("encoding: %s chunk decodes sample %d differently", it.enc, i)
+		}
+		i++
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("encoding: new %s chunk does not decode: %w", it.enc, err)
+	}
+	if i != len(ts) {
+		return fmt.Errorf("encoding: %s chunk decodes %d of %d samples", it.enc, i, len(ts))
+	}
+	return nil
+}
+
+// TestWriterCheckCatchesBadDecisions hands the writer sizing decisions
+// that do not describe the samples: its own check must refuse the chunk
+// rather than write one that decodes to other values.
+func TestWriterCheckCatchesBadDecisions(t *testing.T) {
+	ts, vs := make([]int64, 120), make([]float64, 120)
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := 500.0
+	for i := range ts {
+		ts[i] = 1_700_000_000_000 + int64(i)*15000 + rng.Int64N(51) - 25
+		x += rng.NormFloat64()
+		vs[i] = math.Round(x*100) / 100
+	}
+	var sc bestScratch
+	p, _, _, ok := decAnalyse(vs, sc.dec[:])
+	require.True(t, ok)
+	g := chooseGrid(ts)
+	good, err := appendFloatChunk(nil, EncDecimal, ts, vs, &p, g, &sc)
+	require.NoError(t, err)
+	require.NoError(t, verifyFloatChunk(good, ts, vs))
+
+	sc.dec[7].d++ // a scaled integer that is not the value's
+	dst, err := appendFloatChunk([]byte("x"), EncDecimal, ts, vs, &p, g, &sc)
+	require.Error(t, err)
+	require.Equal(t, "x", string(dst), "a refused chunk leaves dst unchanged")
+
+	_, _, _, _ = decAnalyse(vs, sc.dec[:])
+	narrow := p
+	narrow.w = [4]uint8{1, 1, 1, 1} // codes that fit no bucket
+	_, err = appendFloatChunk(nil, EncDecimal, ts, vs, &narrow, g, &sc)
+	require.Error(t, err)
+
+	chimpValueBits(vs, sc.chimp[:])
+	sc.chimp[9].xor ^= 1 << 3 // an XOR that is not the value's
+	_, err = appendFloatChunk(nil, EncChimp, ts, vs, &p, g, &sc)
+	require.Error(t, err)
+	chimpValueBits(vs, sc.chimp[:])
+	sc.chimp[20] = chimpPlan{flag: 0b00, ref: 7, nbits: 5} // a reference to another value
+	_, err = appendFloatChunk(nil, EncChimp, ts, vs, &p, g, &sc)
+	require.Error(t, err)
+
+	bad := g
+	bad.interval = 1 << 62 // a grid no reader accepts
+	_, err = appendFloatChunk(nil, EncChimp, ts, vs, &p, bad, nil)
+	require.Error(t, err)
 }

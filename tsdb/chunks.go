@@ -53,54 +53,6 @@ func (c *chunkCodec) encodeHistograms(dst []byte, buf *sampleBuf, start, end int
 	return append(dst, c.hc.Bytes()...), n, nil
 }
 
-// decode appends the samples of chunk with mint <= t <= maxt to buf,
-// reusing buf's memory. It stops at the first sample after maxt.
-func (c *chunkCodec) decode(buf *sampleBuf, chunk []byte, mint, maxt int64) error {
-	enc, err := encoding.EncodingOf(chunk)
-	if err != nil {
-		return fmt.Errorf("tsdb: chunk: %w", err)
-	}
-	if enc == encoding.EncHistogram {
-		if err := c.hit.Reset(chunk); err != nil {
-			return fmt.Errorf("tsdb: chunk: %w", err)
-		}
-		if !c.hit.Seek(mint) {
-			return wrapChunkErr(c.hit.Err())
-		}
-		for {
-			t := c.hit.AtT()
-			if t > maxt {
-				break
-			}
-			c.hit.AtHistogram(buf.nextHist())
-			buf.ts = append(buf.ts, t)
-			buf.vs = append(buf.vs, 0)
-			buf.hi = append(buf.hi, int32(buf.nh-1))
-			if !c.hit.Next() {
-				break
-			}
-		}
-		return wrapChunkErr(c.hit.Err())
-	}
-	if err := c.fit.Reset(chunk); err != nil {
-		return fmt.Errorf("tsdb: chunk: %w", err)
-	}
-	if !c.fit.Seek(mint) {
-		return wrapChunkErr(c.fit.Err())
-	}
-	for {
-		t, v := c.fit.At()
-		if t > maxt {
-			break
-		}
-		buf.addFloat(t, v)
-		if !c.fit.Next() {
-			break
-		}
-	}
-	return wrapChunkErr(c.fit.Err())
-}
-
 func wrapChunkErr(err error) error {
 	if err != nil {
 		return fmt.Errorf("tsdb: chunk: %w", err)

@@ -2,15 +2,11 @@ package tsdb
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
-	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/pillar-db/pillar/internal/keys"
 )
 
 // Querier reads the samples in [mint, maxt] (both inclusive). It is safe for
@@ -166,108 +162,4 @@ func (s *series) Iterator(reuse Iterator) Iterator {
 	return it
 }
 
-// seriesIterator holds one series' samples in range, read from the head
-// first and then from the sealed chunks (so a sample sealed in between is
-// read twice and counted once, never missed).
-type seriesIterator struct {
-	buf   sampleBuf
-	i     int
-	err   error
-	codec chunkCodec
-	key   []byte
-}
-
-func (it *seriesIterator) load(db *DB, s *memSeries, mint, maxt int64) {
-	it.buf.reset()
-	it.i, it.err = -1, nil
-	// The write lock, not the read lock: FloatChunk.Bytes finishes the
-	// chunk's trailing bits in place, so two readers must not run it at once.
-	st := db.reg.stripeOf(s.id)
-	st.mu.Lock()
-	s.copyHead(&it.buf, &it.codec.fit, mint, maxt)
-	st.mu.Unlock()
-
-	// A chunk never crosses a window, so one overlapping [mint, maxt]
-	// starts at or after mint's window.
-	it.key = keys.AppendMetricChunkPrefix(it.key[:0], s.id)
-	upper := keys.PrefixEnd(it.key)
-	lower := keys.AppendMetricChunkFrom(nil, s.id, chunkWindow(mint)*chunkRange)
-	if chunkWindow(mint) <= (minInt64/chunkRange)+1 {
-		lower = it.key
-	}
-	pit, err := db.p.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
-		it.err = fmt.Errorf("tsdb: read series %d: %w", s.id, err)
-		return
-	}
-	for pit.First(); pit.Valid(); pit.Next() {
-		_, cmin, cmax, _, err := keys.ParseMetricChunk(pit.Key())
-		if err != nil {
-			it.err = fmt.Errorf("tsdb: read series %d: %w", s.id, err)
-			break
-		}
-		if cmin > maxt {
-			break
-		}
-		if cmax < mint {
-			continue
-		}
-		if err := it.codec.decode(&it.buf, pit.Value(), mint, maxt); err != nil {
-			it.err = fmt.Errorf("tsdb: read series %d: %w", s.id, err)
-			break
-		}
-	}
-	if err := pit.Close(); err != nil && it.err == nil {
-		it.err = fmt.Errorf("tsdb: read series %d: %w", s.id, err)
-	}
-	it.buf.normalize()
-}
-
 const minInt64 = -1 << 63
-
-func (it *seriesIterator) typ() ValueType {
-	if it.i >= len(it.buf.ts) {
-		return ValNone
-	}
-	if it.buf.hi[it.i] >= 0 {
-		return ValHistogram
-	}
-	return ValFloat
-}
-
-func (it *seriesIterator) Next() ValueType {
-	if it.err != nil || it.i >= len(it.buf.ts) {
-		return ValNone
-	}
-	it.i++
-	return it.typ()
-}
-
-func (it *seriesIterator) Seek(t int64) ValueType {
-	if it.err != nil {
-		return ValNone
-	}
-	if it.i < 0 {
-		it.i = 0
-	}
-	if it.i < len(it.buf.ts) && it.buf.ts[it.i] >= t {
-		return it.typ()
-	}
-	j, _ := slices.BinarySearch(it.buf.ts[it.i:], t)
-	it.i += j
-	return it.typ()
-}
-
-func (it *seriesIterator) At() (int64, float64) { return it.buf.ts[it.i], it.buf.vs[it.i] }
-
-func (it *seriesIterator) AtHistogram(h *Histogram) (int64, *Histogram) {
-	src := &it.buf.hs[it.buf.hi[it.i]]
-	if h == nil {
-		return it.buf.ts[it.i], src.Copy()
-	}
-	src.CopyTo(h)
-	return it.buf.ts[it.i], h
-}
-
-func (it *seriesIterator) AtT() int64 { return it.buf.ts[it.i] }
-func (it *seriesIterator) Err() error { return it.err }

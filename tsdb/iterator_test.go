@@ -1,0 +1,176 @@
+package tsdb
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestIteratorOverlappingChunks writes in-order samples, seals them, then
+// writes out-of-order samples into the sealed ranges (so sealed chunks
+// overlap) and checks Next and Seek against the expected samples for many
+// query ranges, with one reused iterator.
+func TestIteratorOverlappingChunks(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), &Options{OutOfOrderWindow: time.Hour, ChunkSamples: 12})
+	require.NoError(t, err)
+	defer db.Close()
+	ls := FromStrings(MetricName, "x")
+	want := map[int64]float64{}
+	var ref SeriesRef
+	add := func(ts int64, v float64) {
+		app := db.Appender(ctx)
+		ref, err = app.Append(ref, ls, ts, v)
+		require.NoError(t, err)
+		require.NoError(t, app.Commit())
+		want[ts] = v
+	}
+	for i := range 300 {
+		add(int64(i)*1000, float64(i))
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 120 {
+		ts := int64(rng.IntN(299))*1000 + 1 + int64(rng.IntN(998))
+		if _, ok := want[ts]; !ok {
+			add(ts, -float64(ts))
+		}
+	}
+	all := make([]int64, 0, len(want))
+	for ts := range want {
+		all = append(all, ts)
+	}
+	slices.Sort(all)
+
+	var it Iterator
+	for round := range 60 {
+		mint := int64(rng.IntN(320_000)) - 10_000
+		maxt := mint + int64(rng.IntN(200_000))
+		if round == 0 {
+			mint, maxt = math.MinInt64, math.MaxInt64
+		}
+		q, err := db.Querier(mint, maxt)
+		require.NoError(t, err)
+		ss := q.Select(ctx, false)
+		var exp []int64
+		for _, ts := range all {
+			if ts >= mint && ts <= maxt {
+				exp = append(exp, ts)
+			}
+		}
+		if !ss.Next() {
+			require.Empty(t, exp)
+			require.NoError(t, q.Close())
+			continue
+		}
+		s := ss.At()
+		it = s.Iterator(it)
+		var got []int64
+		for it.Next() == ValFloat {
+			ts, v := it.At()
+			require.Equal(t, want[ts], v, "t=%d", ts)
+			got = append(got, ts)
+		}
+		require.NoError(t, it.Err())
+		require.Equal(t, exp, got, "[%d, %d]", mint, maxt)
+		if round == 0 {
+			// The out-of-order samples made overlapping pieces, merged,
+			// while the rest streams chunk by chunk.
+			var merged, streamed int
+			for _, seg := range it.(*seriesIterator).segs {
+				if seg.kind == segMerged {
+					merged++
+				} else {
+					streamed++
+				}
+			}
+			require.Positive(t, merged)
+			require.Positive(t, streamed)
+		}
+
+		// Seek forward through the range by random steps.
+		it = s.Iterator(it)
+		pos := 0
+		target := mint
+		if round == 0 {
+			target = -5000
+		}
+		for pos < len(exp) {
+			target += int64(rng.IntN(9000))
+			typ := it.Seek(target)
+			for pos < len(exp) && exp[pos] < target {
+				pos++
+			}
+			if pos == len(exp) {
+				require.Equal(t, ValNone, typ)
+				break
+			}
+			require.Equal(t, ValFloat, typ)
+			require.Equal(t, exp[pos], it.AtT())
+			// Seeking backwards stays put.
+			require.Equal(t, ValFloat, it.Seek(target-5000))
+			require.Equal(t, exp[pos], it.AtT())
+		}
+		require.NoError(t, it.Err())
+		require.NoError(t, q.Close())
+	}
+}
+
+// TestIteratorAllocsPerSeries checks that reading a series with a reused
+// iterator costs a few allocations whatever the number of samples (none
+// per sample or per chunk).
+func TestIteratorAllocsPerSeries(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), &Options{ChunkSamples: 30})
+	require.NoError(t, err)
+	defer db.Close()
+	small, large := FromStrings(MetricName, "small"), FromStrings(MetricName, "large")
+	var rs, rl SeriesRef
+	for i := range 3000 {
+		app := db.Appender(ctx)
+		if i < 100 {
+			rs, err = app.Append(rs, small, int64(i)*1000, float64(i))
+			require.NoError(t, err)
+		}
+		rl, err = app.Append(rl, large, int64(i)*1000, float64(i%7))
+		require.NoError(t, err)
+		require.NoError(t, app.Commit())
+	}
+	q, err := db.Querier(0, math.MaxInt64)
+	require.NoError(t, err)
+	defer q.Close()
+	measure := func(ls Labels, n int) float64 {
+		m, err := NewMatcher(MatchEqual, MetricName, ls.Get(MetricName))
+		require.NoError(t, err)
+		ss := q.Select(ctx, false, m)
+		require.True(t, ss.Next())
+		s := ss.At()
+		var it Iterator
+		count := 0
+		read := func() {
+			it = s.Iterator(it)
+			count = 0
+			for it.Next() == ValFloat {
+				count++
+			}
+		}
+		read() // grow the buffers
+		allocs := testing.AllocsPerRun(10, read)
+		require.Equal(t, n, count)
+		return allocs
+	}
+	a1 := measure(small, 100)
+	a2 := measure(large, 3000)
+	t.Logf("allocs per series read: %v (100 samples), %v (3000 samples)", a1, a2)
+	// A few for Pebble's iterator; the large series has 100 chunks, so an
+	// allocation per chunk or sample would show.
+	require.LessOrEqual(t, a1, 4.0)
+	require.LessOrEqual(t, a2, a1)
+}

@@ -73,11 +73,7 @@ func AppendBestFloatChunk(dst, chunk []byte) ([]byte, error) {
 // without writing any.
 func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncoding, decParams, tsGrid) {
 	dod := dodCost(ts)
-	g := chooseGridBelow(ts, dod)
-	other := dod // timestamp bits in decimal and chimp, header bit included
-	if g.interval != 0 {
-		other = gridCost(ts, g)
-	}
+	g, other := chooseGridBelow(ts, dod) // timestamp bits in decimal and chimp, header bit included
 	// A constant chunk costs one bit a value in gorilla, which nothing
 	// beats by more than the first value's few bits; only the timestamps
 	// can still gain.
@@ -189,18 +185,17 @@ func gorillaValueBits(vs []float64, limit int) int {
 // plans holds a place for every value, each value's plan is kept there for
 // writing.
 func chimpValueBits(vs []float64, plans []chimpPlan) int {
+	var one [1]chimpPlan
 	if len(plans) < len(vs) {
-		plans = nil
+		plans = one[:]
 	}
 	var s chimpState
 	s.reset()
 	n := 0
 	for i, v := range vs {
 		vb := math.Float64bits(v)
-		p := s.plan(vb)
-		if plans != nil {
-			plans[i] = p
-		}
+		p := &plans[min(i, len(plans)-1)]
+		s.plan(vb, p)
 		n += int(p.nbits)
 		switch p.flag {
 		case 0b01:
@@ -299,7 +294,9 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 			if cached {
 				got = cs.write(&w, vb, sc.chimp[i])
 			} else {
-				got = cs.write(&w, vb, cs.plan(vb))
+				var p chimpPlan
+				cs.plan(vb, &p)
+				got = cs.write(&w, vb, p)
 			}
 			ok = ok && got == vb
 		}

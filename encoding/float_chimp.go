@@ -65,10 +65,13 @@ type chimpPlan struct {
 	center uint8
 }
 
-// plan chooses the form for vb given the state, without changing it.
-func (s *chimpState) plan(vb uint64) chimpPlan {
+// plan chooses the form for vb given the state, without changing it, and
+// stores it in *p (filled in place: returning the struct by value costs
+// more than choosing).
+func (s *chimpState) plan(vb uint64, p *chimpPlan) {
 	if s.n == 0 {
-		return chimpPlan{flag: 0xff, nbits: 64}
+		*p = chimpPlan{flag: 0xff, nbits: 64}
+		return
 	}
 	last := s.ring[(s.n-1)%chimpRefs]
 	// The reference with the most trailing zeros in common, found without
@@ -89,27 +92,28 @@ func (s *chimpState) plan(vb uint64) chimpPlan {
 		}
 	}
 	bestRef, bestTrail := best&7, best>>3
+	p.ref = uint8(bestRef)
 	if bestTrail == 64 {
-		return chimpPlan{flag: 0b00, ref: uint8(bestRef), nbits: 2 + 3}
+		p.flag, p.nbits = 0b00, 2+3
+		return
 	}
 	x := vb ^ last
 	cls := chimpLeadClass[bits.LeadingZeros64(x)]
-	lead := chimpLead[cls]
-	var p chimpPlan
-	if cls == s.lead {
-		p = chimpPlan{flag: 0b10, class: cls, xor: x, nbits: 2 + 64 - int32(lead)}
-	} else {
-		p = chimpPlan{flag: 0b11, class: cls, xor: x, nbits: 2 + 3 + 64 - int32(lead)}
+	n := 2 + 64 - int32(chimpLead[cls])
+	flag := uint8(0b10)
+	if cls != s.lead {
+		flag, n = 0b11, n+3
 	}
 	if bestTrail > chimpTrailThreshold {
 		xr := vb ^ s.ring[bestRef]
 		c := chimpLeadClass[bits.LeadingZeros64(xr)]
 		center := 64 - chimpLead[c] - uint8(bestTrail)
-		if n := int32(2 + 3 + 3 + 6 + int(center)); n < p.nbits {
-			p = chimpPlan{flag: 0b01, ref: uint8(bestRef), class: c, trail: uint8(bestTrail), xor: xr, center: center, nbits: n}
+		if nc := int32(2 + 3 + 3 + 6 + int(center)); nc < n {
+			p.flag, p.class, p.trail, p.xor, p.center, p.nbits = 0b01, c, uint8(bestTrail), xr, center, nc
+			return
 		}
 	}
-	return p
+	p.flag, p.class, p.xor, p.nbits = flag, cls, x, n
 }
 
 // write writes vb by plan p, updates the state, and returns the value a

@@ -127,20 +127,32 @@ func (s *decState) skip(vb uint64) {
 // escape to residual and raw values. It returns the code a reader recovers
 // from the bits written, and false, writing nothing, when no width holds z.
 func writeBucket(w *BitWriter, z uint64, ws *[4]uint8) (uint64, bool) {
+	// The widths ascend, so the bucket is the number of widths shorter
+	// than z: counted without branches, which a per-value bucket defeats.
 	l := uint8(bits.Len64(z))
-	for i, wd := range ws {
-		if l <= wd {
-			f := z & lowBits(wd)
-			if n := uint(i+1) + uint(wd); n <= 32 {
-				w.writeSmall((1<<(i+1)-2)<<wd|f, n)
-			} else {
-				w.writeSmall((1<<(i+1) - 2), uint(i+1))
-				w.WriteBits(f, int(wd))
-			}
-			return f, true
-		}
+	i := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
+	if i > 3 {
+		return 0, false
 	}
-	return 0, false
+	wd := ws[i]
+	f := z & lowBits(wd)
+	prefix := uint64(1)<<(i+1) - 2
+	if n := i + 1 + uint(wd); n <= 32 {
+		w.writeSmall(prefix<<wd|f, n)
+	} else {
+		w.writeSmall(prefix, i+1)
+		w.WriteBits(f, int(wd))
+	}
+	return f, true
+}
+
+// b2u is 1 for true and 0 for false.
+func b2u(b bool) uint {
+	var u uint
+	if b {
+		u = 1
+	}
+	return u
 }
 
 // readBucket reads a value written by writeBucket; esc reports the 1111

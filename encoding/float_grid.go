@@ -36,14 +36,18 @@ const gridProbe = 17
 // a whole second (scrape intervals are round; a measured one is off by the
 // jitter, and a grid that drifts by a millisecond a sample is soon
 // useless), or the mean as is when that is not near a whole second.
-func chooseGrid(ts []int64) tsGrid { return chooseGridBelow(ts, dodCost(ts)) }
+func chooseGrid(ts []int64) tsGrid {
+	g, _ := chooseGridBelow(ts, dodCost(ts))
+	return g
+}
 
-// chooseGridBelow is chooseGrid given the cost of deltas of deltas.
-func chooseGridBelow(ts []int64, dod int) tsGrid {
+// chooseGridBelow is chooseGrid given the cost of deltas of deltas; it
+// also returns the chosen coding's cost (dod for deltas of deltas).
+func chooseGridBelow(ts []int64, dod int) (tsGrid, int) {
 	// A grid costs at least a bit a timestamp and its header; regular
 	// timestamps already cost about that.
 	if len(ts) < 3 || dod <= len(ts)+24 {
-		return tsGrid{}
+		return tsGrid{}, dod
 	}
 	var buf [gridProbe]int64
 	m := min(len(ts), gridProbe)
@@ -75,7 +79,7 @@ func chooseGridBelow(ts []int64, dod int) tsGrid {
 			best, bestCost = g, c
 		}
 	}
-	return best
+	return best, bestCost
 }
 
 // gridFor fits the phase and width of a grid of the given interval.

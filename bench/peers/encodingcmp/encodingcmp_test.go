@@ -89,6 +89,31 @@ func BenchmarkCodecs(b *testing.B) {
 	}
 }
 
+// BenchmarkNABEncode encodes every NAB series with the best encoding,
+// the real-world mix the encoder's choices are tuned on.
+func BenchmarkNABEncode(b *testing.B) {
+	dir, ok := NABDir("")
+	if !ok {
+		b.Skip("NAB data set not found")
+	}
+	wls, err := LoadNAB(dir)
+	require.NoError(b, err)
+	for _, w := range wls {
+		chunks := cut(w)
+		c := &Best{}
+		p, err := prepare(c, chunks, w)
+		require.NoError(b, err)
+		b.Run(w.Name, func(b *testing.B) {
+			for b.Loop() {
+				for _, ch := range chunks {
+					_, _ = c.Encode(ch.t, ch.v)
+				}
+			}
+			report(b, p.res)
+		})
+	}
+}
+
 func report(b *testing.B, r Result) {
 	b.ReportMetric(r.BytesPerSample(), "B/sample")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(r.Samples), "ns/sample")

@@ -136,13 +136,20 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	}
 	bw.WriteString("# HELP pillar_server_request_duration_seconds Request latency by route.\n# TYPE pillar_server_request_duration_seconds histogram\n")
 	for _, r := range routes {
-		n := r.count.Load()
+		// Requests finishing meanwhile may show in a bucket but not yet in
+		// the count: the count is raised to the largest bucket so the
+		// histogram stays cumulative.
+		var bucket [len(latencyBuckets)]uint64
+		for i := range bucket {
+			bucket[i] = r.buckets[i].Load()
+		}
+		n := max(r.count.Load(), bucket[len(bucket)-1])
 		if n == 0 {
 			continue
 		}
 		for i, b := range latencyBuckets {
 			bw.WriteString(`pillar_server_request_duration_seconds_bucket{route="` + r.name + `",le="` + strconv.FormatFloat(b, 'g', -1, 64) + `"} `)
-			bw.WriteString(strconv.FormatUint(r.buckets[i].Load(), 10))
+			bw.WriteString(strconv.FormatUint(bucket[i], 10))
 			bw.WriteByte('\n')
 		}
 		bw.WriteString(`pillar_server_request_duration_seconds_bucket{route="` + r.name + `",le="+Inf"} ` + strconv.FormatUint(n, 10) + "\n")

@@ -3,10 +3,12 @@ package server_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -608,4 +610,81 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	require.Equal(t, strconv.Itoa(writers*batches*perBatch), m.Data.Result[0].Value[1])
 	require.Equal(t, uint64(writers), ts.db.Metrics().Stats().Series)
 	_ = tsdb.MetricName
+}
+
+func TestOTLPJSONLogsAndMetrics(t *testing.T) {
+	ts := newTestServer(t, nil)
+	now := time.Now().Truncate(time.Second)
+	logs := fmt.Sprintf(`{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},
+	  "scopeLogs":[{"logRecords":[
+	    {"timeUnixNano":"%d","severityText":"warn","body":{"stringValue":"card declined"},"traceId":"%032x","spanId":"%016x",
+	     "attributes":[{"key":"attempt","value":{"intValue":"3"}}]},
+	    {"timeUnixNano":"%d","severityText":"info","body":{"stringValue":"bad ids"},"traceId":"abcd"}]}]}]}`,
+		now.UnixNano(), 42, 7, now.UnixNano())
+	// A record whose trace ID has the wrong length is rejected alone
+	// (OTLP partial success); the other is stored.
+	code, resp := ts.post("/v1/logs", "application/json", "", []byte(logs))
+	require.Equal(t, http.StatusOK, code, resp)
+	require.Contains(t, resp, `"rejectedLogRecords":"1"`)
+	require.Equal(t, uint64(1), ts.db.Logs().Stats().Records)
+	hits, err := ts.db.Logs().Search(t.Context(), fmt.Sprintf("trace_id:%032x", 42), 0, now.Add(time.Hour).UnixNano(), 10)
+	require.NoError(t, err)
+	require.Len(t, hits, 1)
+	require.Equal(t, "card declined", string(hits[0].BodyText()))
+
+	metrics := fmt.Sprintf(`{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},
+	  "scopeMetrics":[{"metrics":[{"name":"queue.size","gauge":{"dataPoints":[{"timeUnixNano":"%d","asDouble":2.5}]}}]}]}]}`, now.UnixNano())
+	code, resp = ts.post("/v1/metrics", "application/json", "", []byte(metrics))
+	require.Equal(t, http.StatusOK, code, resp)
+	var m promMatrix
+	ts.getJSON("/api/v1/query", url.Values{"query": {`queue_size{job="billing"}`}, "time": {fmt.Sprint(now.Unix())}}, &m)
+	require.Len(t, m.Data.Result, 1)
+	require.Equal(t, "2.5", m.Data.Result[0].Value[1])
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	db, err := pillar.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	srv := server.New(db, nil)
+	release := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+			_, _ = w.Write([]byte("done"))
+			return
+		}
+		srv.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(ctx, ln, slow, nil) }()
+	base := "http://" + ln.Addr().String()
+
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	time.Sleep(100 * time.Millisecond) // the request is in flight
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned before the in-flight request finished: %v", err)
+	default:
+	}
+	close(release)
+	require.Equal(t, "done", <-got)
+	require.NoError(t, <-served)
+	_, err = http.Get(base + "/-/healthy")
+	require.Error(t, err, "the listener is closed")
+	require.NoError(t, db.Close())
 }

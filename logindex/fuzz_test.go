@@ -89,7 +89,7 @@ func FuzzDecodePostings(f *testing.F) {
 	f.Add(cw.appendTo(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		bm := roaring.New()
-		if err := decodePostings(bm, b); err != nil && !errors.Is(err, encoding.ErrCorrupt) {
+		if err := decodePostings(bm, b, nil); err != nil && !errors.Is(err, encoding.ErrCorrupt) {
 			t.Fatalf("postings error %v does not wrap ErrCorrupt", err)
 		}
 		var cr chunkReader

@@ -31,6 +31,9 @@ var (
 	ErrBadRange = errors.New("logindex: bad time range")
 	// ErrOptions is returned by Open for invalid options.
 	ErrOptions = errors.New("logindex: invalid options")
+	// ErrFormat is returned by Open for an index written in an on-disk
+	// format this version does not read.
+	ErrFormat = errors.New("logindex: unsupported on-disk format")
 )
 
 // Options configure an Index. A nil *Options means all defaults.
@@ -194,6 +197,12 @@ func OpenPebble(db *pebble.DB, o *Options) (*Index, error) {
 
 var metaKey = keys.AppendPrefix(nil, keys.StoreLogs, keys.LogMeta)
 
+// formatVersion is the first byte of the meta record: the version of the
+// index's on-disk formats as a whole. Version 1 framed each postings value
+// with a format byte and a count; an index written with it is refused
+// rather than misread.
+const formatVersion byte = 2
+
 func open(db *pebble.DB, opts Options) (*Index, error) {
 	ix := &Index{db: db, opts: opts, parts: map[uint32]*partition{}}
 	if opts.BlockCacheSize > 0 {
@@ -222,7 +231,7 @@ func (ix *Index) loadMeta() error {
 		if want == 0 {
 			want = int64(time.Hour)
 		}
-		if err := ix.db.Set(metaKey, encoding.AppendUvarint([]byte{1}, uint64(want)), kv.WriteOptions); err != nil {
+		if err := ix.db.Set(metaKey, encoding.AppendUvarint([]byte{formatVersion}, uint64(want)), kv.WriteOptions); err != nil {
 			return fmt.Errorf("logindex: write meta: %w", err)
 		}
 	case err != nil:
@@ -233,7 +242,10 @@ func (ix *Index) loadMeta() error {
 		got := int64(d.Uvarint())
 		derr := d.Err()
 		_ = closer.Close()
-		if derr != nil || ver != 1 || got <= 0 {
+		if derr == nil && ver != formatVersion {
+			return fmt.Errorf("%w: version %d, this build reads %d", ErrFormat, ver, formatVersion)
+		}
+		if derr != nil || got <= 0 {
 			return fmt.Errorf("logindex: meta record: %w", errors.Join(derr, corruptf("version %d, partition duration %d", ver, got)))
 		}
 		if want != 0 && want != got {
@@ -441,6 +453,7 @@ type writeScratch struct {
 	key     []byte
 	b       postingsBuilder
 	chunk   chunkWriter
+	enc     postingsEncoder
 }
 
 // Write stores records durably: when it returns nil, every record is in
@@ -651,7 +664,7 @@ func (ix *Index) flushLocked() error {
 		}
 		for _, k := range names {
 			var err error
-			if post, err = appendPostings(post[:0], p.pend[k]); err != nil {
+			if post, err = ix.w.enc.appendPostings(post[:0], p.pend[k]); err != nil {
 				batch.Close()
 				return err
 			}

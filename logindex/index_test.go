@@ -391,6 +391,17 @@ func TestCorruptBlockIsAnError(t *testing.T) {
 	}
 }
 
+func TestOpenRefusesOlderFormat(t *testing.T) {
+	dir := t.TempDir()
+	db, err := kv.Open(dir, kv.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	// The meta record of an index written by the first format.
+	require.NoError(t, db.Set(metaKey, encoding.AppendUvarint([]byte{1}, uint64(time.Hour)), kv.WriteOptions))
+	_, err = OpenPebble(db, nil)
+	require.ErrorIs(t, err, ErrFormat)
+}
+
 func TestOpenPebbleLeavesDBOpen(t *testing.T) {
 	dir := t.TempDir()
 	ix, err := Open(dir, nil)
@@ -428,7 +439,7 @@ func TestPostingsAndChunkRoundTrip(t *testing.T) {
 		b, err := appendPostings(nil, bm.Clone())
 		require.NoError(t, err)
 		got := roaring.New()
-		require.NoError(t, decodePostings(got, b))
+		require.NoError(t, decodePostings(got, b, nil))
 		require.True(t, bm.Equals(got))
 	}
 	big := roaring.New()
@@ -437,11 +448,35 @@ func TestPostingsAndChunkRoundTrip(t *testing.T) {
 	}
 	b, err := appendPostings(nil, big.Clone())
 	require.NoError(t, err)
-	require.Equal(t, postingsRoaring, b[0])
+	require.Equal(t, byte(postingsRoaring), b[0]&1)
 	got := roaring.New()
-	require.NoError(t, decodePostings(got, b))
+	require.NoError(t, decodePostings(got, b, nil))
 	require.True(t, big.Equals(got))
-	require.ErrorIs(t, decodePostings(got, []byte{9}), encoding.ErrCorrupt)
+	require.ErrorIs(t, decodePostings(got, []byte{9}, nil), encoding.ErrCorrupt)
+
+	// Mid-sized lists are smaller as deltas than as roaring; long ones
+	// decode through a bitset, sparse ones ordinal by ordinal, and the
+	// scratch buffers carry nothing from one value to the next.
+	var sc postingsScratch
+	for _, step := range []uint32{1, 7, 300, 100000} {
+		bm := roaring.New()
+		for i := uint32(0); i < 500; i++ {
+			bm.Add(3 + i*step)
+		}
+		b, err := appendPostings(nil, bm)
+		require.NoError(t, err)
+		if step > 1 && step < 300 {
+			require.Equal(t, byte(postingsList), b[0]&1, "step %d", step)
+		}
+		require.NoError(t, decodePostings(got, b, &sc))
+		require.True(t, bm.Equals(got), "step %d", step)
+	}
+	// A value is all of v: trailing bytes and a short tail are corrupt.
+	b, err = appendPostings(nil, roaring.BitmapOf(4, 8))
+	require.NoError(t, err)
+	require.ErrorIs(t, decodePostings(got, append(b, 0), &sc), encoding.ErrCorrupt)
+	require.ErrorIs(t, decodePostings(got, b[:len(b)-1], &sc), encoding.ErrCorrupt)
+	require.ErrorIs(t, decodePostings(got, []byte{4, 1, 0}, &sc), encoding.ErrCorrupt, "repeated ordinal")
 
 	var cw chunkWriter
 	toks := []string{"a", "ab", "abc", "abd", "b", "b\x00c"}
@@ -453,7 +488,7 @@ func TestPostingsAndChunkRoundTrip(t *testing.T) {
 	cr.reset(cw.appendTo(nil))
 	var seen []string
 	for cr.next() {
-		require.NoError(t, decodePostings(got, cr.postings))
+		require.NoError(t, decodePostings(got, cr.postings, nil))
 		require.True(t, got.Contains(uint32(len(seen))))
 		seen = append(seen, string(cr.tok))
 	}

@@ -78,6 +78,7 @@ type search struct {
 	br         *blockReader // current block; shared with the cache, read only
 	tokz       Tokenizer
 	cr         chunkReader
+	psc        postingsScratch
 	ftok       []byte
 	arena      []byte
 	offs       []int
@@ -194,7 +195,7 @@ func (s *search) postings(p *partSnap, n *node) (*roaring.Bitmap, error) {
 			if err != nil {
 				return nil, fmt.Errorf("logindex: postings: %w", err)
 			}
-			if err := decodePostings(s.tmp, v); err != nil {
+			if err := decodePostings(s.tmp, v, &s.psc); err != nil {
 				return nil, fmt.Errorf("logindex: postings of %q in partition %d: %w", s.it.Key(), p.id, err)
 			}
 			out.Or(s.tmp)
@@ -272,7 +273,7 @@ func (s *search) tokenPostings(out *roaring.Bitmap, part, seg uint32, tok string
 		for s.cr.next() {
 			c := bytes.Compare(s.cr.tok, unsafeBytes(tok))
 			if prefix && bytes.HasPrefix(s.cr.tok, unsafeBytes(tok)) || !prefix && c == 0 {
-				if err := decodePostings(s.tmp, s.cr.postings); err != nil {
+				if err := decodePostings(s.tmp, s.cr.postings, &s.psc); err != nil {
 					return fmt.Errorf("logindex: postings of %q in partition %d: %w", s.cr.tok, part, err)
 				}
 				out.Or(s.tmp)
@@ -724,7 +725,7 @@ func (ix *Index) TopValues(ctx context.Context, query, field string, t0, t1 int6
 			if err != nil {
 				return nil, fmt.Errorf("logindex: top values: %w", err)
 			}
-			if err := decodePostings(s.tmp, v); err != nil {
+			if err := decodePostings(s.tmp, v, &s.psc); err != nil {
 				return nil, fmt.Errorf("logindex: postings in partition %d: %w", p.id, err)
 			}
 			if c := m.AndCardinality(s.tmp); c > 0 {

@@ -11,7 +11,7 @@ import "fmt"
 //	                                                         dictionary: sorted tokens, each
 //	                                                         with its postings
 //	l f <partition u32> <field string> <value string> <segment u32>
-//	                                                       → roaring postings of field:value
+//	                                                       → postings of field:value
 //	l s <partition u32> <segment u32>                      → segment meta: ordinal range, timestamps
 //	l m                                                    → settings fixed at creation
 //

@@ -195,10 +195,9 @@ func (s *search) postings(p *partSnap, n *node) (*roaring.Bitmap, error) {
 			if err != nil {
 				return nil, fmt.Errorf("logindex: postings: %w", err)
 			}
-			if err := decodePostings(s.tmp, v, &s.psc); err != nil {
+			if err := s.orPostings(out, v); err != nil {
 				return nil, fmt.Errorf("logindex: postings of %q in partition %d: %w", s.it.Key(), p.id, err)
 			}
-			out.Or(s.tmp)
 		}
 		if err := s.it.Error(); err != nil {
 			return nil, fmt.Errorf("logindex: postings: %w", err)
@@ -234,6 +233,19 @@ func (s *search) postings(p *partSnap, n *node) (*roaring.Bitmap, error) {
 	}
 	s.ix.mu.RUnlock()
 	return out, nil
+}
+
+// orPostings ORs the postings value v into out; the first value of a
+// leaf, the common case, is decoded in place rather than copied.
+func (s *search) orPostings(out *roaring.Bitmap, v []byte) error {
+	if out.IsEmpty() {
+		return decodePostings(out, v, &s.psc)
+	}
+	if err := decodePostings(s.tmp, v, &s.psc); err != nil {
+		return err
+	}
+	out.Or(s.tmp)
+	return nil
 }
 
 // tokenPostings ORs into out the postings of token tok (every token
@@ -273,10 +285,9 @@ func (s *search) tokenPostings(out *roaring.Bitmap, part, seg uint32, tok string
 		for s.cr.next() {
 			c := bytes.Compare(s.cr.tok, unsafeBytes(tok))
 			if prefix && bytes.HasPrefix(s.cr.tok, unsafeBytes(tok)) || !prefix && c == 0 {
-				if err := decodePostings(s.tmp, s.cr.postings, &s.psc); err != nil {
+				if err := s.orPostings(out, s.cr.postings); err != nil {
 					return fmt.Errorf("logindex: postings of %q in partition %d: %w", s.cr.tok, part, err)
 				}
-				out.Or(s.tmp)
 				if !prefix {
 					return nil
 				}

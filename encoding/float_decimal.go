@@ -100,6 +100,14 @@ func (s *decState) next(d int64) (code int64) {
 // leaves the value's bits in base. It reports false, changing nothing, if
 // the code takes d out of range.
 func (s *decState) apply(z uint64) bool {
+	if z|uint64(s.delta) == 0 && s.baseOK {
+		return true // a repeat of a repeat, inlined into the readers' fast paths
+	}
+	return s.applyCode(z)
+}
+
+// applyCode is apply for a code that may change d.
+func (s *decState) applyCode(z uint64) bool {
 	dd := Unzigzag(z)
 	if s.p.order == 2 {
 		dd += s.delta
@@ -273,6 +281,12 @@ func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) 
 		s.skip(vb)
 		return true
 	}
+	if s.baseOK && s.base == vb && d == s.d && s.delta == 0 && s.p.w[0] < 32 {
+		// A repeated value: code 0 in the first bucket, in either order,
+		// leaves a reader's d and value as they are, and that value is vb.
+		w.writeSmall(0, 1+uint(s.p.w[0]))
+		return true
+	}
 	prevD, prevDelta := s.d, s.delta
 	z := Zigzag(s.next(d))
 	if kind == decResidual {
@@ -434,9 +448,23 @@ func decMinScale(v float64) (uint8, bool) {
 }
 
 // decExactAt reports whether v is exactly float64(d)/10^e for an integer d.
+//
+// Most probes of a search for the smallest scale fail, and most of those
+// are settled without the division: if v = float64(d)/10^e, rounded
+// correctly, then x = v·10^e, rounded, is d·(1+δ₁)(1+δ₂) with |δ| ≤ 2⁻⁵³,
+// within |x|·2⁻⁵¹ of the integer d; an x further than twice that from
+// its nearest integer cannot come from any d. (x − round(x), a fraction
+// of x, is exact.)
 func decExactAt(v float64, e uint8) bool {
-	d, ok := decScale(v, e)
-	return ok && decValue(d, e) == math.Float64bits(v)
+	x := v * pow10[e]
+	if !(x > -(1<<53) && x < 1<<53) {
+		return false
+	}
+	r := math.Round(x)
+	if math.Abs(x-r) > math.Abs(x)*0x1p-50 {
+		return false
+	}
+	return decValue(int64(r), e) == math.Float64bits(v)
 }
 
 // decAnalyse chooses a chunk's decimal parameters from its values and
@@ -464,9 +492,20 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 	var lens1, lens2 [65]int
 	sum1, sum2 := 0, 0
 	fixed := 2 // first value's kind
+	var lastVB uint64
+	var lastKind int
+	var lastD int64
+	var lastR uint64
 	for i, v := range vs {
 		vb := math.Float64bits(v)
-		kind, d, r := decClassify(vb, e)
+		// A repeated value classifies as the last one did (the
+		// classification depends on the value and e alone), saving its
+		// division.
+		kind, d, r := lastKind, lastD, lastR
+		if i == 0 || vb != lastVB {
+			kind, d, r = decClassify(vb, e)
+			lastVB, lastKind, lastD, lastR = vb, kind, d, r
+		}
 		if cache != nil {
 			cache[i] = decItem{d: d, r: r, kind: uint8(kind)}
 		}
@@ -517,15 +556,21 @@ func chooseWidths(lens *[65]int, fixed int) ([4]uint8, int) {
 	// data) only every other one is tried, keeping the search to a few
 	// hundred steps.
 	var distinct [65]uint8
-	k, present := 0, 0
-	for _, c := range lens {
+	k, present, maxL := 0, 0, -1
+	for l, c := range lens {
 		if c > 0 {
 			present++
+			maxL = l
 		}
+	}
+	if maxL < 0 {
+		return [4]uint8{0, 0, 0, 0}, fixed
 	}
 	stride := 1 + present/8
 	seen := 0
-	for l, c := range lens {
+	var cum [66]int // cum[l] = values with length < l, for l ≤ maxL+1
+	for l, c := range lens[:maxL+1] {
+		cum[l+1] = cum[l] + c
 		if c > 0 {
 			if seen%stride == 0 || seen == present-1 {
 				distinct[k] = uint8(l)
@@ -533,13 +578,6 @@ func chooseWidths(lens *[65]int, fixed int) ([4]uint8, int) {
 			}
 			seen++
 		}
-	}
-	var cum [66]int // cum[l] = values with length < l
-	for l := range 65 {
-		cum[l+1] = cum[l] + lens[l]
-	}
-	if k == 0 {
-		return [4]uint8{0, 0, 0, 0}, fixed
 	}
 	top := distinct[k-1]
 	cnt := func(lo, hi uint8) int { return cum[int(hi)+1] - cum[lo] } // lengths in [lo, hi]

@@ -631,3 +631,27 @@ func TestWriterCheckCatchesBadDecisions(t *testing.T) {
 	_, err = appendFloatChunk(nil, EncChimp, ts, vs, &p, bad, nil)
 	require.Error(t, err)
 }
+
+// TestDecExactAtFilter holds decExactAt's shortcut to the plain test it
+// stands for, on decimals of every scale, their neighbours an ULP away,
+// full-precision values and specials.
+func TestDecExactAtFilter(t *testing.T) {
+	plain := func(v float64, e uint8) bool {
+		d, ok := decScale(v, e)
+		return ok && decValue(d, e) == math.Float64bits(v)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	vals := trickyValues()
+	for range 20000 {
+		e := uint8(rng.IntN(maxDecimalScale + 1))
+		d := rng.Int64N(1<<(1+rng.IntN(53))) - 1<<rng.IntN(20)
+		v := float64(d) / pow10[e]
+		vals = append(vals, v, math.Nextafter(v, math.Inf(1)), math.Nextafter(v, math.Inf(-1)),
+			rng.NormFloat64()*math.Pow(10, float64(rng.IntN(30)-15)))
+	}
+	for _, v := range vals {
+		for e := range uint8(maxDecimalScale + 1) {
+			require.Equal(t, plain(v, e), decExactAt(v, e), "%v at scale %d", v, e)
+		}
+	}
+}

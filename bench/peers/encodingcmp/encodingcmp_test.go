@@ -89,9 +89,9 @@ func BenchmarkCodecs(b *testing.B) {
 	}
 }
 
-// BenchmarkNABEncode encodes every NAB series with the best encoding,
-// the real-world mix the encoder's choices are tuned on.
-func BenchmarkNABEncode(b *testing.B) {
+// BenchmarkNAB encodes and decodes every NAB series with the best
+// encoding, the real-world mix the encoder's choices are tuned on.
+func BenchmarkNAB(b *testing.B) {
 	dir, ok := NABDir("")
 	if !ok {
 		b.Skip("NAB data set not found")
@@ -103,10 +103,18 @@ func BenchmarkNABEncode(b *testing.B) {
 		c := &Best{}
 		p, err := prepare(c, chunks, w)
 		require.NoError(b, err)
-		b.Run(w.Name, func(b *testing.B) {
+		b.Run("encode/"+w.Name, func(b *testing.B) {
 			for b.Loop() {
 				for _, ch := range chunks {
 					_, _ = c.Encode(ch.t, ch.v)
+				}
+			}
+			report(b, p.res)
+		})
+		b.Run("decode/"+w.Name, func(b *testing.B) {
+			for b.Loop() {
+				for _, e := range p.enc {
+					_, _ = c.Decode(e, nil)
 				}
 			}
 			report(b, p.res)

@@ -90,6 +90,7 @@ func FuzzSelectorAndTags(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = logql.ParseSeriesSelector(s)
 		_, _ = ParseLogfmtTags(s)
+		_, _ = ParseTraceQL(s)
 		_, _ = logql.ParseDuration(s)
 	})
 }

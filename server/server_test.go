@@ -291,6 +291,17 @@ func TestOTLPTracesProtoAndJSON(t *testing.T) {
 	require.Equal(t, 600, sr.Traces[0].DurationMs)
 	ts.getJSON("/api/search", url.Values{"tags": {`service.name=checkout`}, "maxDuration": {"100ms"}}, &sr)
 	require.Empty(t, sr.Traces)
+	// The TraceQL Grafana's search builder writes.
+	ts.getJSON("/api/search", url.Values{"q": {`{ resource.service.name = "checkout" && span.http.status_code = "500" && duration > 500ms }`}}, &sr)
+	require.Len(t, sr.Traces, 1)
+	ts.getJSON("/api/search", url.Values{"q": {`{ name = "charge" && duration <= 1ms }`}}, &sr)
+	require.Len(t, sr.Traces, 1)
+	require.Equal(t, "payments", sr.Traces[0].RootServiceName)
+	for _, bad := range []string{`{ .a = 1 || .b = 2 }`, `{ span.x > 3 }`, `{ kind = server }`, `{ .a = 1 } | count() > 2`} {
+		code, b := ts.get("/api/search", url.Values{"q": {bad}})
+		require.Equal(t, http.StatusBadRequest, code, "%s: %s", bad, b)
+		require.Contains(t, string(b), "traceql")
+	}
 	var tags struct{ TagNames []string }
 	ts.getJSON("/api/search/tags", nil, &tags)
 	require.Contains(t, tags.TagNames, "http.status_code")

@@ -119,16 +119,20 @@ func ParseLogfmtTags(s string) (map[string]string, error) {
 }
 
 func (s *Server) handleTempoSearch(w http.ResponseWriter, r *http.Request) {
-	if r.FormValue("q") != "" {
-		tempoError(w, http.StatusBadRequest, "TraceQL (q=) is not supported; search with tags, minDuration, maxDuration, start, end and limit")
-		return
+	var q tracestore.Query
+	if tq := r.FormValue("q"); tq != "" {
+		var err error
+		if q, err = ParseTraceQL(tq); err != nil {
+			tempoError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
+	q.Limit = 20
 	tags, err := ParseLogfmtTags(r.FormValue("tags"))
 	if err != nil {
 		tempoError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	q := tracestore.Query{Limit: 20}
 	for k, v := range tags {
 		switch k {
 		case "service.name", "resource.service.name":

@@ -74,16 +74,22 @@ func chooseGridBelow(ts []int64, dod int) (tsGrid, int) {
 	}
 	best, bestCost := tsGrid{}, dod
 	for _, iv := range cands[:nc] {
-		g := gridFor(ts, iv, &buf)
-		if c := gridCost(ts, g); c < bestCost {
+		g, c := gridFor(ts, iv, &buf)
+		if c < 0 {
+			c = gridCost(ts, g)
+		}
+		if c < bestCost {
 			best, bestCost = g, c
 		}
 	}
 	return best, bestCost
 }
 
-// gridFor fits the phase and width of a grid of the given interval.
-func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) tsGrid {
+// gridFor fits the phase and width of a grid of the given interval. It
+// also returns gridCost of that grid when every offset fits the width
+// (the usual case: the walk it took is then the one gridCost takes), else
+// -1.
+func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) (tsGrid, int) {
 	m := min(len(ts), gridProbe)
 	for i := range m {
 		buf[i] = ts[i] - (ts[0] + int64(i)*interval)
@@ -127,7 +133,14 @@ func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) tsGrid {
 			g.width, bestCost = uint8(w), c
 		}
 	}
-	return g
+	wider := 0
+	for _, k := range lens[g.width+1:] {
+		wider += k
+	}
+	if wider > 0 {
+		return g, -1
+	}
+	return g, 1 + uvarintBits(uint64(g.interval)) + uvarintBits(Zigzag(g.phase)) + 6 + (len(ts)-1)*(1+int(g.width))
 }
 
 // gridCost is the exact number of bits the grid codes ts[1:] in, header
@@ -228,8 +241,12 @@ func (g *tsGrid) writeTime(w *BitWriter, t, prev, gp int64) (int64, int64) {
 	gp += g.interval
 	if z := Zigzag(t - gp); bits.Len64(z) <= int(g.width) {
 		f := z & lowBits(g.width)
-		w.writeSmall(0, 1)
-		w.WriteBits(f, int(g.width))
+		if g.width < 32 {
+			w.writeSmall(f, 1+uint(g.width)) // the zero bit, then f
+		} else {
+			w.writeSmall(0, 1)
+			w.WriteBits(f, int(g.width))
+		}
 		return gp, gp + Unzigzag(f)
 	}
 	w.writeSmall(1, 1)

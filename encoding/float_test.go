@@ -655,3 +655,23 @@ func TestDecExactAtFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestGridForCost holds the cost gridFor returns, when it returns one, to
+// gridCost's walk.
+func TestGridForCost(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	known := 0
+	for range 50 {
+		for name, ts := range timestampPatterns(120, rng) {
+			var buf [gridProbe]int64
+			for _, iv := range []int64{1000, 15000, 60000} {
+				g, c := gridFor(ts, iv, &buf)
+				if c >= 0 {
+					known++
+					require.Equal(t, gridCost(ts, g), c, "%s at interval %d", name, iv)
+				}
+			}
+		}
+	}
+	require.Positive(t, known)
+}

@@ -112,7 +112,7 @@ func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncodi
 	if len(vs) > 0 && bestBits <= 64+5*(len(vs)-1)+other {
 		return best, p, g
 	}
-	if c := chimpValueBits(vs, sc.chimp[:]); c+other < bestBits {
+	if c := chimpValueBits(vs, sc.chimp[:], bestBits-other); c+other < bestBits {
 		best = EncChimp
 	}
 	return best, p, g
@@ -181,10 +181,11 @@ func gorillaValueBits(vs []float64, limit int) int {
 	return n
 }
 
-// chimpValueBits is the number of bits the chimp form spends on vs. When
-// plans holds a place for every value, each value's plan is kept there for
-// writing.
-func chimpValueBits(vs []float64, plans []chimpPlan) int {
+// chimpValueBits is the number of bits the chimp form spends on vs, or a
+// number at least limit as soon as the bits so far and five for each value
+// left (the least any takes) reach it. When plans holds a place for every
+// value, each value's plan is kept there for writing.
+func chimpValueBits(vs []float64, plans []chimpPlan, limit int) int {
 	var one [1]chimpPlan
 	if len(plans) < len(vs) {
 		plans = one[:]
@@ -197,6 +198,9 @@ func chimpValueBits(vs []float64, plans []chimpPlan) int {
 		p := &plans[min(i, len(plans)-1)]
 		s.plan(vb, p)
 		n += int(p.nbits)
+		if rest := n + 5*(len(vs)-1-i); rest >= limit {
+			return rest
+		}
 		switch p.flag {
 		case 0b01:
 			s.lead = noWindow
@@ -255,6 +259,14 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 	var delta, prevV uint64
 	for i := range ts {
 		t, vb := ts[i], math.Float64bits(vs[i])
+		if enc == EncGorilla && i >= 2 && vb == prevV && uint64(t-prevT) == delta {
+			// An unchanged interval and a repeated value, two zero bits,
+			// from which a reader takes the last time plus the last
+			// interval, t, and the last value, vb.
+			w.writeSmall(0, 2)
+			prevT = t
+			continue
+		}
 		gotT := t
 		switch {
 		case i == 0:

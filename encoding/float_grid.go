@@ -55,8 +55,16 @@ func chooseGridBelow(ts []int64, dod int) (tsGrid, int) {
 		buf[i-1] = ts[i] - ts[i-1]
 	}
 	d := buf[:m-1]
-	slices.Sort(d)
-	med := d[len(d)/2]
+	// The median only matters rounded to a second; when the smallest and
+	// largest delta round alike, so does the median (rounding is
+	// monotone), and the sort is skipped.
+	round := func(x int64) int64 { return (x + 500) / 1000 * 1000 }
+	dlo, dhi := slices.Min(d), slices.Max(d)
+	medRounded := round(dlo)
+	if round(dhi) != medRounded {
+		slices.Sort(d)
+		medRounded = round(d[len(d)/2])
+	}
 	span := ts[len(ts)-1] - ts[0]
 	mean := (span + int64(len(ts)-1)/2) / int64(len(ts)-1)
 	var cands [3]int64
@@ -67,7 +75,7 @@ func chooseGridBelow(ts []int64, dod int) (tsGrid, int) {
 			nc++
 		}
 	}
-	add((med + 500) / 1000 * 1000)
+	add(medRounded)
 	add((mean + 500) / 1000 * 1000)
 	if r := (mean + 500) / 1000 * 1000; mean-r > mean/200 || r-mean > mean/200 {
 		add(mean) // not a round interval
@@ -95,15 +103,20 @@ func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) (tsGrid, int) {
 		buf[i] = ts[i] - (ts[0] + int64(i)*interval)
 	}
 	r := buf[:m]
-	slices.Sort(r)
 	// The phase is the middle of the offsets' range, which centres uniform
 	// jitter far better than their median; offsets far from the median (a
-	// missed scrape among the first samples) are left out.
-	med := r[len(r)/2]
-	lo, hi := med, med
-	for _, x := range r {
-		if x-med <= interval/4 && med-x <= interval/4 {
-			lo, hi = min(lo, x), max(hi, x)
+	// missed scrape among the first samples) are left out. When the whole
+	// range is within interval/4, every offset is that near the median
+	// and no sort is needed to find it.
+	lo, hi := slices.Min(r), slices.Max(r)
+	if hi-lo > interval/4 {
+		slices.Sort(r)
+		med := r[len(r)/2]
+		lo, hi = med, med
+		for _, x := range r {
+			if x-med <= interval/4 && med-x <= interval/4 {
+				lo, hi = min(lo, x), max(hi, x)
+			}
 		}
 	}
 	g := tsGrid{interval: interval, phase: lo + (hi-lo)/2}

@@ -458,18 +458,19 @@ func TestPostingsAndChunkRoundTrip(t *testing.T) {
 	// decode through a bitset, sparse ones ordinal by ordinal, and the
 	// scratch buffers carry nothing from one value to the next.
 	var sc postingsScratch
-	for _, step := range []uint32{1, 7, 300, 100000} {
+	for _, c := range []struct{ n, step uint32 }{{500, 1}, {500, 7}, {500, 300}, {500, 100000}, {3000, 5}, {3000, 100}} {
+		step := c.step
 		bm := roaring.New()
-		for i := uint32(0); i < 500; i++ {
+		for i := uint32(0); i < c.n; i++ {
 			bm.Add(3 + i*step)
 		}
 		b, err := appendPostings(nil, bm)
 		require.NoError(t, err)
 		if step > 1 && step < 300 {
-			require.Equal(t, byte(postingsList), b[0]&1, "step %d", step)
+			require.Equal(t, byte(postingsList), b[0]&1, "%d every %d", c.n, step)
 		}
 		require.NoError(t, decodePostings(got, b, &sc))
-		require.True(t, bm.Equals(got), "step %d", step)
+		require.True(t, bm.Equals(got), "%d every %d", c.n, step)
 	}
 	// A value is all of v: trailing bytes and a short tail are corrupt.
 	b, err = appendPostings(nil, roaring.BitmapOf(4, 8))

@@ -19,7 +19,8 @@ import (
 //	                       (the first from 0); the count is what fits in len
 //	format 1: roaring      portable serialization, run-optimised
 //
-// The writer keeps whichever form is smaller. Most tokens of real logs (ids,
+// The writer keeps whichever form is smaller (a list longer than
+// longPostings must be a third smaller, as it is slower to decode). Most tokens of real logs (ids,
 // addresses, counters) occur in a handful of records, where the list takes
 // 2–4 bytes and roaring's header alone ~16. Mid-sized lists (a word of one
 // service) take one or two bytes per ordinal as deltas, since a stream's
@@ -31,6 +32,9 @@ const (
 	// smallPostings is the largest cardinality written as a delta list
 	// without comparing it with roaring, which cannot be smaller.
 	smallPostings = 24
+	// longPostings is the cardinality past which a delta list must be a
+	// third smaller than roaring to be chosen.
+	longPostings = 1024
 )
 
 // postingsEncoder encodes postings values, reusing its buffers.
@@ -44,7 +48,7 @@ type postingsEncoder struct {
 // readers may be using: roaring is run-optimised in a copy.
 func (e *postingsEncoder) appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte, error) {
 	limit := -1 // the list's size to beat, or -1
-	if bm.GetCardinality() > smallPostings {
+	if n := bm.GetCardinality(); n > smallPostings {
 		if e.rb == nil {
 			e.rb = roaring.New()
 		}
@@ -52,6 +56,11 @@ func (e *postingsEncoder) appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte
 		e.rb.Or(bm)
 		e.rb.RunOptimize()
 		limit = int(e.rb.GetSerializedSizeInBytes())
+		if n > longPostings {
+			// A long list decodes several times slower per ordinal than
+			// a roaring container is copied: it must save a third.
+			limit = limit * 2 / 3
+		}
 	}
 	e.list = e.list[:0]
 	var prev uint32
@@ -65,15 +74,12 @@ func (e *postingsEncoder) appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte
 		dst = encoding.AppendUvarint(dst, uint64(len(e.list))<<1|postingsList)
 		return append(dst, e.list...), nil
 	}
-	dst = encoding.AppendUvarint(dst, uint64(limit)<<1|postingsRoaring)
 	start := len(dst)
 	b, err := e.rb.ToBytes()
 	if err != nil {
 		return dst[:start], fmt.Errorf("logindex: serialise postings: %w", err)
 	}
-	if len(b) != limit {
-		return dst[:start], fmt.Errorf("logindex: serialise postings: %d bytes, %d announced", len(b), limit)
-	}
+	dst = encoding.AppendUvarint(dst, uint64(len(b))<<1|postingsRoaring)
 	return append(dst, b...), nil
 }
 
@@ -130,11 +136,19 @@ func decodePostings(dst *roaring.Bitmap, v []byte, sc *postingsScratch) (err err
 		ords := sc.ords[:0]
 		var cur uint64
 		for i := 0; len(data) > 0; i++ {
-			delta, n := binary.Uvarint(data)
-			if n <= 0 {
-				return corruptf("postings delta does not decode")
+			// Most gaps take one or two bytes; binary.Uvarint takes the rest.
+			var delta uint64
+			if c := data[0]; c < 0x80 {
+				delta, data = uint64(c), data[1:]
+			} else if len(data) > 1 && data[1] < 0x80 {
+				delta, data = uint64(c&0x7f)|uint64(data[1])<<7, data[2:]
+			} else {
+				d, n := binary.Uvarint(data)
+				if n <= 0 {
+					return corruptf("postings delta does not decode")
+				}
+				delta, data = d, data[n:]
 			}
-			data = data[n:]
 			if i > 0 && delta == 0 {
 				return corruptf("postings list repeats ordinal %d", cur)
 			}

@@ -69,6 +69,17 @@ func (it *FloatIterator) Next() bool {
 		// below take long fields.
 		it.r.acc, it.r.n, it.r.b = refillBits(it.r.acc, it.r.n, it.r.b)
 	}
+	// An unchanged interval and a repeated gorilla value, two zero bits,
+	// is the whole of a constant series' chunk: checked first.
+	if it.enc == EncGorilla && it.r.acc>>62 == 0 && it.r.n >= 2 && it.i >= 2 && it.i < it.n {
+		if t := it.t + int64(it.delta); t > it.t {
+			it.r.acc <<= 2
+			it.r.n -= 2
+			it.t = t
+			it.i++
+			return true
+		}
+	}
 	// On a timestamp grid, a zero bit and an offset, then a zero bit and a
 	// decimal code in the first bucket, are decoded here without the
 	// general path.

@@ -41,7 +41,14 @@ func decScale(v float64, e uint8) (int64, bool) {
 }
 
 // decValue is the float a scaled integer stands for.
-func decValue(d int64, e uint8) uint64 { return math.Float64bits(float64(d) / pow10[e]) }
+// Integers (e = 0, counters) skip the division by one, which costs as
+// much as any other.
+func decValue(d int64, e uint8) uint64 {
+	if e == 0 {
+		return math.Float64bits(float64(d))
+	}
+	return math.Float64bits(float64(d) / pow10[e])
+}
 
 // decItem is one value's classification, kept between sizing and writing.
 type decItem struct {

@@ -84,7 +84,7 @@ func (a *appender) add(ref SeriesRef, l Labels, t int64, v float64, h *Histogram
 	if err != nil {
 		return 0, err
 	}
-	if last := s.lastTA.Load(); last != math.MinInt64 && t < last-a.db.window {
+	if last := s.lastT.Load(); last != math.MinInt64 && t < last-a.db.window {
 		return 0, &SampleError{Err: ErrOutOfOrderSample, Labels: s.lset, T: t}
 	}
 	a.samples = append(a.samples, pendingSample{s: s, t: t, v: v, h: h})
@@ -136,7 +136,8 @@ func (a *appender) series(ref SeriesRef, l Labels) (*memSeries, error) {
 
 func newMemSeries(id uint32, ls Labels) *memSeries {
 	s := &memSeries{id: id, lset: ls}
-	s.lastTA.Store(math.MinInt64)
+	s.lastT.Store(math.MinInt64)
+	s.minT.Store(math.MaxInt64)
 	return s
 }
 
@@ -249,7 +250,7 @@ func (a *appender) validate() error {
 	for i := range a.samples {
 		p := &a.samples[i]
 		s := p.s
-		cur, has := s.lastT, s.hasData
+		cur, has := s.lastT.Load(), s.hasData
 		if s.commitG == g {
 			cur, has = s.commitT, true
 		}
@@ -290,7 +291,7 @@ func (a *appender) existing(i int, p *pendingSample) (same, found bool) {
 	if ok {
 		return sameValue(v, h, p.v, p.h), true
 	}
-	if s.hasData && p.t == s.lastT && p.h == nil {
+	if s.hasData && p.t == s.lastT.Load() && p.h == nil {
 		return s.lastV == math.Float64bits(p.v), true
 	}
 	return false, false

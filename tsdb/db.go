@@ -162,9 +162,9 @@ func (db *DB) load() error {
 			continue // a mark without its series record cannot be written; ignore it
 		}
 		s.mark = m
-		s.hasData, s.minT, s.lastT, s.lastV = true, m.minT, m.maxT, m.lastV
-		s.lastTA.Store(m.maxT)
-		s.boundMin, s.boundMax, s.boundOK = m.minT, m.maxT, true
+		s.hasData, s.lastV = true, m.lastV
+		s.minT.Store(m.minT)
+		s.lastT.Store(m.maxT)
 		db.seq = max(db.seq, m.seq)
 	}
 	if err := it.Close(); err != nil {
@@ -234,20 +234,12 @@ func (db *DB) applySample(s *memSeries, seq uint64, t int64, v float64, h *Histo
 		s.winSeq = seq
 	}
 	s.insert(t, v, h)
-	if !s.boundOK || t < s.boundMin {
-		s.boundMin = t
-	}
-	if !s.boundOK || t > s.boundMax {
-		s.boundMax = t
-	}
-	s.boundOK = true
 	st.mu.Unlock()
-	if !s.hasData || t < s.minT {
-		s.minT = t
+	if !s.hasData || t < s.minT.Load() {
+		s.minT.Store(t)
 	}
-	if !s.hasData || t >= s.lastT {
-		s.lastT = t
-		s.lastTA.Store(t)
+	if !s.hasData || t >= s.lastT.Load() {
+		s.lastT.Store(t)
 		if h == nil {
 			s.lastV = math.Float64bits(v)
 		}

@@ -18,34 +18,39 @@ import (
 // Commits are serialised by DB.commitMu, so only the committing goroutine
 // changes a series; it holds the series' stripe lock while doing so, and
 // readers hold the stripe's read lock while copying the head out.
+//
+// There is one per series, so its size is most of a series' heap: fields
+// are ordered so the small ones share padding, and nothing is kept twice.
 type memSeries struct {
-	id   uint32
+	id uint32
+	// Owned by the committer (commitMu).
+	hasData bool // any sample ever, sealed or in the head
+	live    bool // the series record is (being) written; false for a creation lost to a race
+
 	lset Labels
 
 	// Guarded by the stripe lock (written under commitMu as well).
 	chunk *encoding.FloatChunk // in-order floats; nil when there are none
 	side  *sideSamples         // out-of-order floats and histograms; nil when none
-	// The earliest and newest timestamps ever stored, for Select's range
-	// filter; boundOK is false until the first sample.
-	boundMin, boundMax int64
-	boundOK            bool
+
+	// nextHash chains series whose label hashes collide in the stripe's
+	// hash index (guarded by that stripe's lock).
+	nextHash *memSeries
 
 	// Owned by the committer (commitMu).
 	mark     mark   // what the sealed chunks cover
-	hasData  bool   // any sample ever, sealed or in the head
-	minT     int64  // earliest timestamp ever
-	lastT    int64  // newest timestamp ever
 	lastV    uint64 // bits of the newest float sample (for duplicate checks after sealing)
 	walFirst uint64 // oldest write-ahead entry holding a head sample; 0 when the head is empty
 	winSeq   uint64 // write-ahead seq of the first sample in the head's newest chunk window
-	live     bool   // the series record is (being) written; false for a creation lost to a race
 	commitT  int64  // newest timestamp including the commit being validated
 	commitG  uint64 // commit generation commitT belongs to
 	touchG   uint64 // commit generation that last touched the series
 
-	// lastTA mirrors lastT for Append's early out-of-order check, which
-	// runs without commitMu; math.MinInt64 when the series has no sample.
-	lastTA atomic.Int64
+	// The earliest and newest timestamps ever stored. Only the committer
+	// writes them; they are atomic because Append's early out-of-order
+	// check and Select's range filter read them without commitMu. lastT
+	// is math.MinInt64 (and minT math.MaxInt64) before the first sample.
+	minT, lastT atomic.Int64
 }
 
 // sideSamples are head samples that cannot go into the Gorilla chunk,
@@ -239,7 +244,7 @@ const stripeCount = 1 << 10
 // appending to different series).
 type stripe struct {
 	mu     sync.RWMutex
-	byHash map[uint64][]*memSeries
+	byHash map[uint64]*memSeries // chained through memSeries.nextHash
 	_      [40]byte
 }
 
@@ -270,7 +275,7 @@ func newRegistry() *registry {
 		strs:    map[string]string{},
 	}
 	for i := range r.stripes {
-		r.stripes[i].byHash = map[uint64][]*memSeries{}
+		r.stripes[i].byHash = map[uint64]*memSeries{}
 	}
 	return r
 }
@@ -297,7 +302,7 @@ func (r *registry) lookup(hash uint64, ls Labels) *memSeries {
 	st := &r.stripes[hash&(stripeCount-1)]
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	for _, s := range st.byHash[hash] {
+	for s := st.byHash[hash]; s != nil; s = s.nextHash {
 		if Equal(s.lset, ls) {
 			return s
 		}
@@ -343,7 +348,8 @@ func (r *registry) add(s *memSeries) {
 	h := s.lset.Hash()
 	st := &r.stripes[h&(stripeCount-1)]
 	st.mu.Lock()
-	st.byHash[h] = append(st.byHash[h], s)
+	s.nextHash = st.byHash[h]
+	st.byHash[h] = s
 	st.mu.Unlock()
 
 	r.idMu.Lock()

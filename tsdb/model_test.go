@@ -236,7 +236,7 @@ func checkModel(t *testing.T, rng *rand.Rand, db *DB, m *model) {
 				if sr == nil {
 					t.Logf("not registered")
 				} else {
-					t.Logf("id %d head %d mark %+v bounds %v %v %v walFirst %d", sr.id, sr.headLen(), sr.mark, sr.boundMin, sr.boundMax, sr.boundOK, sr.walFirst)
+					t.Logf("id %d head %d mark %+v bounds %v %v %v walFirst %d", sr.id, sr.headLen(), sr.mark, sr.minT.Load(), sr.lastT.Load(), sr.hasData, sr.walFirst)
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package tsdb
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sort"
 	"sync/atomic"
@@ -55,12 +56,12 @@ func (q *Querier) Select(ctx context.Context, sorted bool, ms ...*Matcher) Serie
 	return set
 }
 
-// bounds returns the earliest and newest timestamp a series has.
+// bounds returns the earliest and newest timestamp a series has. The
+// committer stores them after the samples, so a series whose commit
+// returned is never filtered out.
 func (db *DB) bounds(s *memSeries) (lo, hi int64, ok bool) {
-	st := db.reg.stripeOf(s.id)
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	return s.boundMin, s.boundMax, s.boundOK
+	hi = s.lastT.Load()
+	return s.minT.Load(), hi, hi != math.MinInt64
 }
 
 // LabelNames returns the sorted label names of the series matching ms

@@ -61,7 +61,7 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 			cut = max(cut, s.mark.sealT)
 		}
 		cuts[i] = cut
-		m := mark{seq: db.seq, sealT: cut, minT: s.minT, maxT: s.mark.maxT, lastV: s.mark.lastV}
+		m := mark{seq: db.seq, sealT: cut, minT: s.minT.Load(), maxT: s.mark.maxT, lastV: s.mark.lastV}
 		if s.mark.seq == 0 {
 			m.maxT = math.MinInt64
 		}
@@ -90,7 +90,7 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 				return fmt.Errorf("tsdb: seal: %w", err)
 			}
 			chunks++
-			if hi == s.lastT {
+			if hi == s.lastT.Load() {
 				m.maxT, m.lastV = hi, s.lastV
 			} else {
 				m.maxT = max(m.maxT, hi)

@@ -14,13 +14,14 @@ var errBitsTruncated = fmt.Errorf("%w: bit stream ends early", ErrCorrupt)
 var errVarintTooLong = fmt.Errorf("%w: varint in bit stream overflows 64 bits", ErrCorrupt)
 
 // BitWriter appends bits, most significant first, to a byte slice. It keeps
-// up to 31 pending bits in a register and moves whole 32-bit words to the
-// slice, so writing costs a few instructions and no allocation beyond the
-// slice's amortised growth. The zero value is ready to use.
+// up to 63 pending bits in a register and moves whole 64-bit words to the
+// slice, so writing a field of up to 64 bits costs a few instructions,
+// inlined, and no allocation beyond the slice's amortised growth. The zero
+// value is ready to use.
 type BitWriter struct {
 	buf []byte
 	acc uint64 // pending bits, right-aligned; the low n bits are valid
-	n   uint   // number of pending bits, always < 32 between calls
+	n   uint   // number of pending bits, always < 64 between calls
 }
 
 // NewBitWriter returns a writer that appends to dst[:len(dst)].
@@ -31,14 +32,7 @@ func (w *BitWriter) Reset(dst []byte) { w.buf, w.acc, w.n = dst, 0, 0 }
 
 // WriteBits writes the low n bits of v (0 ≤ n ≤ 64), most significant
 // first. Bits of v above n are ignored.
-func (w *BitWriter) WriteBits(v uint64, n int) {
-	if n > 32 {
-		w.writeSmall(v>>32, uint(n-32))
-		w.writeSmall(v&(1<<32-1), 32)
-		return
-	}
-	w.writeSmall(v, uint(n))
-}
+func (w *BitWriter) WriteBits(v uint64, n int) { w.writeSmall(v, uint(n)) }
 
 // WriteBit writes one bit: 1 if b, else 0.
 func (w *BitWriter) WriteBit(b bool) {
@@ -49,15 +43,26 @@ func (w *BitWriter) WriteBit(b bool) {
 	w.writeSmall(v, 1)
 }
 
-// writeSmall writes the low n ≤ 32 bits of v.
+// writeSmall writes the low n ≤ 64 bits of v. The common case, room in
+// the register, is inlined; a full word goes out in flush.
 func (w *BitWriter) writeSmall(v uint64, n uint) {
-	w.acc = w.acc<<n | v&(1<<n-1)
-	w.n += n
-	if w.n >= 32 {
-		w.n -= 32
-		w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(w.acc>>w.n))
-		w.acc &= 1<<w.n - 1
+	v &= 1<<n - 1 // all ones for n = 64
+	if w.n+n < 64 {
+		w.acc = w.acc<<n | v
+		w.n += n
+		return
 	}
+	w.flush(v, n)
+}
+
+// flush appends the pending bits and the top bits of v's n that complete
+// a 64-bit word, and keeps the rest of v pending.
+func (w *BitWriter) flush(v uint64, n uint) {
+	rest := w.n + n - 64 // bits of v left over, 0 ≤ rest ≤ n
+	// acc<<64 is 0 in Go, so an empty register needs no case of its own.
+	w.buf = binary.BigEndian.AppendUint64(w.buf, w.acc<<(64-w.n)|v>>rest)
+	w.acc = v & (1<<rest - 1)
+	w.n = rest
 }
 
 // WriteUvarint writes v in 8-bit groups of seven value bits and a

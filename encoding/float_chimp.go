@@ -16,7 +16,8 @@ import "math/bits"
 //
 // The first value is stored as 64 raw bits.
 
-// chimpRefs is how many earlier values an XOR may refer to.
+// chimpRefs is how many earlier values an XOR may refer to, a power of
+// two so that a slot is a mask away.
 const chimpRefs = 8
 
 // chimpTrailThreshold is the trailing-zero count above which the centre
@@ -50,7 +51,7 @@ type chimpState struct {
 func (s *chimpState) reset() { *s = chimpState{lead: noWindow} }
 
 func (s *chimpState) push(vb uint64) {
-	s.ring[s.n%chimpRefs] = vb
+	s.ring[s.n&(chimpRefs-1)] = vb
 	s.n++
 }
 
@@ -73,7 +74,7 @@ func (s *chimpState) plan(vb uint64, p *chimpPlan) {
 		*p = chimpPlan{flag: 0xff, nbits: 64}
 		return
 	}
-	last := s.ring[(s.n-1)%chimpRefs]
+	last := s.ring[(s.n-1)&(chimpRefs-1)]
 	// The reference with the most trailing zeros in common, found without
 	// branches: each candidate is scored trailing zeros × 8 + slot and the
 	// largest score wins (mispredicted comparisons cost more than the
@@ -153,7 +154,7 @@ func (s *chimpState) write(w *BitWriter, vb uint64, p chimpPlan) uint64 {
 			sig := 64 - chimpLead[s.lead]
 			f := p.xor & lowBits(sig)
 			w.WriteBits(f, int(sig))
-			got = s.ring[(s.n-1)%chimpRefs] ^ f
+			got = s.ring[(s.n-1)&(chimpRefs-1)] ^ f
 		}
 	}
 	s.push(vb)
@@ -215,7 +216,7 @@ func (s *chimpState) read(r *BitReader) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		vb = s.ring[(s.n-1)%chimpRefs] ^ x
+		vb = s.ring[(s.n-1)&(chimpRefs-1)] ^ x
 	}
 	s.push(vb)
 	return vb, nil

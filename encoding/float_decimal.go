@@ -42,9 +42,9 @@ func decScale(v float64, e uint8) (int64, bool) {
 
 // decValue is the float a scaled integer stands for.
 // Integers (e = 0, counters) skip the division by one, which costs as
-// much as any other.
+// much as any other, and so does zero, common in sparse series.
 func decValue(d int64, e uint8) uint64 {
-	if e == 0 {
+	if e == 0 || d == 0 { // zero: +0 at any scale, as the division gives
 		return math.Float64bits(float64(d))
 	}
 	return math.Float64bits(float64(d) / pow10[e])

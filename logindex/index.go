@@ -664,7 +664,11 @@ func (ix *Index) flushLocked() error {
 		}
 		for _, k := range names {
 			var err error
-			if post, err = ix.w.enc.appendPostings(post[:0], p.pend[k]); err != nil {
+			long := uint64(longPostings)
+			if k[0] == 'f' {
+				long = smallPostings
+			}
+			if post, err = ix.w.enc.appendPostings(post[:0], p.pend[k], long); err != nil {
 				batch.Close()
 				return err
 			}

@@ -19,8 +19,8 @@ import (
 //	                       (the first from 0); the count is what fits in len
 //	format 1: roaring      portable serialization, run-optimised
 //
-// The writer keeps whichever form is smaller (a list longer than
-// longPostings must be a third smaller, as it is slower to decode). Most tokens of real logs (ids,
+// The writer keeps whichever form is smaller (a long list must be a third
+// smaller, as it is slower to decode; see longPostings). Most tokens of real logs (ids,
 // addresses, counters) occur in a handful of records, where the list takes
 // 2–4 bytes and roaring's header alone ~16. Mid-sized lists (a word of one
 // service) take one or two bytes per ordinal as deltas, since a stream's
@@ -32,8 +32,10 @@ const (
 	// smallPostings is the largest cardinality written as a delta list
 	// without comparing it with roaring, which cannot be smaller.
 	smallPostings = 24
-	// longPostings is the cardinality past which a delta list must be a
-	// third smaller than roaring to be chosen.
+	// longPostings is the cardinality past which a token's delta list
+	// must be a third smaller than roaring to be chosen. A field value's
+	// list must be from smallPostings on: field postings are a small part
+	// of the index, and top values decode every value of a field.
 	longPostings = 1024
 )
 
@@ -44,9 +46,10 @@ type postingsEncoder struct {
 	it   roaring.IntIterator
 }
 
-// appendPostings appends bm's on-disk form. It does not modify bm, which
-// readers may be using: roaring is run-optimised in a copy.
-func (e *postingsEncoder) appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte, error) {
+// appendPostings appends bm's on-disk form. A list of more than long
+// ordinals must be a third smaller than roaring to be chosen. It does not
+// modify bm, which readers may be using: roaring is run-optimised in a copy.
+func (e *postingsEncoder) appendPostings(dst []byte, bm *roaring.Bitmap, long uint64) ([]byte, error) {
 	limit := -1 // the list's size to beat, or -1
 	if n := bm.GetCardinality(); n > smallPostings {
 		if e.rb == nil {
@@ -56,7 +59,7 @@ func (e *postingsEncoder) appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte
 		e.rb.Or(bm)
 		e.rb.RunOptimize()
 		limit = int(e.rb.GetSerializedSizeInBytes())
-		if n > longPostings {
+		if n > long {
 			// A long list decodes several times slower per ordinal than
 			// a roaring container is copied: it must save a third.
 			limit = limit * 2 / 3
@@ -86,7 +89,7 @@ func (e *postingsEncoder) appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte
 // appendPostings appends bm's on-disk form with a one-off encoder.
 func appendPostings(dst []byte, bm *roaring.Bitmap) ([]byte, error) {
 	var e postingsEncoder
-	return e.appendPostings(dst, bm)
+	return e.appendPostings(dst, bm, longPostings)
 }
 
 // splitPostings returns the postings value at the start of v and the bytes

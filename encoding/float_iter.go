@@ -25,6 +25,7 @@ type FloatIterator struct {
 	dec   decState
 	chimp chimpState
 	grid  tsGrid // decimal and chimp: timestamps on a grid when interval > 0
+	rep   uint   // decimal: bits of an unchanged interval and code 0 in the first bucket; 0 on a grid
 	gp    int64  // the grid point of the current sample
 	err   error
 }
@@ -75,6 +76,19 @@ func (it *FloatIterator) Next() bool {
 		if t := it.t + int64(it.delta); t > it.t {
 			it.r.acc <<= 2
 			it.r.n -= 2
+			it.t = t
+			it.i++
+			return true
+		}
+	}
+	// So, in a decimal chunk, is a zero bit and code 0 in the first
+	// bucket, when the last value had neither a change of d nor a
+	// residual.
+	if rep := it.rep; rep != 0 && it.r.acc>>(64-rep) == 0 && it.r.n >= rep && it.i >= 2 && it.i < it.n &&
+		it.dec.delta == 0 && it.dec.baseOK && it.v == it.dec.base {
+		if t := it.t + int64(it.delta); t > it.t {
+			it.r.acc <<= rep
+			it.r.n -= rep
 			it.t = t
 			it.i++
 			return true
@@ -223,6 +237,9 @@ slow:
 			err = it.readXOR()
 		case EncDecimal:
 			it.v, err = it.dec.read(&it.r, it.i)
+			if it.i == 0 && it.grid.interval == 0 && it.dec.p.w[0] < 62 {
+				it.rep = 2 + uint(it.dec.p.w[0])
+			}
 		case EncChimp:
 			it.v, err = it.chimp.read(&it.r)
 		}

@@ -63,6 +63,10 @@ type DB struct {
 	touched   []*memSeries
 	codec     chunkCodec
 	sealBuf   sampleBuf
+	key       []byte
+	upper     []byte
+	delKeys   []byte // seal's chunk keys to delete, back to back
+	delOffs   []int  // where each of delKeys ends
 
 	samples      atomic.Uint64
 	sealedChunks atomic.Uint64

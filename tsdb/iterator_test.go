@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pillar-db/pillar/internal/keys"
 )
 
 // TestIteratorOverlappingChunks writes in-order samples, seals them, then
@@ -173,4 +176,80 @@ func TestIteratorAllocsPerSeries(t *testing.T) {
 	// allocation per chunk or sample would show.
 	require.LessOrEqual(t, a1, 4.0)
 	require.LessOrEqual(t, a2, a1)
+}
+
+// TestMergeClosedWindow checks that the 120-sample chunks of a window are
+// replaced by one chunk when the window closes, that a window holding a
+// histogram is left as it is, and that every sample reads back, before
+// and after a reopen.
+func TestMergeClosedWindow(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(dir, &Options{OutOfOrderWindow: 5 * time.Hour})
+	require.NoError(t, err)
+	fl, hl := FromStrings(MetricName, "f"), FromStrings(MetricName, "h")
+	const step = 15_000
+	n := int(2*chunkRange/step) + 50 // two whole windows and part of a third
+	var rf, rh SeriesRef
+	want := map[int64]float64{}
+	for i := range n {
+		ts := int64(i) * step
+		app := db.Appender(ctx)
+		rf, err = app.Append(rf, fl, ts, float64(i%13))
+		require.NoError(t, err)
+		want[ts] = float64(i % 13)
+		if i%100 == 0 {
+			h := &Histogram{Count: 1, ZeroCount: 1, ZeroThreshold: 0.001}
+			rh, err = app.AppendHistogram(rh, hl, ts, h)
+		} else {
+			rh, err = app.Append(rh, hl, ts, 1)
+		}
+		require.NoError(t, err)
+		require.NoError(t, app.Commit())
+	}
+	// An out-of-order sample into the first, merged window.
+	app := db.Appender(ctx)
+	rf, err = app.Append(rf, fl, 7, 42)
+	require.NoError(t, err)
+	require.NoError(t, app.Commit())
+	want[7] = 42
+
+	perWindow := func(ref SeriesRef) map[int64]int {
+		prefix := keys.AppendMetricChunkPrefix(nil, uint32(ref))
+		it, err := db.p.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keys.PrefixEnd(prefix)})
+		require.NoError(t, err)
+		defer it.Close()
+		got := map[int64]int{}
+		for it.First(); it.Valid(); it.Next() {
+			_, lo, _, _, err := keys.ParseMetricChunk(it.Key())
+			require.NoError(t, err)
+			got[chunkWindow(lo)]++
+		}
+		return got
+	}
+	require.NoError(t, db.Flush(ctx))
+	f := perWindow(rf)
+	// Window 0 closed and was merged; its out-of-order sample came later
+	// and is a chunk of its own. Window 1 was merged when the first chunk
+	// of window 2 was sealed (by Flush).
+	require.Equal(t, 2, f[0], "the merged chunk and the out-of-order sample's")
+	require.Equal(t, 1, f[1])
+	require.Equal(t, 1, f[2])
+	require.Greater(t, perWindow(rh)[0], 4, "a window with histograms is not merged")
+
+	check := func(db *DB) {
+		m, err := NewMatcher(MatchEqual, MetricName, "f")
+		require.NoError(t, err)
+		series := readAll(t, db, math.MinInt64, math.MaxInt64, m)[fl.String()]
+		require.Len(t, series, len(want))
+		for _, s := range series {
+			require.Equal(t, want[s.t], s.v, "t=%d", s.t)
+		}
+	}
+	check(db)
+	require.NoError(t, db.Close())
+	db, err = Open(dir, nil)
+	require.NoError(t, err)
+	defer db.Close()
+	check(db)
 }

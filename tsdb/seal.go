@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/pillar-db/pillar/encoding"
 	"github.com/pillar-db/pillar/internal/keys"
 	"github.com/pillar-db/pillar/internal/kv"
@@ -73,6 +75,17 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 				}
 			}
 		}
+		if wp := chunkWindow(s.mark.sealT); s.mark.seq != 0 && wp < chunkWindow(lo) {
+			// Every sample of the window the mark ends in is sealed and the
+			// head has moved past it: the window is closed.
+			merged, err := db.mergeWindow(b, s.id, wp)
+			if err != nil {
+				return err
+			}
+			if merged {
+				chunks++
+			}
+		}
 		n := s.chunkLen()
 		st := db.reg.stripeOf(s.id)
 		st.mu.Lock() // Bytes and copyHead may finish the chunk's bytes in place
@@ -130,10 +143,8 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 			}
 		}
 		marks[i] = m
-		key = keys.AppendMetricMark(key[:0], s.id)
-		db.buf, db.scratch = appendMark(db.buf[:0], db.scratch, m)
-		if err := b.Set(key, db.buf, nil); err != nil {
-			return fmt.Errorf("tsdb: seal: %w", err)
+		if err := db.putMark(b, s.id, m); err != nil {
+			return err
 		}
 	}
 	if err := b.Commit(kv.WriteOptions); err != nil {
@@ -157,6 +168,87 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 		}
 	}
 	return nil
+}
+
+// putMark adds a series' seal mark to b.
+func (db *DB) putMark(b *pebble.Batch, id uint32, m mark) error {
+	db.key = keys.AppendMetricMark(db.key[:0], id)
+	db.buf, db.scratch = appendMark(db.buf[:0], db.scratch, m)
+	if err := b.Set(db.key, db.buf, nil); err != nil {
+		return fmt.Errorf("tsdb: seal: %w", err)
+	}
+	return nil
+}
+
+// maxMergedSamples caps the chunk mergeWindow writes, so that Seek still
+// skips in steps of a bounded size when scrapes are frequent.
+const maxMergedSamples = 1024
+
+// mergeWindow replaces the sealed chunks of series id in window w, a
+// window no head sample is in any more, by one chunk. A window at 15 s
+// holds four 120-sample chunks; as one it stores one key, one header and
+// one first sample instead of four, and its encoding is chosen over all
+// its values. It reports false, changing nothing, when the window has
+// fewer than two chunks, a histogram chunk, or more than maxMergedSamples
+// samples. The old chunks are deleted in the same batch, so a reader sees
+// either them or the merged chunk.
+func (db *DB) mergeWindow(b *pebble.Batch, id uint32, w int64) (bool, error) {
+	buf := &db.sealBuf
+	buf.reset()
+	db.key = keys.AppendMetricChunkFrom(db.key[:0], id, w*chunkRange)
+	db.upper = keys.AppendMetricChunkFrom(db.upper[:0], id, (w+1)*chunkRange)
+	it, err := db.p.NewIter(&pebble.IterOptions{LowerBound: db.key, UpperBound: db.upper})
+	if err != nil {
+		return false, fmt.Errorf("tsdb: seal series %d: %w", id, err)
+	}
+	db.delKeys, db.delOffs = db.delKeys[:0], db.delOffs[:0]
+	ok := true
+	for it.First(); it.Valid(); it.Next() {
+		v := it.Value()
+		if enc, err := encoding.EncodingOf(v); err != nil || enc == encoding.EncHistogram {
+			ok = false
+			break
+		}
+		if err := db.codec.fit.Reset(v); err != nil {
+			ok = false
+			break
+		}
+		for db.codec.fit.Next() {
+			t, fv := db.codec.fit.At()
+			buf.addFloat(t, fv)
+		}
+		if db.codec.fit.Err() != nil || len(buf.ts) > maxMergedSamples {
+			ok = false
+			break
+		}
+		db.delKeys = append(db.delKeys, it.Key()...)
+		db.delOffs = append(db.delOffs, len(db.delKeys))
+	}
+	if err := it.Close(); err != nil {
+		return false, fmt.Errorf("tsdb: seal series %d: %w", id, err)
+	}
+	if !ok || len(db.delOffs) < 2 {
+		return false, nil
+	}
+	buf.normalize()
+	db.buf, err = db.codec.encodeFloats(db.buf[:0], buf.ts, buf.vs)
+	if err != nil {
+		return false, fmt.Errorf("tsdb: seal series %d: %w", id, err)
+	}
+	// Deletes first: the merged chunk's key may equal an old one's.
+	prev := 0
+	for _, off := range db.delOffs {
+		if err := b.Delete(db.delKeys[prev:off], nil); err != nil {
+			return false, fmt.Errorf("tsdb: seal: %w", err)
+		}
+		prev = off
+	}
+	n := len(buf.ts)
+	db.key = keys.AppendMetricChunk(db.key[:0], id, buf.ts[0], buf.ts[n-1], db.seq)
+	if err := b.Set(db.key, db.buf, nil); err != nil {
+		return false, fmt.Errorf("tsdb: seal: %w", err)
+	}
+	return true, nil
 }
 
 // trim seals series that pin old write-ahead entries and deletes the

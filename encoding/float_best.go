@@ -282,7 +282,11 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 			w.WriteUvarint(delta)
 		default:
 			d := uint64(t - prevT)
-			gotT = prevT + int64(delta+uint64(writeDod(&w, int64(d-delta))))
+			if d == delta {
+				w.writeSmall(0, 1) // dod 0, the common case, without a call
+			} else {
+				gotT = prevT + int64(delta+uint64(writeDod(&w, int64(d-delta))))
+			}
 			delta = d
 		}
 		ok := gotT == t

@@ -137,30 +137,6 @@ func (s *decState) skip(vb uint64) {
 	}
 }
 
-// writeBucket writes zigzagged z in the smallest of the chunk's bucket
-// widths that holds it: 0, 10, 110, 1110 prefixes. The prefix 1111 is the
-// escape to residual and raw values. It returns the code a reader recovers
-// from the bits written, and false, writing nothing, when no width holds z.
-func writeBucket(w *BitWriter, z uint64, ws *[4]uint8) (uint64, bool) {
-	// The widths ascend, so the bucket is the number of widths shorter
-	// than z: counted without branches, which a per-value bucket defeats.
-	l := uint8(bits.Len64(z))
-	i := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
-	if i > 3 {
-		return 0, false
-	}
-	wd := ws[i]
-	f := z & lowBits(wd)
-	prefix := uint64(1)<<(i+1) - 2
-	if n := i + 1 + uint(wd); n <= 32 {
-		w.writeSmall(prefix<<wd|f, n)
-	} else {
-		w.writeSmall(prefix, i+1)
-		w.WriteBits(f, int(wd))
-	}
-	return f, true
-}
-
 // b2u is 1 for true and 0 for false.
 func b2u(b bool) uint {
 	var u uint
@@ -170,8 +146,8 @@ func b2u(b bool) uint {
 	return u
 }
 
-// readBucket reads a value written by writeBucket; esc reports the 1111
-// escape instead.
+// readBucket reads a bucket code written by writeDecimalValue; esc
+// reports the 1111 escape instead.
 func readBucket(r *BitReader, ws *[4]uint8) (z uint64, esc bool, err error) {
 	p, avail := r.PeekBits(4)
 	ones := bits.LeadingZeros64(^(p << 60))
@@ -302,13 +278,32 @@ func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) 
 	} else {
 		r = 0
 	}
-	f, ok := writeBucket(w, z, &s.p.w)
+	// z goes in the smallest of the chunk's bucket widths that holds it,
+	// after the prefix 0, 10, 110 or 1110 (1111 is the escape to residual
+	// and raw values). The widths ascend, so the bucket is the number of
+	// widths shorter than z: counted without branches, which a per-value
+	// bucket defeats. f is the code a reader recovers.
+	ws := &s.p.w
+	l := uint8(bits.Len64(z))
+	b := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
+	if b > 3 {
+		return false // no width holds z
+	}
+	wd := ws[b]
+	f := z & lowBits(wd)
+	prefix := uint64(1)<<(b+1) - 2
+	if n := b + 1 + uint(wd); n <= 64 {
+		w.writeSmall(prefix<<wd|f, n)
+	} else {
+		w.writeSmall(prefix, b+1)
+		w.writeSmall(f, uint(wd))
+	}
 	dd := Unzigzag(f)
 	if s.p.order == 2 {
 		dd += prevDelta
 	}
 	got := prevD + dd
-	if !ok || got <= -(1<<53) || got >= 1<<53 {
+	if got <= -(1<<53) || got >= 1<<53 {
 		return false
 	}
 	if got != prevD || !s.baseOK {

@@ -276,7 +276,15 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 				gp = t + g.phase
 			}
 		case g.interval != 0:
-			gp, gotT = g.writeTime(&w, t, prevT, gp)
+			// On the grid, the usual case, without a call: writeTime's
+			// zero bit and offset.
+			next := gp + g.interval
+			if z := Zigzag(t - next); bits.Len64(z) <= int(g.width) && g.width < 32 {
+				w.writeSmall(z, 1+uint(g.width))
+				gp, gotT = next, next+Unzigzag(z&lowBits(g.width))
+			} else {
+				gp, gotT = g.writeTime(&w, t, prevT, gp)
+			}
 		case i == 1:
 			delta = uint64(t - prevT)
 			w.WriteUvarint(delta)

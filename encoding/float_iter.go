@@ -172,10 +172,24 @@ func (it *FloatIterator) Next() bool {
 				}
 				w := uint(it.dec.p.w[ones])
 				used = pos + ones + 1 + w
-				if it.r.n < used || !it.dec.apply(acc<<(ones+1)>>(64-w)) {
+				if it.r.n < used {
 					goto slow
 				}
-				it.v = it.dec.base + uint64(Unzigzag(res))
+				// apply, in line: a changed d is the usual case here.
+				ds := &it.dec
+				dd := Unzigzag(acc << (ones + 1) >> (64 - w))
+				if ds.p.order == 2 {
+					dd += ds.delta
+				}
+				if d := ds.d + dd; d != ds.d || !ds.baseOK {
+					if d <= -(1<<53) || d >= 1<<53 {
+						goto slow
+					}
+					ds.base, ds.baseOK = decValue(d, ds.p.e), true
+				}
+				ds.d += dd
+				ds.delta = dd
+				it.v = ds.base + uint64(Unzigzag(res))
 			default:
 				goto slow
 			}

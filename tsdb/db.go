@@ -314,6 +314,9 @@ func (db *DB) flush() error {
 	if err := db.seal(all, true); err != nil {
 		return err
 	}
+	if err := db.mergeOpen(all); err != nil {
+		return err
+	}
 	return db.truncateWAL()
 }
 

@@ -91,10 +91,15 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 		st.mu.Lock() // Bytes and copyHead may finish the chunk's bytes in place
 		if s.sideLen() == 0 && hi <= cut && n <= db.opts.ChunkSamples && chunkWindow(lo) == chunkWindow(hi) {
 			// The common case: the whole open chunk, re-encoded in the
-			// smallest float encoding for its values.
+			// smallest float encoding for its values, unless its window
+			// will be merged (and so re-encoded) when it closes.
 			key = keys.AppendMetricChunk(key[:0], s.id, lo, hi, db.seq)
 			var err error
-			db.buf, err = encoding.AppendBestFloatChunk(db.buf[:0], s.chunk.Bytes())
+			if !all && willMerge(n, lo, hi) {
+				db.buf = append(db.buf[:0], s.chunk.Bytes()...)
+			} else {
+				db.buf, err = encoding.AppendBestFloatChunk(db.buf[:0], s.chunk.Bytes())
+			}
 			st.mu.Unlock()
 			if err != nil {
 				return fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
@@ -183,6 +188,52 @@ func (db *DB) putMark(b *pebble.Batch, id uint32, m mark) error {
 // maxMergedSamples caps the chunk mergeWindow writes, so that Seek still
 // skips in steps of a bounded size when scrapes are frequent.
 const maxMergedSamples = 1024
+
+// willMerge says whether a chunk of n samples over [lo, hi] is spaced so
+// that its whole window fits in maxMergedSamples, so that mergeWindow will
+// replace it when the window closes.
+func willMerge(n int, lo, hi int64) bool {
+	return n >= 2 && hi > lo && chunkRange*int64(n-1)/(hi-lo) < maxMergedSamples
+}
+
+// mergeOpen merges the chunks of the window each series' seal mark ends
+// in, as if it had closed, so that a flush leaves no window in pieces;
+// samples added to the window later are merged again when it closes.
+// Callers hold commitMu.
+func (db *DB) mergeOpen(list []*memSeries) error {
+	// Batches of a bounded number of series: a merged chunk is up to a few
+	// kilobytes, and a flush covers every series.
+	const perBatch = 1024
+	for len(list) > 0 {
+		part := list[:min(len(list), perBatch)]
+		list = list[len(part):]
+		b := db.p.NewBatch()
+		merged := 0
+		for _, s := range part {
+			if s.mark.seq == 0 {
+				continue
+			}
+			ok, err := db.mergeWindow(b, s.id, chunkWindow(s.mark.sealT))
+			if err != nil {
+				_ = b.Close()
+				return err
+			}
+			if ok {
+				merged++
+			}
+		}
+		if merged > 0 {
+			if err := b.Commit(kv.WriteOptions); err != nil {
+				_ = b.Close()
+				return fmt.Errorf("tsdb: seal: %w", err)
+			}
+		}
+		if err := b.Close(); err != nil {
+			return fmt.Errorf("tsdb: seal: %w", err)
+		}
+	}
+	return nil
+}
 
 // mergeWindow replaces the sealed chunks of series id in window w, a
 // window no head sample is in any more, by one chunk. A window at 15 s

@@ -186,12 +186,12 @@ func (a *appender) Commit() error {
 	}
 	db.gen++
 	db.touched = db.touched[:0]
+	db.applyBatch(a.samples, seq)
 	for i := range a.samples {
 		p := &a.samples[i]
 		if p.skip {
 			continue
 		}
-		db.applySample(p.s, seq, p.t, p.v, p.h)
 		if p.s.touchG != db.gen {
 			p.s.touchG = db.gen
 			db.touched = append(db.touched, p.s)

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -63,10 +64,13 @@ type DB struct {
 	touched   []*memSeries
 	codec     chunkCodec
 	sealBuf   sampleBuf
-	key       []byte
-	upper     []byte
-	delKeys   []byte // seal's chunk keys to delete, back to back
-	delOffs   []int  // where each of delKeys ends
+	// applyBatch's scratch: samples per stripe, then the batch in stripe order
+	stripeCounts [stripeCount]int32
+	order        []int32
+	key          []byte
+	upper        []byte
+	delKeys      []byte // seal's chunk keys to delete, back to back
+	delOffs      []int  // where each of delKeys ends
 
 	samples      atomic.Uint64
 	sealedChunks atomic.Uint64
@@ -234,11 +238,69 @@ func (db *DB) load() error {
 func (db *DB) applySample(s *memSeries, seq uint64, t int64, v float64, h *Histogram) {
 	st := db.reg.stripeOf(s.id)
 	st.mu.Lock()
+	s.insertAt(seq, t, v, h)
+	st.mu.Unlock()
+	db.noteSample(s, seq, t, v, h)
+	db.samples.Add(1)
+}
+
+// applyBatch adds a commit's validated samples to their heads. It takes
+// each stripe lock once for all of the batch's samples in that stripe
+// (a scrape touches thousands of series, each once) instead of once per
+// sample: the samples are grouped by stripe with a counting sort, which
+// keeps each series' samples in commit order. Callers hold commitMu.
+func (db *DB) applyBatch(ps []pendingSample, seq uint64) {
+	counts := &db.stripeCounts
+	*counts = [stripeCount]int32{}
+	n := 0
+	for i := range ps {
+		if !ps[i].skip {
+			counts[ps[i].s.id&(stripeCount-1)]++
+			n++
+		}
+	}
+	pos := int32(0)
+	for i, c := range counts {
+		counts[i] = pos
+		pos += c
+	}
+	db.order = slices.Grow(db.order[:0], n)[:n]
+	for i := range ps {
+		if !ps[i].skip {
+			k := ps[i].s.id & (stripeCount - 1)
+			db.order[counts[k]] = int32(i)
+			counts[k]++
+		}
+	}
+	for i := 0; i < n; {
+		st := db.reg.stripeOf(ps[db.order[i]].s.id)
+		st.mu.Lock()
+		for ; i < n && db.reg.stripeOf(ps[db.order[i]].s.id) == st; i++ {
+			p := &ps[db.order[i]]
+			p.s.insertAt(seq, p.t, p.v, p.h)
+		}
+		st.mu.Unlock()
+	}
+	for i := range ps {
+		if p := &ps[i]; !p.skip {
+			db.noteSample(p.s, seq, p.t, p.v, p.h)
+		}
+	}
+	db.samples.Add(uint64(n))
+}
+
+// insertAt puts a sample into the head, noting the write-ahead seq of the
+// first sample of a new chunk window. Callers hold the stripe lock.
+func (s *memSeries) insertAt(seq uint64, t int64, v float64, h *Histogram) {
 	if _, hi, ok := s.headRange(); !ok || chunkWindow(t) > chunkWindow(hi) {
 		s.winSeq = seq
 	}
 	s.insert(t, v, h)
-	st.mu.Unlock()
+}
+
+// noteSample updates what the committer tracks of a series after a sample
+// went into its head.
+func (db *DB) noteSample(s *memSeries, seq uint64, t int64, v float64, h *Histogram) {
 	if !s.hasData || t < s.minT.Load() {
 		s.minT.Store(t)
 	}
@@ -252,7 +314,6 @@ func (db *DB) applySample(s *memSeries, seq uint64, t int64, v float64, h *Histo
 	if s.walFirst == 0 {
 		s.walFirst = seq
 	}
-	db.samples.Add(1)
 }
 
 // Close seals every head into chunks, truncates the write-ahead log and,

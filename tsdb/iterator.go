@@ -344,6 +344,26 @@ func (it *seriesIterator) Next() ValueType {
 	if it.started && it.typ == ValNone {
 		return ValNone
 	}
+	if it.typ == ValFloat && it.open && it.segs[it.si].kind == segFloats {
+		// The common step, inside a float chunk, without advance's search.
+		if it.fit.Next() {
+			t, v := it.fit.At()
+			if t > it.t && t <= it.maxt {
+				it.t, it.v = t, v
+				return ValFloat
+			}
+			// Past maxt, or a damaged chunk's regressing timestamp: advance
+			// ends or skips it.
+		} else {
+			if err := it.fit.Err(); err != nil {
+				it.err = wrapChunkErr(err)
+				it.typ = ValNone
+				return ValNone
+			}
+			it.open = false
+			it.si++
+		}
+	}
 	return it.advance(it.mint)
 }
 

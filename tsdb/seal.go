@@ -39,9 +39,30 @@ func (db *DB) needsSeal(s *memSeries) bool {
 // samples of the newest chunk window unless the head is full. Callers hold
 // commitMu.
 func (db *DB) seal(list []*memSeries, all bool) error {
-	if len(list) == 0 {
-		return nil
+	for len(list) > 0 {
+		n, err := db.sealSome(list, all)
+		if err != nil {
+			return err
+		}
+		list = list[n:]
 	}
+	return nil
+}
+
+// sealBatchBytes bounds one seal batch. A whole scrape's series tend to
+// seal (and merge windows) in the same commit; one batch for all of them
+// would reach tens of megabytes, which Pebble keeps in memory as a
+// flushable batch until its next flush. Each series' chunks and mark
+// still go into one batch, so every series is sealed atomically.
+const sealBatchBytes = 2 << 20
+
+// maxSealSeries bounds the series of one seal batch, and so its scratch.
+const maxSealSeries = 4096
+
+// sealSome seals a prefix of list in one batch of about sealBatchBytes
+// and returns how many series it took.
+func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
+	list = list[:min(len(list), maxSealSeries)]
 	b := db.p.NewBatch()
 	defer b.Close()
 	cuts := make([]int64, len(list))
@@ -80,7 +101,7 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 			// head has moved past it: the window is closed.
 			merged, err := db.mergeWindow(b, s.id, wp)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			if merged {
 				chunks++
@@ -102,10 +123,10 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 			}
 			st.mu.Unlock()
 			if err != nil {
-				return fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
+				return 0, fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
 			}
 			if err := b.Set(key, db.buf, nil); err != nil {
-				return fmt.Errorf("tsdb: seal: %w", err)
+				return 0, fmt.Errorf("tsdb: seal: %w", err)
 			}
 			chunks++
 			if hi == s.lastT.Load() {
@@ -136,11 +157,11 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 					db.buf, err = db.codec.encodeFloats(db.buf[:0], buf.ts[start:end], buf.vs[start:end])
 				}
 				if err != nil {
-					return fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
+					return 0, fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
 				}
 				key = keys.AppendMetricChunk(key[:0], s.id, buf.ts[start], buf.ts[end-1], db.seq)
 				if err := b.Set(key, db.buf, nil); err != nil {
-					return fmt.Errorf("tsdb: seal: %w", err)
+					return 0, fmt.Errorf("tsdb: seal: %w", err)
 				}
 				chunks++
 				newest(buf.ts[end-1], buf.vs[end-1], isH)
@@ -149,11 +170,15 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 		}
 		marks[i] = m
 		if err := db.putMark(b, s.id, m); err != nil {
-			return err
+			return 0, err
+		}
+		if b.Len() >= sealBatchBytes {
+			list = list[:i+1]
+			break
 		}
 	}
 	if err := b.Commit(kv.WriteOptions); err != nil {
-		return fmt.Errorf("tsdb: seal: %w", err)
+		return 0, fmt.Errorf("tsdb: seal: %w", err)
 	}
 	db.sealedChunks.Add(uint64(chunks))
 	for i, s := range list {
@@ -172,7 +197,7 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 			s.walFirst = max(s.walFirst, s.winSeq)
 		}
 	}
-	return nil
+	return len(list), nil
 }
 
 // putMark adds a series' seal mark to b.

@@ -201,26 +201,29 @@ func dirSize(dir string) (uint64, error) {
 	return n, err
 }
 
-// compactedSize reopens a closed store's Pebble instance, flushes and
-// fully compacts it, and returns the bytes of its live files. A store
-// measured right after Close would count the write-ahead log and files
-// awaiting compaction; this is the size the data settles to.
-func compactedSize(ctx context.Context, dir string) (uint64, error) {
+// diskSizes measures a closed store twice: the whole directory as Close
+// left it (tables, the write-ahead log and log files Pebble keeps for
+// reuse), and the live tables after reopening, flushing and fully
+// compacting it, the size the data settles to.
+func diskSizes(ctx context.Context, dir string) (afterClose, compacted uint64, err error) {
+	if afterClose, err = dirSize(dir); err != nil {
+		return 0, 0, err
+	}
 	p, err := kv.Open(dir, kv.Options{})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := p.Flush(); err != nil {
 		p.Close()
-		return 0, err
+		return 0, 0, err
 	}
 	if err := p.Compact(ctx, []byte{0}, []byte{0xff, 0xff}, true); err != nil {
 		p.Close()
-		return 0, err
+		return 0, 0, err
 	}
 	m := p.Metrics()
-	size := m.Table.Local.LiveSize + m.BlobFiles.Local.LiveSize
-	return size, p.Close()
+	compacted = m.Table.Local.LiveSize + m.BlobFiles.Local.LiveSize
+	return afterClose, compacted, p.Close()
 }
 
 // heapInUse is the live heap after a full collection.

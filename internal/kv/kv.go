@@ -65,7 +65,7 @@ func Open(dir string, o Options) (*pebble.DB, error) {
 		// Stores write short-lived keys (tsdb's write-ahead entries are
 		// deleted once their chunks seal): a memtable large enough to hold
 		// them until then means they never reach a table at all.
-		MemTableSize:                memTableSize,
+		MemTableSize: memTableSize,
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {

@@ -31,6 +31,12 @@ type windowArgs struct {
 	args         []float64
 	scratch      []float64
 	noDrops      bool // no float in f is lower than the one before it
+
+	// series changes with every series evaluated, so state kept across
+	// the steps of one series (the sorted window below) is never carried
+	// into the next.
+	series uint64
+	sorted slidingSorted
 }
 
 var rangeFuncs = map[string]rangeFunc{
@@ -115,11 +121,7 @@ var rangeFuncs = map[string]rangeFunc{
 		if len(w.f) == 0 {
 			return 0, nil, false
 		}
-		w.scratch = w.scratch[:0]
-		for _, p := range w.f {
-			w.scratch = append(w.scratch, p.F)
-		}
-		return quantileOf(w.args[0], w.scratch), nil, true
+		return quantileOfSorted(w.args[0], w.sorted.slide(w.series, w.f)), nil, true
 	},
 	"present_over_time": func(w *windowArgs) (float64, *FloatHistogram, bool) { return 1, nil, true },
 	"absent_over_time":  func(w *windowArgs) (float64, *FloatHistogram, bool) { return 1, nil, true },
@@ -344,6 +346,7 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 	perSeries := func(labels tsdb.Labels, it tsdb.Iterator, cur cursor) {
 		ev.checkCtx()
 		w.reset()
+		wa.series++
 		series := Series{Labels: labels}
 		if !keepName {
 			series.Labels = dropName(labels)

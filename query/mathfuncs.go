@@ -76,6 +76,117 @@ func quantileOf(q float64, values []float64) float64 {
 	return lower*(1-weight) + upper*weight
 }
 
+// quantileOfSorted is quantileOf over values already sorted with
+// lessNaNFirst; values is not changed.
+func quantileOfSorted(q float64, values []float64) float64 {
+	if len(values) == 0 || math.IsNaN(q) {
+		return math.NaN()
+	}
+	if q < 0 {
+		return math.Inf(-1)
+	}
+	if q > 1 {
+		return math.Inf(+1)
+	}
+	n := float64(len(values))
+	rank := q * (n - 1)
+	lowerIndex := math.Max(0, math.Floor(rank))
+	upperIndex := math.Min(n-1, lowerIndex+1)
+	weight := rank - math.Floor(rank)
+	return values[int(lowerIndex)]*(1-weight) + values[int(upperIndex)]*weight
+}
+
+// slidingSorted keeps the values of a range window sorted as the window
+// slides over one series, step after step. Consecutive windows of a range
+// query share most of their samples, so dropping the few that left and
+// inserting the few that arrived costs far less than sorting (or selecting
+// in) a fresh copy at every step, which is what quantile_over_time would
+// otherwise do.
+type slidingSorted struct {
+	series uint64
+	prev   []FPoint  // the window the values belong to
+	values []float64 // prev's values, sorted with lessNaNFirst
+}
+
+// slide moves the sorted values to window f of the given series and
+// returns them, valid until the next call.
+func (s *slidingSorted) slide(series uint64, f []FPoint) []float64 {
+	reuse := s.series == series && len(s.prev) > 0 && len(f) > 0 &&
+		f[0].T >= s.prev[0].T && f[len(f)-1].T >= s.prev[len(s.prev)-1].T
+	if reuse {
+		// Samples are in time order: those that left are at the front of
+		// prev, those that arrived at the back of f.
+		gone := 0
+		for gone < len(s.prev) && s.prev[gone].T < f[0].T {
+			gone++
+		}
+		last := s.prev[len(s.prev)-1].T
+		added := len(f)
+		for added > 0 && f[added-1].T > last {
+			added--
+		}
+		// Many changes at once (a step wider than the range): re-sorting
+		// is cheaper than that many single moves.
+		reuse = 2*(gone+len(f)-added) <= len(f)
+		if reuse {
+			for _, p := range s.prev[:gone] {
+				s.values = removeSorted(s.values, p.F)
+			}
+			for _, p := range f[added:] {
+				s.values = insertSorted(s.values, p.F)
+			}
+		}
+	}
+	if !reuse {
+		s.values = s.values[:0]
+		for _, p := range f {
+			s.values = append(s.values, p.F)
+		}
+		slices.SortFunc(s.values, cmpNaNFirst)
+	}
+	s.series = series
+	s.prev = append(s.prev[:0], f...)
+	return s.values
+}
+
+func cmpNaNFirst(a, b float64) int {
+	switch {
+	case lessNaNFirst(a, b):
+		return -1
+	case lessNaNFirst(b, a):
+		return 1
+	}
+	return 0
+}
+
+// searchNaNFirst returns the index of the first value not below x.
+func searchNaNFirst(v []float64, x float64) int {
+	lo, hi := 0, len(v)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if lessNaNFirst(v[m], x) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+func insertSorted(v []float64, x float64) []float64 {
+	return slices.Insert(v, searchNaNFirst(v, x), x)
+}
+
+// removeSorted removes one value that sorts equal to x; x came from the
+// window the values were built from, so one is there.
+func removeSorted(v []float64, x float64) []float64 {
+	i := searchNaNFirst(v, x)
+	if i == len(v) {
+		return v
+	}
+	return slices.Delete(v, i, i+1)
+}
+
 // selectNth reorders v so that v[k] is the element that would be there if
 // v were sorted with lessNaNFirst, everything before it is not greater and
 // everything after it not smaller (Hoare's quickselect, median of three).

@@ -259,38 +259,27 @@ func (ev *evaluator) mergeSameLabels(m Matrix) Matrix {
 }
 
 func mergeFPoints(ev *evaluator, a, b []FPoint) []FPoint {
-	if len(b) == 0 {
-		return a
-	}
-	r := make([]FPoint, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j == len(b) || (i < len(a) && a[i].T < b[j].T):
-			r = append(r, a[i])
-			i++
-		case i == len(a) || b[j].T < a[i].T:
-			r = append(r, b[j])
-			j++
-		default:
-			ev.fail(ErrDuplicateLabelset)
-		}
-	}
-	return r
+	return mergePoints(ev, a, b, func(p FPoint) int64 { return p.T })
 }
 
 func mergeHPoints(ev *evaluator, a, b []HPoint) []HPoint {
+	return mergePoints(ev, a, b, func(p HPoint) int64 { return p.T })
+}
+
+// mergePoints merges two time-ordered point lists of one label set; a
+// timestamp in both means two series collided, which fails the query.
+func mergePoints[P any](ev *evaluator, a, b []P, ts func(P) int64) []P {
 	if len(b) == 0 {
 		return a
 	}
-	r := make([]HPoint, 0, len(a)+len(b))
+	r := make([]P, 0, len(a)+len(b))
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		switch {
-		case j == len(b) || (i < len(a) && a[i].T < b[j].T):
+		case j == len(b) || (i < len(a) && ts(a[i]) < ts(b[j])):
 			r = append(r, a[i])
 			i++
-		case i == len(a) || b[j].T < a[i].T:
+		case i == len(a) || ts(b[j]) < ts(a[i]):
 			r = append(r, b[j])
 			j++
 		default:

@@ -168,39 +168,23 @@ func mergedSamples(f []FPoint, h []HPoint, fn func(isH bool, fv float64, hv *Flo
 }
 
 func resetsFunc(w *windowArgs) (float64, *FloatHistogram, bool) {
-	if len(w.f) == 0 && len(w.h) == 0 {
-		return 0, nil, false
-	}
-	resets := 0
-	first := true
-	var prevH *FloatHistogram
-	var prevF float64
-	mergedSamples(w.f, w.h, func(isH bool, fv float64, hv *FloatHistogram) {
-		if !first {
-			switch {
-			case prevH == nil && !isH:
-				if fv < prevF {
-					resets++
-				}
-			case (prevH == nil) != !isH:
-				resets++
-			default:
-				if hv.DetectReset(prevH) {
-					resets++
-				}
-			}
-		}
-		first = false
-		prevF, prevH = fv, hv
-	})
-	return float64(resets), nil, true
+	return countTransitions(w, func(f, prev float64) bool { return f < prev },
+		func(h, prev *FloatHistogram) bool { return h.DetectReset(prev) })
 }
 
 func changesFunc(w *windowArgs) (float64, *FloatHistogram, bool) {
+	return countTransitions(w, func(f, prev float64) bool { return f != prev && !(math.IsNaN(f) && math.IsNaN(prev)) },
+		func(h, prev *FloatHistogram) bool { return !h.Equals(prev) })
+}
+
+// countTransitions counts the consecutive pairs of the window's samples
+// that floatStep or histStep says differ; a switch between a float and a
+// histogram always counts, as in Prometheus' resets and changes.
+func countTransitions(w *windowArgs, floatStep func(f, prev float64) bool, histStep func(h, prev *FloatHistogram) bool) (float64, *FloatHistogram, bool) {
 	if len(w.f) == 0 && len(w.h) == 0 {
 		return 0, nil, false
 	}
-	changes := 0
+	n := 0
 	first := true
 	var prevH *FloatHistogram
 	var prevF float64
@@ -208,21 +192,21 @@ func changesFunc(w *windowArgs) (float64, *FloatHistogram, bool) {
 		if !first {
 			switch {
 			case prevH == nil && !isH:
-				if fv != prevF && !(math.IsNaN(fv) && math.IsNaN(prevF)) {
-					changes++
+				if floatStep(fv, prevF) {
+					n++
 				}
 			case (prevH == nil) != !isH:
-				changes++
+				n++
 			default:
-				if !hv.Equals(prevH) {
-					changes++
+				if histStep(hv, prevH) {
+					n++
 				}
 			}
 		}
 		first = false
 		prevF, prevH = fv, hv
 	})
-	return float64(changes), nil, true
+	return float64(n), nil, true
 }
 
 // call evaluates a function call.

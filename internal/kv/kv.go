@@ -67,6 +67,9 @@ func Open(dir string, o Options) (*pebble.DB, error) {
 		// them until then means they never reach a table at all.
 		MemTableSize: memTableSize,
 	}
+	// The bottom levels hold nearly all the data once it settles; zstd
+	// there shrinks it where snappy's speed matters least.
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionBalanced })
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("kv: open %s: %w", dir, err)

@@ -598,10 +598,10 @@ func (it *FloatIterator) readXOR() error {
 	return nil
 }
 
-// Seek moves forward to the first sample with timestamp ≥ t and reports
+// SeekTo moves forward to the first sample with timestamp ≥ t and reports
 // whether there is one. It never moves backwards: if the current sample is
 // already at or past t it stays there.
-func (it *FloatIterator) Seek(t int64) bool {
+func (it *FloatIterator) SeekTo(t int64) bool {
 	if it.err != nil || it.i > it.n {
 		return false
 	}
@@ -616,7 +616,7 @@ func (it *FloatIterator) Seek(t int64) bool {
 	return false
 }
 
-// At returns the current sample. It is valid after Next or Seek returned
+// At returns the current sample. It is valid after Next or SeekTo returned
 // true.
 func (it *FloatIterator) At() (int64, float64) { return it.t, math.Float64frombits(it.v) }
 

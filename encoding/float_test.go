@@ -376,32 +376,32 @@ func TestFloatIteratorSeek(t *testing.T) {
 	for enc, b := range encodings(t, ts, vs) {
 		it, err := NewFloatIterator(b)
 		require.NoError(t, err)
-		require.True(t, it.Seek(5), enc) // before the first: lands on it
+		require.True(t, it.SeekTo(5), enc) // before the first: lands on it
 		tt, v := it.At()
 		require.Equal(t, int64(10), tt)
 		require.Equal(t, 1.0, v)
-		require.True(t, it.Seek(25))
+		require.True(t, it.SeekTo(25))
 		tt, _ = it.At()
 		require.Equal(t, int64(30), tt)
-		require.True(t, it.Seek(30)) // already there: no move
+		require.True(t, it.SeekTo(30)) // already there: no move
 		tt, _ = it.At()
 		require.Equal(t, int64(30), tt)
-		require.True(t, it.Seek(11)) // backwards: stays
+		require.True(t, it.SeekTo(11)) // backwards: stays
 		tt, _ = it.At()
 		require.Equal(t, int64(30), tt)
 		require.True(t, it.Next())
 		tt, _ = it.At()
 		require.Equal(t, int64(40), tt)
-		require.True(t, it.Seek(50))
+		require.True(t, it.SeekTo(50))
 		tt, v = it.At()
 		require.Equal(t, int64(50), tt)
 		require.Equal(t, 5.0, v)
-		require.False(t, it.Seek(51))
+		require.False(t, it.SeekTo(51))
 		require.False(t, it.Next())
 		require.NoError(t, it.Err())
 
 		require.NoError(t, it.Reset(b))
-		require.False(t, it.Seek(1000))
+		require.False(t, it.SeekTo(1000))
 		require.NoError(t, it.Err())
 	}
 }

@@ -557,10 +557,10 @@ func getHistBuckets(r *histBitReader, cols []histColumn, dst []int64, g histGuid
 	return dst, sum, true
 }
 
-// Seek advances to the first histogram at or after t and reports whether
+// SeekTo advances to the first histogram at or after t and reports whether
 // there is one. It never moves backwards: if the current histogram is
 // already at or after t, it stays.
-func (it *HistogramIterator) Seek(t int64) bool {
+func (it *HistogramIterator) SeekTo(t int64) bool {
 	if it.err != nil || it.done {
 		return false
 	}

@@ -391,22 +391,22 @@ func TestHistogramIteratorSeek(t *testing.T) {
 	want := fillChunk(t, c, newHistSeries(3, 3, false), 100)
 	it, err := NewHistogramIterator(c.Bytes())
 	require.NoError(t, err)
-	require.True(t, it.Seek(want[10].t-1))
+	require.True(t, it.SeekTo(want[10].t-1))
 	require.Equal(t, want[10].t, it.AtT())
-	require.True(t, it.Seek(want[5].t), "Seek never moves back")
+	require.True(t, it.SeekTo(want[5].t), "SeekTo never moves back")
 	require.Equal(t, want[10].t, it.AtT())
-	require.True(t, it.Seek(want[50].t))
+	require.True(t, it.SeekTo(want[50].t))
 	_, h := it.AtHistogram(nil)
 	require.True(t, want[50].h.Equal(h))
 	require.True(t, it.Next())
 	require.Equal(t, want[51].t, it.AtT())
-	require.False(t, it.Seek(want[99].t+1))
+	require.False(t, it.SeekTo(want[99].t+1))
 	require.NoError(t, it.Err())
-	require.False(t, it.Seek(want[0].t), "an exhausted iterator stays exhausted")
+	require.False(t, it.SeekTo(want[0].t), "an exhausted iterator stays exhausted")
 
 	// Reset reuses the iterator.
 	require.NoError(t, it.Reset(c.Bytes()))
-	require.True(t, it.Seek(math.MinInt64))
+	require.True(t, it.SeekTo(math.MinInt64))
 	require.Equal(t, want[0].t, it.AtT())
 }
 

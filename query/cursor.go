@@ -30,7 +30,7 @@ type tsdbCursor struct {
 func (c *tsdbCursor) reset(it tsdb.Iterator) { c.it = it }
 
 func (c *tsdbCursor) next() tsdb.ValueType        { return c.it.Next() }
-func (c *tsdbCursor) seek(t int64) tsdb.ValueType { return c.it.Seek(t) }
+func (c *tsdbCursor) seek(t int64) tsdb.ValueType { return c.it.SeekTo(t) }
 func (c *tsdbCursor) atT() int64                  { return c.it.AtT() }
 func (c *tsdbCursor) atF() (int64, float64)       { return c.it.At() }
 func (c *tsdbCursor) err() error                  { return c.it.Err() }
@@ -221,7 +221,7 @@ func (w *window) fillIter(ev *evaluator, it tsdb.Iterator, scratch *encoding.His
 		w.primed = true
 	}
 	if w.vt != tsdb.ValNone && it.AtT() <= mint {
-		w.vt = it.Seek(mint + 1)
+		w.vt = it.SeekTo(mint + 1)
 	}
 	for w.vt == tsdb.ValFloat {
 		t, f := it.At()

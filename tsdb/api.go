@@ -64,10 +64,10 @@ type Iterator interface {
 	// Next advances to the next sample and says its type; ValNone at the end
 	// or on error (see Err).
 	Next() ValueType
-	// Seek advances to the first sample with timestamp >= t and says its type.
+	// SeekTo advances to the first sample with timestamp >= t and says its type.
 	// It only moves forward: when the current sample already has timestamp >=
 	// t it stays there.
-	Seek(t int64) ValueType
+	SeekTo(t int64) ValueType
 	// At returns the current float sample.
 	At() (int64, float64)
 	// AtHistogram returns the current histogram sample, decoding into h when

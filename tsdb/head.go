@@ -109,7 +109,7 @@ func (s *memSeries) find(t int64) (v float64, h *Histogram, found bool) {
 		if err != nil {
 			return 0, nil, false
 		}
-		if it.Seek(t) {
+		if it.SeekTo(t) {
 			if ct, cv := it.At(); ct == t {
 				return cv, nil, true
 			}
@@ -169,7 +169,7 @@ func (s *memSeries) dropThrough(cut int64, tmp *sampleBuf) {
 		} else {
 			tmp.reset()
 			var it encoding.FloatIterator
-			if it.Reset(s.chunk.Bytes()) == nil && it.Seek(cut+1) {
+			if it.Reset(s.chunk.Bytes()) == nil && it.SeekTo(cut+1) {
 				for {
 					t, v := it.At()
 					tmp.addFloat(t, v)
@@ -207,7 +207,7 @@ func (s *memSeries) dropThrough(cut int64, tmp *sampleBuf) {
 // (the chunk's, then the side samples); the caller normalizes.
 func (s *memSeries) copyHead(buf *sampleBuf, it *encoding.FloatIterator, mint, maxt int64) {
 	if s.chunkLen() > 0 && s.chunk.MaxTime() >= mint && s.chunk.MinTime() <= maxt {
-		if it.Reset(s.chunk.Bytes()) == nil && it.Seek(mint) {
+		if it.Reset(s.chunk.Bytes()) == nil && it.SeekTo(mint) {
 			for {
 				t, v := it.At()
 				if t > maxt {

@@ -17,7 +17,7 @@ import (
 // and side samples under the stripe lock, then the raw bytes of the sealed
 // chunks overlapping the range (the head is read first, so a sample sealed
 // in between is seen twice and counted once, never missed). Samples are
-// then decoded one chunk at a time as the caller advances, and Seek skips
+// then decoded one chunk at a time as the caller advances, and SeekTo skips
 // whole chunks by their bounds.
 //
 // Sealed chunks are time-ordered and disjoint, and the head starts after
@@ -42,7 +42,7 @@ type seriesIterator struct {
 	si      int  // current segment
 	open    bool // segs[si] has been pointed at
 	bi      int  // position in a buffer segment
-	started bool // Next or Seek was called
+	started bool // Next or SeekTo was called
 	typ     ValueType
 	t       int64
 	v       float64
@@ -219,7 +219,7 @@ func (it *seriesIterator) decodeInto(buf *sampleBuf, m segment) error {
 		if err := it.hit.Reset(it.arena[m.lo:m.hi]); err != nil {
 			return fmt.Errorf("tsdb: chunk: %w", err)
 		}
-		for ok := it.hit.Seek(it.mint); ok && it.hit.AtT() <= it.maxt; ok = it.hit.Next() {
+		for ok := it.hit.SeekTo(it.mint); ok && it.hit.AtT() <= it.maxt; ok = it.hit.Next() {
 			it.hit.AtHistogram(buf.nextHist())
 			buf.ts = append(buf.ts, it.hit.AtT())
 			buf.vs = append(buf.vs, math.NaN())
@@ -230,7 +230,7 @@ func (it *seriesIterator) decodeInto(buf *sampleBuf, m segment) error {
 		if err := it.fit.Reset(it.arena[m.lo:m.hi]); err != nil {
 			return fmt.Errorf("tsdb: chunk: %w", err)
 		}
-		for ok := it.fit.Seek(it.mint); ok; ok = it.fit.Next() {
+		for ok := it.fit.SeekTo(it.mint); ok; ok = it.fit.Next() {
 			t, v := it.fit.At()
 			if t > it.maxt {
 				break
@@ -304,14 +304,14 @@ func (it *seriesIterator) openSeg(seg *segment) bool {
 func (it *seriesIterator) stepSeg(seg *segment, min int64) bool {
 	switch seg.kind {
 	case segFloats:
-		if !it.fit.Seek(min) {
+		if !it.fit.SeekTo(min) {
 			it.err = wrapChunkErr(it.fit.Err())
 			return false
 		}
 		it.t, it.v = it.fit.At()
 		it.typ = ValFloat
 	case segHistograms:
-		if !it.hit.Seek(min) {
+		if !it.hit.SeekTo(min) {
 			it.err = wrapChunkErr(it.hit.Err())
 			return false
 		}
@@ -367,7 +367,7 @@ func (it *seriesIterator) Next() ValueType {
 	return it.advance(it.mint)
 }
 
-func (it *seriesIterator) Seek(t int64) ValueType {
+func (it *seriesIterator) SeekTo(t int64) ValueType {
 	if it.started {
 		if it.typ == ValNone || it.t >= t {
 			return it.typ

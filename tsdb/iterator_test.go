@@ -16,7 +16,7 @@ import (
 
 // TestIteratorOverlappingChunks writes in-order samples, seals them, then
 // writes out-of-order samples into the sealed ranges (so sealed chunks
-// overlap) and checks Next and Seek against the expected samples for many
+// overlap) and checks Next and SeekTo against the expected samples for many
 // query ranges, with one reused iterator.
 func TestIteratorOverlappingChunks(t *testing.T) {
 	ctx := context.Background()
@@ -95,7 +95,7 @@ func TestIteratorOverlappingChunks(t *testing.T) {
 			require.Positive(t, streamed)
 		}
 
-		// Seek forward through the range by random steps.
+		// SeekTo forward through the range by random steps.
 		it = s.Iterator(it)
 		pos := 0
 		target := mint
@@ -104,7 +104,7 @@ func TestIteratorOverlappingChunks(t *testing.T) {
 		}
 		for pos < len(exp) {
 			target += int64(rng.IntN(9000))
-			typ := it.Seek(target)
+			typ := it.SeekTo(target)
 			for pos < len(exp) && exp[pos] < target {
 				pos++
 			}
@@ -115,7 +115,7 @@ func TestIteratorOverlappingChunks(t *testing.T) {
 			require.Equal(t, ValFloat, typ)
 			require.Equal(t, exp[pos], it.AtT())
 			// Seeking backwards stays put.
-			require.Equal(t, ValFloat, it.Seek(target-5000))
+			require.Equal(t, ValFloat, it.SeekTo(target-5000))
 			require.Equal(t, exp[pos], it.AtT())
 		}
 		require.NoError(t, it.Err())

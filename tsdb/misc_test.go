@@ -64,7 +64,7 @@ func TestHistogramsAndSwitching(t *testing.T) {
 		}
 		require.NoError(t, it.Err())
 		require.Equal(t, 41, n)
-		require.Equal(t, ValNone, it.Seek(1)) // forward only: stays at the end
+		require.Equal(t, ValNone, it.SeekTo(1)) // forward only: stays at the end
 		require.False(t, ss.Next())
 	}
 	check(db)
@@ -268,7 +268,7 @@ func TestIteratorAllocs(t *testing.T) {
 			_, v := it.At()
 			sum += v
 		}
-		it.Seek(1 << 40)
+		it.SeekTo(1 << 40)
 	})
 	require.Zero(t, allocs)
 	it = s.Iterator(it)

@@ -210,7 +210,7 @@ func (db *DB) putMark(b *pebble.Batch, id uint32, m mark) error {
 	return nil
 }
 
-// maxMergedSamples caps the chunk mergeWindow writes, so that Seek still
+// maxMergedSamples caps the chunk mergeWindow writes, so that SeekTo still
 // skips in steps of a bounded size when scrapes are frequent.
 const maxMergedSamples = 1024
 

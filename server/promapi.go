@@ -344,27 +344,37 @@ func (s *Server) seriesRange(r *http.Request) (int64, int64, error) {
 	return mint, maxt, nil
 }
 
-func (s *Server) handlePromSeries(w http.ResponseWriter, r *http.Request) {
+// metadataQuery parses the match[] sets and time range shared by the
+// series, labels and label-values endpoints and opens a querier over the
+// range; on a bad request it has already answered and returns ok false.
+func (s *Server) metadataQuery(w http.ResponseWriter, r *http.Request, needMatch bool) (sets [][]*tsdb.Matcher, q *tsdb.Querier, ok bool) {
 	if err := r.ParseForm(); err != nil {
 		promError(w, errBadData, err)
-		return
+		return nil, nil, false
 	}
 	sets, err := matchSets(r)
-	if err == nil && len(sets) == 0 {
+	if err == nil && needMatch && len(sets) == 0 {
 		err = errors.New("no match[] parameter provided")
 	}
 	if err != nil {
 		promError(w, errBadData, err)
-		return
+		return nil, nil, false
 	}
 	mint, maxt, err := s.seriesRange(r)
 	if err != nil {
 		promError(w, errBadData, err)
-		return
+		return nil, nil, false
 	}
-	q, err := s.db.Metrics().Querier(mint, maxt)
-	if err != nil {
+	if q, err = s.db.Metrics().Querier(mint, maxt); err != nil {
 		promError(w, errInternal, err)
+		return nil, nil, false
+	}
+	return sets, q, true
+}
+
+func (s *Server) handlePromSeries(w http.ResponseWriter, r *http.Request) {
+	sets, q, ok := s.metadataQuery(w, r, true)
+	if !ok {
 		return
 	}
 	defer q.Close()
@@ -394,23 +404,8 @@ func (s *Server) handlePromSeries(w http.ResponseWriter, r *http.Request) {
 // labelQuery runs f once per match[] set (once with none when there are
 // none) and merges the sorted results.
 func (s *Server) labelQuery(w http.ResponseWriter, r *http.Request, f func(q *tsdb.Querier, ms []*tsdb.Matcher) ([]string, error)) {
-	if err := r.ParseForm(); err != nil {
-		promError(w, errBadData, err)
-		return
-	}
-	sets, err := matchSets(r)
-	if err != nil {
-		promError(w, errBadData, err)
-		return
-	}
-	mint, maxt, err := s.seriesRange(r)
-	if err != nil {
-		promError(w, errBadData, err)
-		return
-	}
-	q, err := s.db.Metrics().Querier(mint, maxt)
-	if err != nil {
-		promError(w, errInternal, err)
+	sets, q, ok := s.metadataQuery(w, r, false)
+	if !ok {
 		return
 	}
 	defer q.Close()

@@ -266,14 +266,7 @@ func aggAdd(op parser.ItemType, st *aggState, f float64, h *FloatHistogram) {
 	switch op {
 	case parser.SUM:
 		if h != nil {
-			st.hasHistogram = true
-			if st.h != nil {
-				var err error
-				st.hc, _, _, err = st.h.KahanAdd(h, st.hc)
-				if err != nil {
-					st.incompatible = true
-				}
-			}
+			st.addHistogram(h)
 		} else {
 			st.hasFloat = true
 			st.f, st.c = kahanInc(f, st.f, st.c)
@@ -281,16 +274,9 @@ func aggAdd(op parser.ItemType, st *aggState, f float64, h *FloatHistogram) {
 	case parser.AVG:
 		st.count++
 		if h != nil {
-			st.hasHistogram = true
-			if st.h != nil {
-				// Mean of histograms: sum then divide (overflow is not a
-				// practical concern for bucket counts).
-				var err error
-				st.hc, _, _, err = st.h.KahanAdd(h, st.hc)
-				if err != nil {
-					st.incompatible = true
-				}
-			}
+			// Mean of histograms: sum then divide (overflow is not a
+			// practical concern for bucket counts).
+			st.addHistogram(h)
 		} else {
 			st.hasFloat = true
 			if !st.incrementalMean {
@@ -595,4 +581,18 @@ func (ev *evaluator) countValues(e *parser.AggregateExpr, grouping []string) Mat
 		}
 		return enh.out
 	}, e.Expr)
+}
+
+// addHistogram adds h to the group's running histogram sum; a histogram
+// that cannot be added (an incompatible schema or layout) marks the group.
+func (st *aggState) addHistogram(h *FloatHistogram) {
+	st.hasHistogram = true
+	if st.h == nil {
+		return
+	}
+	var err error
+	st.hc, _, _, err = st.h.KahanAdd(h, st.hc)
+	if err != nil {
+		st.incompatible = true
+	}
 }

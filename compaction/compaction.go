@@ -1,0 +1,411 @@
+// Package compaction runs Pillar's background maintenance: the passes that
+// re-encode sealed metric chunks, write rollups, rewrite the postings of
+// closed partitions and drop data past retention. Each pass is a Job that
+// works on a store through the store's own exported maintenance method;
+// this package knows nothing of keys or formats, only when to run what,
+// how many at once, and what each run cost.
+//
+//	s, err := compaction.New([]compaction.Job{
+//		{Name: "metrics.retention", Run: func(ctx context.Context) (compaction.Result, error) { … }},
+//	}, &compaction.Options{Interval: time.Minute})
+//	s.Start()
+//	defer s.Close()
+//	s.Metrics() // runs, items, bytes in/out, time and errors per job
+//
+// A Scheduler runs every job once per Options.Interval, at most
+// Options.Concurrency at a time, in the order given (a job starts only
+// after every job before it has started). A job that fails is recorded and
+// runs again at the next interval; no job error stops the scheduler or the
+// process. Close cancels the context of the running jobs and waits for
+// them, so a job must return promptly when its context ends, and must
+// leave the store consistent whenever it stops (each store's maintenance
+// methods commit their changes in atomic batches).
+package compaction
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Errors returned by a Scheduler.
+var (
+	// ErrClosed is returned by RunOnce after Close.
+	ErrClosed = errors.New("compaction: scheduler closed")
+	// ErrOptions is returned by New for invalid options or jobs.
+	ErrOptions = errors.New("compaction: invalid options")
+)
+
+// Result is what one run of a job did.
+type Result struct {
+	// Items counts what the run changed (chunks re-encoded, segments
+	// merged, partitions dropped, …); what an item is depends on the job.
+	Items int64
+	// BytesIn is the encoded size of what the run read or removed.
+	BytesIn int64
+	// BytesOut is the encoded size of what the run wrote.
+	BytesOut int64
+}
+
+// Job is one kind of maintenance pass.
+type Job struct {
+	// Name identifies the job in Metrics; names must be unique.
+	Name string
+	// Run does one pass. It must return promptly, leaving the store
+	// consistent, once ctx is done; it may return partial Result with an
+	// error.
+	Run func(ctx context.Context) (Result, error)
+}
+
+// Options configure a Scheduler. A nil *Options means all defaults.
+type Options struct {
+	// Concurrency is how many jobs may run at once. Default: a quarter of
+	// the CPUs, at least 1, so maintenance leaves most of a small machine
+	// to ingestion and queries.
+	Concurrency int
+	// Interval is the time from the end of one background pass to the
+	// start of the next. Default one minute.
+	Interval time.Duration
+	// Now is the clock run times are stamped with. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	var errs []error
+	if r.Concurrency < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative Concurrency %d", ErrOptions, r.Concurrency))
+	}
+	if r.Interval < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative Interval %v", ErrOptions, r.Interval))
+	}
+	if r.Concurrency == 0 {
+		r.Concurrency = max(1, runtime.NumCPU()/4)
+	}
+	if r.Interval == 0 {
+		r.Interval = time.Minute
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return r, errors.Join(errs...)
+}
+
+// JobMetrics is what a job has done since the scheduler was created.
+type JobMetrics struct {
+	Name string
+	// Runs counts finished runs, failed ones included.
+	Runs uint64
+	// Errors counts runs that returned an error (cancellation by Close
+	// included).
+	Errors uint64
+	// Items, BytesIn and BytesOut add up the runs' Results.
+	Items    int64
+	BytesIn  int64
+	BytesOut int64
+	// Duration is the total time spent in runs; LastDuration that of the
+	// last finished run.
+	Duration     time.Duration
+	LastDuration time.Duration
+	// LastRun is when the last finished run started; zero before any.
+	LastRun time.Time
+	// LastError is the last failed run's error, or "" after a success.
+	LastError string
+	// Running says whether a run is under way.
+	Running bool
+}
+
+// Metrics is a snapshot of a scheduler's work.
+type Metrics struct {
+	// Passes counts finished passes over every job (background and forced).
+	Passes uint64
+	// Paused says whether background passes are paused.
+	Paused bool
+	// Jobs holds each job's figures, in the order the jobs were given.
+	Jobs []JobMetrics
+}
+
+// Job returns the metrics of the named job and whether it exists.
+func (m Metrics) Job(name string) (JobMetrics, bool) {
+	for _, j := range m.Jobs {
+		if j.Name == name {
+			return j, true
+		}
+	}
+	return JobMetrics{}, false
+}
+
+// Scheduler runs jobs in the background. It is safe for concurrent use.
+type Scheduler struct {
+	jobs []Job
+	opts Options
+
+	// ctx is cancelled by Close; every run's context derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// sem bounds the jobs running at once across all passes.
+	sem chan struct{}
+	// jobMu[i] keeps two passes from running job i at once.
+	jobMu []sync.Mutex
+	// passMu serialises passes, so a forced pass and a background one
+	// do not interleave their jobs.
+	passMu sync.Mutex
+
+	mu      sync.Mutex // guards what follows
+	metrics []JobMetrics
+	passes  uint64
+	paused  bool
+	started bool
+	closed  bool
+	wake    chan struct{} // closed and replaced by Resume and Trigger
+	done    chan struct{} // closed when the background loop exits
+}
+
+// New returns a scheduler of jobs; Start begins the background passes.
+func New(jobs []Job, o *Options) (*Scheduler, error) {
+	opts, err := o.withDefaults()
+	seen := map[string]bool{}
+	for i, j := range jobs {
+		switch {
+		case j.Name == "":
+			err = errors.Join(err, fmt.Errorf("%w: job %d has no name", ErrOptions, i))
+		case seen[j.Name]:
+			err = errors.Join(err, fmt.Errorf("%w: two jobs named %q", ErrOptions, j.Name))
+		case j.Run == nil:
+			err = errors.Join(err, fmt.Errorf("%w: job %q has no Run", ErrOptions, j.Name))
+		}
+		seen[j.Name] = true
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &Scheduler{
+		jobs:    append([]Job(nil), jobs...),
+		opts:    opts,
+		sem:     make(chan struct{}, opts.Concurrency),
+		jobMu:   make([]sync.Mutex, len(jobs)),
+		metrics: make([]JobMetrics, len(jobs)),
+		wake:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	for i, j := range jobs {
+		s.metrics[i].Name = j.Name
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Start begins background passes, the first one Interval from now. Calling
+// it again, or after Close, does nothing.
+func (s *Scheduler) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return
+	}
+	s.started = true
+	go s.loop()
+}
+
+// loop runs a pass every Interval until Close.
+func (s *Scheduler) loop() {
+	defer close(s.done)
+	t := time.NewTimer(s.opts.Interval)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
+		}
+		s.mu.Lock()
+		paused := s.paused
+		s.mu.Unlock()
+		if !paused {
+			_ = s.pass(s.ctx)
+		}
+		t.Reset(s.opts.Interval)
+	}
+}
+
+// Trigger asks the background loop to start a pass now rather than at the
+// end of the interval, without waiting for it. It does nothing while paused
+// or before Start.
+func (s *Scheduler) Trigger() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.paused {
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
+}
+
+// Pause stops background passes from starting jobs: a pass under way
+// finishes the jobs it has started and starts no more. RunOnce still runs.
+func (s *Scheduler) Pause() {
+	s.mu.Lock()
+	s.paused = true
+	s.mu.Unlock()
+}
+
+// Resume lets background passes run again and starts one now.
+func (s *Scheduler) Resume() {
+	s.mu.Lock()
+	s.paused = false
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// RunOnce runs a pass over every job now, even while paused, and waits for
+// it. It returns the jobs' errors joined (each also recorded in Metrics).
+// Cancelling ctx cancels the pass's jobs.
+func (s *Scheduler) RunOnce(ctx context.Context) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	// The run stops on either ctx or Close.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	unhook := context.AfterFunc(s.ctx, stop)
+	defer unhook()
+	return s.pass(ctx)
+}
+
+// pass runs every job once, at most Concurrency at a time, in order.
+// Background passes stop starting jobs when paused.
+func (s *Scheduler) pass(ctx context.Context) error {
+	background := ctx == s.ctx
+	s.passMu.Lock()
+	defer s.passMu.Unlock()
+	var (
+		wg   sync.WaitGroup
+		emu  sync.Mutex
+		errs []error
+	)
+	for i := range s.jobs {
+		if background {
+			s.mu.Lock()
+			paused := s.paused
+			s.mu.Unlock()
+			if paused {
+				break
+			}
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.sem }()
+			if err := s.run(ctx, i); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	s.passes++
+	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// run runs job i once and records it. A panic in a job is recovered and
+// recorded as its error: maintenance must never take the process down.
+func (s *Scheduler) run(ctx context.Context, i int) (err error) {
+	s.jobMu[i].Lock()
+	defer s.jobMu[i].Unlock()
+	j := &s.jobs[i]
+	s.mu.Lock()
+	s.metrics[i].Running = true
+	s.mu.Unlock()
+	start := s.opts.Now()
+	began := time.Now()
+	var res Result
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("compaction: job %s panicked: %v", j.Name, r)
+			}
+		}()
+		if err = ctx.Err(); err == nil {
+			res, err = j.Run(ctx)
+		}
+	}()
+	d := time.Since(began)
+	if err != nil {
+		err = fmt.Errorf("compaction: job %s: %w", j.Name, err)
+	}
+	s.mu.Lock()
+	m := &s.metrics[i]
+	m.Running = false
+	m.Runs++
+	m.Items += res.Items
+	m.BytesIn += res.BytesIn
+	m.BytesOut += res.BytesOut
+	m.Duration += d
+	m.LastDuration = d
+	m.LastRun = start
+	if err != nil {
+		m.Errors++
+		m.LastError = err.Error()
+	} else {
+		m.LastError = ""
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// Metrics returns a snapshot of what every job has done.
+func (s *Scheduler) Metrics() Metrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Metrics{Passes: s.passes, Paused: s.paused, Jobs: append([]JobMetrics(nil), s.metrics...)}
+}
+
+// Close cancels the running jobs, waits for them and stops the background
+// loop. Later calls return ErrClosed.
+func (s *Scheduler) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	started := s.started
+	s.mu.Unlock()
+	s.cancel()
+	if started {
+		<-s.done
+	}
+	// Wait for forced passes too: each holds passMu while its jobs run.
+	s.passMu.Lock()
+	defer s.passMu.Unlock()
+	return nil
+}

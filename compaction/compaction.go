@@ -164,7 +164,7 @@ type Scheduler struct {
 	paused  bool
 	started bool
 	closed  bool
-	wake    chan struct{} // closed and replaced by Resume and Trigger
+	wake    chan struct{} // a pending request for a pass now (capacity 1)
 	done    chan struct{} // closed when the background loop exits
 }
 
@@ -192,7 +192,7 @@ func New(jobs []Job, o *Options) (*Scheduler, error) {
 		sem:     make(chan struct{}, opts.Concurrency),
 		jobMu:   make([]sync.Mutex, len(jobs)),
 		metrics: make([]JobMetrics, len(jobs)),
-		wake:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
 	for i, j := range jobs {
@@ -220,14 +220,11 @@ func (s *Scheduler) loop() {
 	t := time.NewTimer(s.opts.Interval)
 	defer t.Stop()
 	for {
-		s.mu.Lock()
-		wake := s.wake
-		s.mu.Unlock()
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-		case <-wake:
+		case <-s.wake:
 			if !t.Stop() {
 				select {
 				case <-t.C:
@@ -246,14 +243,24 @@ func (s *Scheduler) loop() {
 }
 
 // Trigger asks the background loop to start a pass now rather than at the
-// end of the interval, without waiting for it. It does nothing while paused
-// or before Start.
+// end of the interval (or, when one is under way, once it ends), without
+// waiting for it. It does nothing while paused; before Start the request
+// waits for Start.
 func (s *Scheduler) Trigger() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.paused {
-		close(s.wake)
-		s.wake = make(chan struct{})
+	paused := s.paused
+	s.mu.Unlock()
+	if !paused {
+		s.kick()
+	}
+}
+
+// kick records a request for a pass; requests made while one is pending
+// are the same request.
+func (s *Scheduler) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -269,9 +276,8 @@ func (s *Scheduler) Pause() {
 func (s *Scheduler) Resume() {
 	s.mu.Lock()
 	s.paused = false
-	close(s.wake)
-	s.wake = make(chan struct{})
 	s.mu.Unlock()
+	s.kick()
 }
 
 // RunOnce runs a pass over every job now, even while paused, and waits for
@@ -341,6 +347,9 @@ func (s *Scheduler) pass(ctx context.Context) error {
 func (s *Scheduler) run(ctx context.Context, i int) (err error) {
 	s.jobMu[i].Lock()
 	defer s.jobMu[i].Unlock()
+	if err := ctx.Err(); err != nil {
+		return err // stopped before it began: not a run
+	}
 	j := &s.jobs[i]
 	s.mu.Lock()
 	s.metrics[i].Running = true
@@ -354,9 +363,7 @@ func (s *Scheduler) run(ctx context.Context, i int) (err error) {
 				err = fmt.Errorf("compaction: job %s panicked: %v", j.Name, r)
 			}
 		}()
-		if err = ctx.Err(); err == nil {
-			res, err = j.Run(ctx)
-		}
+		res, err = j.Run(ctx)
 	}()
 	d := time.Since(began)
 	if err != nil {

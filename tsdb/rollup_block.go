@@ -1,0 +1,434 @@
+package tsdb
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/pillar-db/pillar/encoding"
+)
+
+// Resolution is the width of a rollup window. Windows are left-open and
+// right-closed, (End-width, End], with End a multiple of the width since the
+// Unix epoch, the way a PromQL range (t-r, t] selects samples: a range of
+// whole windows ending on a window boundary holds exactly those windows'
+// samples.
+type Resolution uint8
+
+// Resolutions Downsample writes.
+const (
+	Res5m Resolution = 1 // five-minute windows
+	Res1h Resolution = 2 // one-hour windows
+)
+
+// rollupResolutions lists every resolution Downsample writes, finest first.
+var rollupResolutions = [...]Resolution{Res5m, Res1h}
+
+// Millis returns the window width in milliseconds, 0 for an unknown resolution.
+func (r Resolution) Millis() int64 { return r.Duration().Milliseconds() }
+
+// Duration returns the window width, 0 for an unknown resolution.
+func (r Resolution) Duration() time.Duration {
+	switch r {
+	case Res5m:
+		return 5 * time.Minute
+	case Res1h:
+		return time.Hour
+	}
+	return 0
+}
+
+// String names the resolution ("5m", "1h").
+func (r Resolution) String() string {
+	switch r {
+	case Res5m:
+		return "5m"
+	case Res1h:
+		return "1h"
+	}
+	return fmt.Sprintf("Resolution(%d)", uint8(r))
+}
+
+// Rollup is the aggregate of one series' float samples in one window
+// (End-width, End]. Staleness markers are left out, as PromQL range
+// functions leave them out; NaN values are counted and aggregated as
+// PromQL aggregates them. Each field is what the matching range function
+// computes over the window's samples, in the same order of operations, so
+// a one-window range gives the very bits the raw samples give.
+type Rollup struct {
+	End    int64   // the window's inclusive end (Unix ms)
+	Count  int64   // samples in the window, ≥ 1
+	FirstT int64   // timestamp of the first sample
+	LastT  int64   // timestamp of the last sample
+	First  float64 // value of the first sample
+	Last   float64 // value of the last sample
+	// Min and Max are min_over_time and max_over_time: NaN only when every
+	// value is NaN, otherwise the extreme of the other values.
+	Min, Max float64
+	// Sum and SumC are the Kahan-compensated sum of the values and its
+	// compensation, accumulated from zero in time order.
+	Sum, SumC float64
+	// Increase is Last-First corrected for counter resets the way
+	// Prometheus' increase counts them (every drop adds the value before
+	// it, in order), without extrapolation. Resets at the window's edges
+	// are for the consumer, who has the neighbouring windows' Last and
+	// First.
+	Increase float64
+}
+
+// SumValue is sum_over_time over the window.
+func (r *Rollup) SumValue() float64 {
+	if math.IsInf(r.Sum, 0) {
+		return r.Sum
+	}
+	return r.Sum + r.SumC
+}
+
+// Mean is avg_over_time over the window. ok is false when the sum
+// overflowed or a value was not finite: avg_over_time then switches to an
+// incremental mean that the stored fields cannot reproduce, and the caller
+// must compute it from the raw samples.
+func (r *Rollup) Mean() (mean float64, ok bool) {
+	if math.IsInf(r.Sum, 0) || math.IsNaN(r.Sum) {
+		return 0, false
+	}
+	n := float64(r.Count)
+	return r.Sum/n + r.SumC/n, true
+}
+
+// staleNaNBits is Prometheus' staleness marker, which rollups leave out.
+const staleNaNBits = 0x7ff0000000000002
+
+// kahanInc adds inc to the compensated sum (sum, c) exactly as PromQL's
+// sum_over_time and avg_over_time do, so rollup sums match theirs bit for bit.
+func kahanInc(inc, sum, c float64) (newSum, newC float64) {
+	t := sum + inc
+	switch {
+	case math.IsInf(t, 0):
+		c = 0
+	case math.Abs(sum) >= math.Abs(inc):
+		c += (sum - t) + inc
+	default:
+		c += (inc - t) + sum
+	}
+	return t, c
+}
+
+// rollupAcc accumulates the samples of one window at a time.
+type rollupAcc struct {
+	width int64
+	cur   Rollup
+	drops []float64 // values before each drop, in order (reused)
+	out   []Rollup  // finished windows (reused)
+}
+
+func (a *rollupAcc) reset(width int64) {
+	a.width = width
+	a.cur = Rollup{}
+	a.drops = a.drops[:0]
+	a.out = a.out[:0]
+}
+
+// windowEnd returns the end of the window of width w holding t.
+func windowEnd(t, w int64) int64 {
+	q := t / w
+	if t%w != 0 && t > 0 {
+		q++
+	}
+	return q * w
+}
+
+// floorTo rounds t down to a multiple of w.
+func floorTo(t, w int64) int64 {
+	q := t / w
+	if t%w != 0 && t < 0 {
+		q--
+	}
+	return q * w
+}
+
+// add adds a sample (time-ordered, not a staleness marker).
+func (a *rollupAcc) add(t int64, v float64) {
+	c := &a.cur
+	if c.Count > 0 && t > c.End {
+		a.flush()
+	}
+	if c.Count == 0 {
+		*c = Rollup{End: windowEnd(t, a.width), Count: 1, FirstT: t, LastT: t, First: v, Last: v, Min: v, Max: v}
+		c.Sum, c.SumC = kahanInc(v, 0, 0)
+		return
+	}
+	if v > c.Max || math.IsNaN(c.Max) {
+		c.Max = v
+	}
+	if v < c.Min || math.IsNaN(c.Min) {
+		c.Min = v
+	}
+	c.Sum, c.SumC = kahanInc(v, c.Sum, c.SumC)
+	if v < c.Last {
+		a.drops = append(a.drops, c.Last)
+	}
+	c.Count++
+	c.LastT, c.Last = t, v
+}
+
+// flush finishes the current window, if any.
+func (a *rollupAcc) flush() {
+	c := &a.cur
+	if c.Count == 0 {
+		return
+	}
+	c.Increase = c.Last - c.First
+	for _, p := range a.drops {
+		c.Increase += p
+	}
+	a.out = append(a.out, *c)
+	*c = Rollup{}
+	a.drops = a.drops[:0]
+}
+
+// A rollup block holds the windows of one series at one resolution that
+// end in (blockEnd-span, blockEnd], span = rollupBlockWindows windows, in
+// columns, framed by encoding.AppendBlock (raw codec, CRC32C):
+//
+//	+---------+---+-------------+---------+-------------+-------------+--------------------+
+//	| version | n | slot deltas | counts  | first offs  | last offs   | 7 float columns    |
+//	| 1 B     | uv| n × uv      | n × uv  | n × uv      | n × uv      | each uv len + chunk|
+//	+---------+---+-------------+---------+-------------+-------------+--------------------+
+//
+// A window's slot is its position in the block, 1..rollupBlockWindows
+// (End = blockEnd - span + slot·width); slots are stored as deltas from the
+// previous one (the first from 0), each ≥ 1. First offs are FirstT -
+// (End-width) - 1 and last offs End - LastT, both in [0, width). The float
+// columns are Min, Max, Sum, SumC, First, Last, Increase, each one float
+// chunk (encoding.AppendBestFloats) with the windows' ends as timestamps;
+// the chunks carry their own checksums.
+const (
+	rollupBlockVersion = 1
+	rollupBlockWindows = 256
+	rollupFloatColumns = 7
+)
+
+// rollupBlockEnd returns the end of the block holding the window ending at end.
+func rollupBlockEnd(end, width int64) int64 { return windowEnd(end, width*rollupBlockWindows) }
+
+// rollupCodec holds reusable encode/decode scratch.
+type rollupCodec struct {
+	payload []byte
+	ts      []int64
+	vs      []float64
+	fit     encoding.FloatIterator
+	raw     []byte
+}
+
+func floatColumn(r *Rollup, col int) float64 {
+	switch col {
+	case 0:
+		return r.Min
+	case 1:
+		return r.Max
+	case 2:
+		return r.Sum
+	case 3:
+		return r.SumC
+	case 4:
+		return r.First
+	case 5:
+		return r.Last
+	}
+	return r.Increase
+}
+
+func setFloatColumn(r *Rollup, col int, v float64) {
+	switch col {
+	case 0:
+		r.Min = v
+	case 1:
+		r.Max = v
+	case 2:
+		r.Sum = v
+	case 3:
+		r.SumC = v
+	case 4:
+		r.First = v
+	case 5:
+		r.Last = v
+	default:
+		r.Increase = v
+	}
+}
+
+// encodeRollupBlock appends the block of rows (time-ordered, all in the
+// block ending at blockEnd, at least one) to dst.
+func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockEnd int64) ([]byte, error) {
+	base := blockEnd - width*rollupBlockWindows
+	p := append(c.payload[:0], rollupBlockVersion)
+	p = encoding.AppendUvarint(p, uint64(len(rows)))
+	prev := int64(0)
+	c.ts = c.ts[:0]
+	for i := range rows {
+		r := &rows[i]
+		slot := (r.End - base) / width
+		if r.End%width != 0 || slot <= prev || slot > rollupBlockWindows || r.Count < 1 ||
+			r.FirstT <= r.End-width || r.FirstT > r.LastT || r.LastT > r.End {
+			return dst, fmt.Errorf("tsdb: rollup window ending %d does not fit block %d", r.End, blockEnd)
+		}
+		p = encoding.AppendUvarint(p, uint64(slot-prev))
+		prev = slot
+		c.ts = append(c.ts, r.End)
+	}
+	for i := range rows {
+		p = encoding.AppendUvarint(p, uint64(rows[i].Count))
+	}
+	for i := range rows {
+		p = encoding.AppendUvarint(p, uint64(rows[i].FirstT-(rows[i].End-width)-1))
+	}
+	for i := range rows {
+		p = encoding.AppendUvarint(p, uint64(rows[i].End-rows[i].LastT))
+	}
+	for col := range rollupFloatColumns {
+		c.vs = c.vs[:0]
+		for i := range rows {
+			c.vs = append(c.vs, floatColumn(&rows[i], col))
+		}
+		var err error
+		c.raw, err = encoding.AppendBestFloats(c.raw[:0], c.ts, c.vs)
+		if err != nil {
+			return dst, fmt.Errorf("tsdb: encode rollup block: %w", err)
+		}
+		p = encoding.AppendBytesField(p, c.raw)
+	}
+	c.payload = p
+	return encoding.AppendBlock(dst, encoding.BlockRaw, p), nil
+}
+
+// decodeRollupBlock appends the windows of block b (ending at blockEnd) to
+// rows. Any damage gives an error wrapping encoding.ErrCorrupt; it never
+// panics on arbitrary bytes.
+func (c *rollupCodec) decodeRollupBlock(rows []Rollup, b []byte, width, blockEnd int64) ([]Rollup, error) {
+	var err error
+	c.payload, err = encoding.DecodeBlock(c.payload[:0], b)
+	if err != nil {
+		return rows, fmt.Errorf("tsdb: rollup block: %w", err)
+	}
+	d := encoding.NewDecoder(c.payload)
+	if v := d.Byte(); d.Err() == nil && v != rollupBlockVersion {
+		return rows, fmt.Errorf("tsdb: rollup block: %w: version %d", encoding.ErrCorrupt, v)
+	}
+	n := d.Uvarint()
+	if d.Err() == nil && (n == 0 || n > rollupBlockWindows) {
+		return rows, fmt.Errorf("tsdb: rollup block: %w: %d windows", encoding.ErrCorrupt, n)
+	}
+	if err := d.Err(); err != nil {
+		return rows, fmt.Errorf("tsdb: rollup block: %w", err)
+	}
+	start := len(rows)
+	base := blockEnd - width*rollupBlockWindows
+	slot := uint64(0)
+	for range n {
+		delta := d.Uvarint()
+		slot += delta
+		if delta == 0 || slot > rollupBlockWindows {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: window slot %d", encoding.ErrCorrupt, slot)
+		}
+		rows = append(rows, Rollup{End: base + int64(slot)*width})
+	}
+	nr := rows[start:]
+	for i := range nr {
+		cnt := d.Uvarint()
+		if cnt == 0 || cnt > math.MaxInt64/2 {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: count %d", encoding.ErrCorrupt, cnt)
+		}
+		nr[i].Count = int64(cnt)
+	}
+	for i := range nr {
+		off := d.Uvarint()
+		if off >= uint64(width) {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: first offset %d", encoding.ErrCorrupt, off)
+		}
+		nr[i].FirstT = nr[i].End - width + 1 + int64(off)
+	}
+	for i := range nr {
+		off := d.Uvarint()
+		if off >= uint64(width) || nr[i].End-int64(off) < nr[i].FirstT {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: last offset %d", encoding.ErrCorrupt, off)
+		}
+		nr[i].LastT = nr[i].End - int64(off)
+	}
+	for col := range rollupFloatColumns {
+		chunk := d.Bytes()
+		if err := d.Err(); err != nil {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w", err)
+		}
+		if err := c.fit.Reset(chunk); err != nil {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w", err)
+		}
+		i := 0
+		for c.fit.Next() {
+			t, v := c.fit.At()
+			if i >= len(nr) || t != nr[i].End {
+				return rows[:start], fmt.Errorf("tsdb: rollup block: %w: column %d does not match the windows", encoding.ErrCorrupt, col)
+			}
+			setFloatColumn(&nr[i], col, v)
+			i++
+		}
+		if err := c.fit.Err(); err != nil {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w", err)
+		}
+		if i != len(nr) {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: column %d has %d of %d windows", encoding.ErrCorrupt, col, i, len(nr))
+		}
+	}
+	if err := d.Err(); err != nil {
+		return rows[:start], fmt.Errorf("tsdb: rollup block: %w", err)
+	}
+	if d.Len() != 0 {
+		return rows[:start], fmt.Errorf("tsdb: rollup block: %w: %d trailing bytes", encoding.ErrCorrupt, d.Len())
+	}
+	return rows, nil
+}
+
+// rollupMark is a series' progress at one resolution: every window ending
+// at or before through is rolled up, and was final when written under an
+// out-of-order window of ooo milliseconds.
+type rollupMark struct {
+	through int64
+	ooo     int64
+}
+
+const rollupMarkVersion = 1
+
+func appendRollupMark(dst []byte, m rollupMark) []byte {
+	dst = append(dst, rollupMarkVersion)
+	dst = encoding.AppendVarint(dst, m.through)
+	return encoding.AppendUvarint(dst, uint64(m.ooo))
+}
+
+func decodeRollupMark(b []byte) (rollupMark, error) {
+	d := encoding.NewDecoder(b)
+	v := d.Byte()
+	m := rollupMark{through: d.Varint()}
+	ooo := d.Uvarint()
+	if err := d.Err(); err != nil {
+		return rollupMark{}, fmt.Errorf("tsdb: rollup mark: %w", err)
+	}
+	if v != rollupMarkVersion || ooo > math.MaxInt64 || d.Len() != 0 {
+		return rollupMark{}, fmt.Errorf("tsdb: rollup mark: %w: version %d, %d trailing bytes", encoding.ErrCorrupt, v, d.Len())
+	}
+	m.ooo = int64(ooo)
+	return m, nil
+}
+
+// effectiveThrough is how far a mark's rollups can be trusted under the
+// DB's current out-of-order window. Windows the mark covers were final
+// under the window it was written with; if the DB has since been opened
+// with a wider one, a late sample may land up to that much further back,
+// so the windows in the difference are treated as not rolled up (the
+// reader uses raw samples for them and the next Downsample recomputes
+// them).
+func effectiveThrough(m rollupMark, window, width int64) int64 {
+	if window <= m.ooo {
+		return m.through
+	}
+	return floorTo(m.through-(window-m.ooo), width)
+}

@@ -1,0 +1,195 @@
+package tsdb
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/pillar-db/pillar/internal/keys"
+)
+
+// SelectRollups returns the series matching every matcher that have
+// samples in the querier's range, sorted by labels, each with its rollups at
+// res: the windows lying wholly inside the range, (End-width, End] ⊆
+// [mint, maxt]. Windows after a series' RollupIterator.Complete are not
+// rolled up (yet, or not trustworthy); read them from RollupSeries.Raw.
+func (q *Querier) SelectRollups(ctx context.Context, res Resolution, ms ...*Matcher) *RollupSet {
+	if res.Millis() == 0 {
+		return &RollupSet{err: fmt.Errorf("%w: %d", ErrUnknownResolution, uint8(res))}
+	}
+	return &RollupSet{ss: q.Select(ctx, true, ms...), res: res}
+}
+
+// RollupSet is a cursor over the series of SelectRollups.
+type RollupSet struct {
+	ss  SeriesSet
+	res Resolution
+	cur RollupSeries
+	err error
+}
+
+// Next advances to the next series.
+func (rs *RollupSet) Next() bool {
+	if rs.err != nil || !rs.ss.Next() {
+		return false
+	}
+	s := rs.ss.At().(*series)
+	rs.cur = RollupSeries{raw: *s, res: rs.res}
+	return true
+}
+
+// At returns the current series, valid until the next call to Next.
+func (rs *RollupSet) At() *RollupSeries { return &rs.cur }
+
+// Err returns the first error met, if any.
+func (rs *RollupSet) Err() error {
+	if rs.err != nil {
+		return rs.err
+	}
+	return rs.ss.Err()
+}
+
+// RollupSeries is one series of SelectRollups.
+type RollupSeries struct {
+	raw series
+	res Resolution
+}
+
+// Labels returns the series' labels. The caller must not modify them.
+func (r *RollupSeries) Labels() Labels { return r.raw.s.lset }
+
+// Resolution returns the width of the series' rollup windows.
+func (r *RollupSeries) Resolution() Resolution { return r.res }
+
+// Raw returns the series' raw samples over the querier's range, for the
+// windows its rollups do not cover.
+func (r *RollupSeries) Raw() Series {
+	s := r.raw
+	return &s
+}
+
+// Iterator returns an iterator over the series' rollup windows, reusing
+// reuse when non-nil. It reads the series' mark and blocks from one
+// consistent view of the store.
+func (r *RollupSeries) Iterator(reuse *RollupIterator) *RollupIterator {
+	it := reuse
+	if it == nil {
+		it = &RollupIterator{}
+	}
+	it.load(r.raw.q.db, r.raw.s.id, r.res, r.raw.q.mint, r.raw.q.maxt)
+	return it
+}
+
+// RollupIterator walks one series' rollup windows in time order. It
+// allocates nothing per window and is not safe for concurrent use.
+type RollupIterator struct {
+	rows     []Rollup
+	i        int
+	complete int64
+	err      error
+	codec    rollupCodec
+	key      []byte
+	upper    []byte
+}
+
+// Complete returns the end of the last window that is rolled up and final:
+// every window ending at or before it that has samples is in the
+// iterator (within the querier's range), and windows after it must be read
+// raw. It is math.MinInt64 when the series has no rollups.
+func (it *RollupIterator) Complete() int64 { return it.complete }
+
+// Next advances to the next window and reports whether there is one.
+func (it *RollupIterator) Next() bool {
+	if it.i < len(it.rows) {
+		it.i++
+	}
+	return it.i < len(it.rows)
+}
+
+// SeekTo advances to the first window ending at or after end, and reports
+// whether there is one. It only moves forward.
+func (it *RollupIterator) SeekTo(end int64) bool {
+	if it.i < 0 {
+		it.i = 0
+	}
+	for it.i < len(it.rows) && it.rows[it.i].End < end {
+		it.i++
+	}
+	return it.i < len(it.rows)
+}
+
+// At returns the current window. It is overwritten by the next load of the
+// iterator; the caller must not modify it.
+func (it *RollupIterator) At() *Rollup { return &it.rows[it.i] }
+
+// Err returns the first error met, if any.
+func (it *RollupIterator) Err() error { return it.err }
+
+func (it *RollupIterator) load(db *DB, id uint32, res Resolution, mint, maxt int64) {
+	it.rows, it.i, it.complete, it.err = it.rows[:0], -1, math.MinInt64, nil
+	if err := it.read(db, id, res, mint, maxt); err != nil {
+		it.rows = it.rows[:0]
+		it.err = fmt.Errorf("tsdb: read rollups of series %d: %w", id, err)
+	}
+}
+
+func (it *RollupIterator) read(db *DB, id uint32, res Resolution, mint, maxt int64) error {
+	width := res.Millis()
+	it.key = keys.AppendMetricRollupPrefix(it.key[:0], uint8(res), id)
+	it.upper = append(it.upper[:0], it.key...)
+	it.upper = keys.PrefixEnd(it.upper)
+	pit, err := db.p.NewIter(&pebble.IterOptions{LowerBound: it.key, UpperBound: it.upper})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := pit.Close(); cerr != nil && it.err == nil {
+			it.err = cerr
+		}
+	}()
+	if !pit.First() || !bytes.Equal(pit.Key(), it.key) {
+		return pit.Error()
+	}
+	m, err := decodeRollupMark(pit.Value())
+	if err != nil {
+		return err
+	}
+	it.complete = effectiveThrough(m, db.window, width)
+	lowEnd := mint + width - 1
+	if mint < math.MinInt64+width {
+		lowEnd = math.MinInt64 + width
+	}
+	hiEnd := min(maxt, it.complete)
+	if hiEnd < lowEnd {
+		return nil
+	}
+	it.key = keys.AppendMetricRollupBlock(it.key[:0], uint8(res), id, rollupBlockEnd(windowEnd(lowEnd, width), width))
+	for ok := pit.SeekGE(it.key); ok; ok = pit.Next() {
+		_, _, blockEnd, isMark, err := keys.ParseMetricRollup(pit.Key())
+		if err != nil {
+			return err
+		}
+		if isMark {
+			continue
+		}
+		if blockEnd-width*rollupBlockWindows >= hiEnd {
+			break
+		}
+		start := len(it.rows)
+		if it.rows, err = it.codec.decodeRollupBlock(it.rows, pit.Value(), width, blockEnd); err != nil {
+			return err
+		}
+		w := start
+		for i := start; i < len(it.rows); i++ {
+			if e := it.rows[i].End; e >= lowEnd && e <= hiEnd {
+				it.rows[w] = it.rows[i]
+				w++
+			}
+		}
+		it.rows = it.rows[:w]
+	}
+	return pit.Error()
+}

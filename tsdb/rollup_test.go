@@ -1,0 +1,437 @@
+package tsdb
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// rollupSample is one raw sample of a rollup test series.
+type rollupSample struct {
+	t int64
+	v float64
+}
+
+// genRollupSeries makes n samples starting at t0, every ~step ms with
+// jitter and gaps, values a counter with resets, NaNs and staleness
+// markers mixed in.
+func genRollupSeries(r *rand.Rand, t0, step int64, n int) []rollupSample {
+	out := make([]rollupSample, 0, n)
+	t, v := t0, float64(r.IntN(100))
+	for range n {
+		t += step/2 + r.Int64N(step)
+		if r.IntN(200) == 0 {
+			t += step * int64(20+r.IntN(200)) // a gap of several windows
+		}
+		switch x := r.IntN(100); {
+		case x < 3:
+			v = float64(r.IntN(10)) // counter reset
+		case x < 5:
+			out = append(out, rollupSample{t, math.NaN()})
+			continue
+		case x < 7:
+			out = append(out, rollupSample{t, math.Float64frombits(staleNaNBits)})
+			continue
+		case x < 9:
+			v = -v * 1.5 // a gauge-like drop below zero
+		default:
+			v += r.Float64() * 10
+		}
+		out = append(out, rollupSample{t, v})
+	}
+	return out
+}
+
+// refRollups computes the windows of width ending in (from, to] directly
+// from the samples, in the plainest way: group, then aggregate each group.
+func refRollups(samples []rollupSample, width, from, to int64) []Rollup {
+	var out []Rollup
+	var group []rollupSample
+	emit := func() {
+		if len(group) == 0 {
+			return
+		}
+		r := Rollup{End: windowEnd(group[0].t, width), Count: int64(len(group)),
+			FirstT: group[0].t, First: group[0].v, LastT: group[len(group)-1].t, Last: group[len(group)-1].v}
+		r.Min, r.Max = group[0].v, group[0].v
+		for _, s := range group {
+			if s.v > r.Max || math.IsNaN(r.Max) {
+				r.Max = s.v
+			}
+			if s.v < r.Min || math.IsNaN(r.Min) {
+				r.Min = s.v
+			}
+			r.Sum, r.SumC = kahanInc(s.v, r.Sum, r.SumC)
+		}
+		r.Increase = r.Last - r.First
+		for i := 1; i < len(group); i++ {
+			if group[i].v < group[i-1].v {
+				r.Increase += group[i-1].v
+			}
+		}
+		out = append(out, r)
+		group = group[:0]
+	}
+	for _, s := range samples {
+		if s.t <= from || s.t > to || math.Float64bits(s.v) == staleNaNBits {
+			continue
+		}
+		if len(group) > 0 && windowEnd(s.t, width) != windowEnd(group[0].t, width) {
+			emit()
+		}
+		group = append(group, s)
+	}
+	emit()
+	return out
+}
+
+// requireSameRollups compares windows bit for bit (NaN equals NaN).
+func requireSameRollups(t *testing.T, want, got []Rollup, msg string) {
+	t.Helper()
+	require.Equal(t, len(want), len(got), "%s: number of windows", msg)
+	for i := range want {
+		w, g := want[i], got[i]
+		require.Equal(t, []int64{w.End, w.Count, w.FirstT, w.LastT}, []int64{g.End, g.Count, g.FirstT, g.LastT}, "%s: window %d", msg, i)
+		wf := []float64{w.First, w.Last, w.Min, w.Max, w.Sum, w.SumC, w.Increase}
+		gf := []float64{g.First, g.Last, g.Min, g.Max, g.Sum, g.SumC, g.Increase}
+		for j := range wf {
+			require.Equal(t, math.Float64bits(wf[j]), math.Float64bits(gf[j]), "%s: window %d ending %d, float field %d: %v vs %v", msg, i, w.End, j, wf[j], gf[j])
+		}
+	}
+}
+
+// readRollups returns every window of one series at res and its Complete.
+func readRollups(t *testing.T, db *DB, res Resolution, name string) ([]Rollup, int64) {
+	t.Helper()
+	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	require.NoError(t, err)
+	defer q.Close()
+	rs := q.SelectRollups(context.Background(), res, mustMatcher(t, MatchEqual, MetricName, name))
+	require.True(t, rs.Next(), "series %s", name)
+	it := rs.At().Iterator(nil)
+	var out []Rollup
+	for it.Next() {
+		out = append(out, *it.At())
+	}
+	require.NoError(t, it.Err())
+	require.False(t, rs.Next())
+	require.NoError(t, rs.Err())
+	return out, it.Complete()
+}
+
+func appendRollupSamples(t *testing.T, db *DB, name string, samples []rollupSample) {
+	t.Helper()
+	app := db.Appender(context.Background())
+	ls := FromStrings(MetricName, name)
+	var ref SeriesRef
+	var err error
+	for i, s := range samples {
+		ref, err = app.Append(ref, ls, s.t, s.v)
+		require.NoError(t, err)
+		if i%500 == 499 {
+			require.NoError(t, app.Commit())
+			app = db.Appender(context.Background())
+		}
+	}
+	require.NoError(t, app.Commit())
+}
+
+func TestRollupsMatchRaw(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), &Options{ChunkSamples: 60})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	r := rand.New(rand.NewPCG(1, 2))
+	const nSeries = 8
+	all := make([][]rollupSample, nSeries)
+	t0 := int64(1_700_000_000_000) - 7 // not aligned to any window
+	for i := range all {
+		all[i] = genRollupSeries(r, t0, 15_000, 6000) // about a day at 15 s
+	}
+	// Append in four slices, downsampling after each, so passes extend
+	// partly filled blocks; one pass stops short of the data by `before`.
+	for part := range 4 {
+		var hi int64
+		for i, ss := range all {
+			lo, end := len(ss)*part/4, len(ss)*(part+1)/4
+			appendRollupSamples(t, db, "s"+strconv.Itoa(i), ss[lo:end])
+			hi = max(hi, ss[end-1].t)
+		}
+		before := int64(math.MaxInt64)
+		if part == 1 {
+			before = hi - 3*3_600_000
+		}
+		st, err := db.Downsample(ctx, before)
+		require.NoError(t, err)
+		require.Positive(t, st.Items)
+		require.Positive(t, st.BytesOut)
+	}
+	for i, ss := range all {
+		name := "s" + strconv.Itoa(i)
+		lastT := ss[len(ss)-1].t
+		for _, res := range rollupResolutions {
+			got, complete := readRollups(t, db, res, name)
+			require.Equal(t, floorTo(lastT, res.Millis()), complete, "%s %v: rolled up through the newest sample's window", name, res)
+			want := refRollups(ss, res.Millis(), math.MinInt64, complete)
+			requireSameRollups(t, want, got, name+" "+res.String())
+		}
+	}
+
+	// Idempotent: another pass writes nothing and changes nothing.
+	st, err := db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	require.Zero(t, st.Items)
+	got, _ := readRollups(t, db, Res5m, "s0")
+	requireSameRollups(t, refRollups(all[0], Res5m.Millis(), math.MinInt64, floorTo(all[0][len(all[0])-1].t, Res5m.Millis())), got, "after a second pass")
+
+	// A querier range selects only the windows wholly inside it.
+	w := Res1h.Millis()
+	mint, maxt := windowEnd(t0, w)+5*w+1, windowEnd(t0, w)+9*w+10
+	q, err := db.Querier(mint, maxt)
+	require.NoError(t, err)
+	rs := q.SelectRollups(ctx, Res1h, mustMatcher(t, MatchEqual, MetricName, "s1"))
+	require.True(t, rs.Next())
+	it := rs.At().Iterator(nil)
+	var ends []int64
+	for it.Next() {
+		ends = append(ends, it.At().End)
+	}
+	require.NoError(t, it.Err())
+	require.Equal(t, []int64{mint - 1 + w, mint - 1 + 2*w, mint - 1 + 3*w, mint - 1 + 4*w}, ends)
+	// Raw gives the same series' samples over the same range.
+	rit := rs.At().Raw().Iterator(nil)
+	require.Equal(t, ValFloat, rit.Next())
+	require.GreaterOrEqual(t, rit.AtT(), mint)
+	require.NoError(t, q.Close())
+
+	bad := q.SelectRollups(ctx, Resolution(9))
+	require.False(t, bad.Next())
+	require.ErrorIs(t, bad.Err(), ErrUnknownResolution)
+}
+
+func TestRollupLateSample(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const hour = int64(time.Hour / time.Millisecond)
+	t0 := 100 * hour
+	var samples []rollupSample
+	for i := range int64(8 * 60) {
+		samples = append(samples, rollupSample{t0 + i*60_000, float64(i)})
+	}
+	lastT := samples[len(samples)-1].t
+
+	// With an out-of-order window of one hour, windows are rolled up only
+	// up to an hour before the newest sample; a late sample within the
+	// window lands after what is rolled up, one beyond it is rejected.
+	db, err := Open(dir, &Options{OutOfOrderWindow: time.Hour})
+	require.NoError(t, err)
+	appendRollupSamples(t, db, "late", samples)
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	_, complete := readRollups(t, db, Res5m, "late")
+	require.Equal(t, floorTo(lastT-hour-1, 300_000), complete)
+	app := db.Appender(ctx)
+	_, err = app.Append(0, FromStrings(MetricName, "late"), complete-1, 1e6)
+	require.ErrorIs(t, err, ErrOutOfOrderSample)
+	require.NoError(t, app.Rollback())
+	app = db.Appender(ctx)
+	_, err = app.Append(0, FromStrings(MetricName, "late"), lastT-hour+1, 1e6)
+	require.NoError(t, err)
+	require.NoError(t, app.Commit())
+	samples = append(samples, rollupSample{lastT - hour + 1, 1e6})
+	require.NoError(t, db.Close())
+
+	// Reopened with no out-of-order window, the rest is final and rolled up,
+	// the late sample included.
+	db, err = Open(dir, nil)
+	require.NoError(t, err)
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	sorted := append([]rollupSample(nil), samples...)
+	sortRollupSamples(sorted)
+	got, complete := readRollups(t, db, Res5m, "late")
+	require.Equal(t, floorTo(lastT, 300_000), complete)
+	requireSameRollups(t, refRollups(sorted, 300_000, math.MinInt64, complete), got, "after the late sample")
+	require.NoError(t, db.Close())
+
+	// Reopened with a wider window than the rollups were written under, a
+	// late sample may land in a rolled-up window: the reader stops trusting
+	// the windows it can reach and the next pass recomputes them.
+	db, err = Open(dir, &Options{OutOfOrderWindow: 2 * time.Hour})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	_, complete = readRollups(t, db, Res5m, "late")
+	require.LessOrEqual(t, complete, lastT-2*hour)
+	late := lastT - 90*60_000 - 30_000
+	require.Greater(t, late, complete)
+	app = db.Appender(ctx)
+	_, err = app.Append(0, FromStrings(MetricName, "late"), late, -5)
+	require.NoError(t, err)
+	require.NoError(t, app.Commit())
+	sorted = append(sorted, rollupSample{late, -5})
+	sortRollupSamples(sorted)
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	for _, res := range rollupResolutions {
+		got, complete = readRollups(t, db, res, "late")
+		require.Equal(t, floorTo(lastT-2*hour-1, res.Millis()), complete)
+		requireSameRollups(t, refRollups(sorted, res.Millis(), math.MinInt64, complete), got, "after the wider window "+res.String())
+	}
+}
+
+func sortRollupSamples(s []rollupSample) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].t < s[j-1].t; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func TestDropRollupsBefore(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	r := rand.New(rand.NewPCG(3, 4))
+	ss := genRollupSeries(r, 0, 60_000, 10_000) // about a week at 1 m
+	appendRollupSamples(t, db, "d", ss)
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	before5, _ := readRollups(t, db, Res5m, "d")
+	before1, complete1 := readRollups(t, db, Res1h, "d")
+
+	cut := int64(3*86_400_000 + 17*60_000) // inside a 5m block and a 1h block
+	st, err := db.DropRollupsBefore(ctx, cut)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Items)
+	for _, c := range []struct {
+		res    Resolution
+		before []Rollup
+	}{{Res5m, before5}, {Res1h, before1}} {
+		got, _ := readRollups(t, db, c.res, "d")
+		var want []Rollup
+		for _, w := range c.before {
+			if w.End >= cut {
+				want = append(want, w)
+			}
+		}
+		requireSameRollups(t, want, got, "after drop "+c.res.String())
+	}
+	// The mark stays: the dropped windows are not rolled up again.
+	st, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	require.Zero(t, st.Items)
+	_, complete := readRollups(t, db, Res1h, "d")
+	require.Equal(t, complete1, complete)
+	got, _ := readRollups(t, db, Res1h, "d")
+	require.Greater(t, got[0].End, cut-1)
+
+	// Dropping everything leaves no window; a second drop finds nothing.
+	_, err = db.DropRollupsBefore(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	got, _ = readRollups(t, db, Res5m, "d")
+	require.Empty(t, got)
+	st, err = db.DropRollupsBefore(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	require.Zero(t, st.Items)
+}
+
+func TestRollupsSkipHistogramSeries(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	app := db.Appender(ctx)
+	ls := FromStrings(MetricName, "h")
+	h := &Histogram{Count: 3, ZeroCount: 3, ZeroThreshold: 0.001, Sum: 1}
+	for i := range int64(100) {
+		_, err := app.AppendHistogram(0, ls, i*60_000, h)
+		require.NoError(t, err)
+	}
+	require.NoError(t, app.Commit())
+	st, err := db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	require.Zero(t, st.Items)
+	got, complete := readRollups(t, db, Res5m, "h")
+	require.Empty(t, got)
+	require.Equal(t, int64(math.MinInt64), complete)
+}
+
+func TestRollupBlockRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var c rollupCodec
+	for _, res := range rollupResolutions {
+		width := res.Millis()
+		ss := genRollupSeries(r, -3*width*rollupBlockWindows, width/10, 20_000)
+		rows := refRollups(ss, width, math.MinInt64, math.MaxInt64)
+		for len(rows) > 0 {
+			be := rollupBlockEnd(rows[0].End, width)
+			n := 0
+			for n < len(rows) && rows[n].End <= be {
+				n++
+			}
+			b, err := c.encodeRollupBlock(nil, rows[:n], width, be)
+			require.NoError(t, err)
+			got, err := c.decodeRollupBlock(nil, b, width, be)
+			require.NoError(t, err)
+			requireSameRollups(t, rows[:n], got, "block")
+			// Every truncation and bit flip is detected.
+			for i := range len(b) {
+				_, err := c.decodeRollupBlock(nil, b[:i], width, be)
+				require.Error(t, err)
+			}
+			for i := 0; i < len(b); i += 7 {
+				bad := append([]byte(nil), b...)
+				bad[i] ^= 0x10
+				_, err := c.decodeRollupBlock(nil, bad, width, be)
+				require.Error(t, err)
+			}
+			rows = rows[n:]
+		}
+	}
+	// A window outside the block is refused when writing.
+	_, err := c.encodeRollupBlock(nil, []Rollup{{End: 600_000, Count: 1, FirstT: 600_000, LastT: 600_000}}, 300_000, 0)
+	require.Error(t, err)
+}
+
+func TestRollupIteratorAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	r := rand.New(rand.NewPCG(7, 8))
+	appendRollupSamples(t, db, "a", genRollupSeries(r, 0, 30_000, 20_000))
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	require.NoError(t, err)
+	rs := q.SelectRollups(ctx, Res5m)
+	require.True(t, rs.Next())
+	s := rs.At()
+	it := s.Iterator(nil)
+	n := 0
+	for it.Next() {
+		n++
+	}
+	require.Greater(t, n, 1000)
+	// Walking the windows allocates nothing; reloading a warmed iterator
+	// allocates only Pebble's iterator, not per window.
+	allocs := testing.AllocsPerRun(20, func() {
+		it = s.Iterator(it)
+		sum := 0.0
+		for it.Next() {
+			sum += it.At().Max
+		}
+		_ = sum
+	})
+	require.Less(t, allocs, 8.0)
+	require.Less(t, allocs/float64(n), 0.01)
+}

@@ -68,10 +68,23 @@ func (c *FloatChunk) MaxTime() int64 { return c.t }
 // timestamp, else the error wraps ErrOutOfOrder and c is unchanged. Every
 // float64 bit pattern is kept exactly, NaN payloads included.
 func (c *FloatChunk) Append(t int64, v float64) error {
+	vb := math.Float64bits(v)
+	if c.num >= 2 && vb == c.v && uint64(t-c.t) == c.delta && t > c.t {
+		// An unchanged interval and a repeated value, the whole of a
+		// constant series: two zero bits (dod 0, XOR 0).
+		c.w.writeSmall(0, 2)
+		c.t = t
+		c.num++
+		return nil
+	}
+	return c.append(t, vb)
+}
+
+// append is Append for every sample but a repeat.
+func (c *FloatChunk) append(t int64, vb uint64) error {
 	if c.hdr == 0 {
 		c.Reset() // a zero FloatChunk
 	}
-	vb := math.Float64bits(v)
 	switch c.num {
 	case 0:
 		c.t0 = t
@@ -97,12 +110,12 @@ func (c *FloatChunk) Append(t int64, v float64) error {
 	}
 	c.t, c.v = t, vb
 	c.num++
-	c.setCount()
 	return nil
 }
 
-// setCount rewrites the count in the header, widening it in place when the
-// uvarint grows a byte (at 128 and 16384 samples).
+// setCount writes the count into the header, widening it in place when the
+// uvarint has grown a byte (at 128 and 16384 samples). Bytes calls it, so
+// Append never touches the header.
 func (c *FloatChunk) setCount() {
 	var tmp [binary.MaxVarintLen64]byte
 	n := binary.PutUvarint(tmp[:], uint64(c.num))
@@ -125,6 +138,7 @@ func (c *FloatChunk) Bytes() []byte {
 	if c.hdr == 0 {
 		c.Reset()
 	}
+	c.setCount()
 	body := c.w.buf[c.hdr:]
 	if len(body) > c.crcN {
 		c.crc = crc32.Update(c.crc, castagnoli, body[c.crcN:])

@@ -107,15 +107,42 @@ func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncodi
 	if best == EncDecimal && raws == 0 && c*4 < gb*3 { // gb is at least the limit here
 		return best, p, g
 	}
-	// Nor can chimp beat what costs no more than its floor of five bits a
-	// value after the first.
-	if len(vs) > 0 && bestBits <= 64+5*(len(vs)-1)+other {
+	// Nor where the least it could spend already loses.
+	floor := chimpFloor(vs)
+	if floor+other >= bestBits {
 		return best, p, g
 	}
-	if c := chimpValueBits(vs, sc.chimp[:], bestBits-other); c+other < bestBits {
+	if c := chimpValueBits(vs, sc.chimp[:], bestBits-other, floor); c+other < bestBits {
 		best = EncChimp
 	}
 	return best, p, g
+}
+
+// chimpFloor is the least the chimp form can spend on vs: 64 bits for the
+// first value, 5 for a value equal to one of the chimpRefs before it (00 +
+// ref), and 15 for any other (01 + ref + class + centre + at least one
+// bit; the XOR forms take at least 2 + 64 − 24).
+func chimpFloor(vs []float64) int {
+	if len(vs) == 0 {
+		return 0
+	}
+	n := 64
+	for i := 1; i < len(vs); i++ {
+		vb := math.Float64bits(vs[i])
+		if vb == math.Float64bits(vs[i-1]) {
+			n += 5
+			continue
+		}
+		c := 15
+		for j := max(0, i-chimpRefs); j < i-1; j++ {
+			if math.Float64bits(vs[j]) == vb {
+				c = 5
+				break
+			}
+		}
+		n += c
+	}
+	return n
 }
 
 // constantDecimal sizes a constant chunk in decimal (one zero bit a value
@@ -182,10 +209,10 @@ func gorillaValueBits(vs []float64, limit int) int {
 }
 
 // chimpValueBits is the number of bits the chimp form spends on vs, or a
-// number at least limit as soon as the bits so far and five for each value
-// left (the least any takes) reach it. When plans holds a place for every
-// value, each value's plan is kept there for writing.
-func chimpValueBits(vs []float64, plans []chimpPlan, limit int) int {
+// number at least limit as soon as the bits so far and the least the
+// values left can take reach it; floor is chimpFloor(vs). When plans holds
+// a place for every value, each value's plan is kept there for writing.
+func chimpValueBits(vs []float64, plans []chimpPlan, limit, floor int) int {
 	var one [1]chimpPlan
 	if len(plans) < len(vs) {
 		plans = one[:]
@@ -198,7 +225,17 @@ func chimpValueBits(vs []float64, plans []chimpPlan, limit int) int {
 		p := &plans[min(i, len(plans)-1)]
 		s.plan(vb, p)
 		n += int(p.nbits)
-		if rest := n + 5*(len(vs)-1-i); rest >= limit {
+		// floor less this value's share of it: 64 for the first, 5 for
+		// a reference to an equal value, 15 for any other.
+		switch {
+		case i == 0:
+			floor -= 64
+		case p.flag == 0b00:
+			floor -= 5
+		default:
+			floor -= 15
+		}
+		if rest := n + floor; rest >= limit {
 			return rest
 		}
 		switch p.flag {
@@ -258,6 +295,14 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 	var prevT int64
 	var delta, prevV uint64
 	for i := range ts {
+		if i == 2 && enc == EncDecimal && cached {
+			// The rest in a loop of its own, timestamp and value in one
+			// write where they fit.
+			if bad := writeDecimalRun(&w, ts, vs, sc.dec[:], &ds, g, prevT, delta, gp); bad >= 0 {
+				return dst[:start], fmt.Errorf("encoding: %s chunk would decode sample %d differently", enc, bad)
+			}
+			break
+		}
 		t, vb := ts[i], math.Float64bits(vs[i])
 		if enc == EncGorilla && i >= 2 && vb == prevV && uint64(t-prevT) == delta {
 			// An unchanged interval and a repeated value, two zero bits,
@@ -308,6 +353,10 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 			}
 			ok = ok && prevV^x == vb
 		case EncDecimal:
+			if cached && i > 0 {
+				ok = ok && writeDecimalItem(&w, &ds, vb, &sc.dec[i])
+				break
+			}
 			var c *decItem
 			if cached {
 				c = &sc.dec[i]
@@ -332,4 +381,86 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 	dst = w.Bytes()
 	sum := crc32.Update(crc32.Checksum(dst[start+hdr:], castagnoli), castagnoli, dst[start:start+hdr])
 	return binary.LittleEndian.AppendUint16(dst, foldCRC(sum)), nil
+}
+
+// writeDecimalRun writes samples 2 onwards of a decimal chunk whose
+// values' classifications are in items, given the writer's state after
+// sample 1, and returns the first sample a reader would not recover (see
+// appendFloatChunk), or -1. An exact value's code goes out in one write
+// with its timestamp's bits when both are short; the check rebuilds d from
+// the fields as written and compares decValue(d) with the value, dividing
+// only when d changes, as writeDecimalItem does.
+func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, prevT int64, delta uint64, gp int64) int {
+	ws := ds.p.w
+	order2 := ds.p.order == 2
+	for i := 2; i < len(ts); i++ {
+		t, vb := ts[i], math.Float64bits(vs[i])
+		// The timestamp's bits, tn of them in tb, when they are short.
+		var tb uint64
+		var tn uint
+		gotT := t
+		if g.interval != 0 {
+			next := gp + g.interval
+			if z := Zigzag(t - next); bits.Len64(z) <= int(g.width) && g.width < 32 {
+				tb, tn = z, 1+uint(g.width)
+				gp, gotT = next, next+Unzigzag(z&lowBits(g.width))
+			} else {
+				gp, gotT = g.writeTime(w, t, prevT, gp)
+			}
+		} else {
+			d := uint64(t - prevT)
+			if d == delta {
+				tn = 1 // dod 0
+			} else {
+				gotT = prevT + int64(delta+uint64(writeDod(w, int64(d-delta))))
+			}
+			delta = d
+		}
+		prevT = t
+		c := &items[i]
+		if c.kind != decExact {
+			w.writeSmall(tb, tn)
+			if !writeDecimalItem(w, ds, vb, c) || gotT != t {
+				return i
+			}
+			continue
+		}
+		prevD, prevDelta := ds.d, ds.delta
+		code := c.d - prevD
+		if order2 {
+			code -= prevDelta
+		}
+		z := Zigzag(code)
+		l := uint8(bits.Len64(z))
+		b := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
+		if b > 3 {
+			return i // no width holds z
+		}
+		wd := ws[b]
+		f := z & lowBits(wd)
+		prefix := uint64(1)<<(b+1) - 2
+		if vn := b + 1 + uint(wd); tn+vn <= 64 {
+			w.writeSmall(tb<<vn|prefix<<wd|f, tn+vn)
+		} else {
+			w.writeSmall(tb, tn)
+			w.writeSmall(prefix, b+1)
+			w.writeSmall(f, uint(wd))
+		}
+		dd := Unzigzag(f)
+		if order2 {
+			dd += prevDelta
+		}
+		got := prevD + dd
+		if got != prevD || !ds.baseOK {
+			if got <= -(1<<53) || got >= 1<<53 {
+				return i
+			}
+			ds.base, ds.baseOK = decValue(got, ds.p.e), true
+		}
+		ds.d, ds.delta = got, dd
+		if ds.base != vb || gotT != t {
+			return i
+		}
+	}
+	return -1
 }

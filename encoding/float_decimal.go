@@ -313,6 +313,61 @@ func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) 
 	return s.base+uint64(Unzigzag(r)) == vb
 }
 
+// writeDecimalItem writes value i ≥ 1 from its classification c (see
+// decItem) and reports whether a reader recovers vb: from the fields as
+// written it rebuilds d the way read does and compares decValue(d) + r
+// with vb, dividing only when d changes, as the reader's fast path does.
+// It is writeDecimalValue for a value after the first whose classification
+// is at hand, without the repeat shortcut (a repeat's code is 0 in the
+// first bucket either way).
+func writeDecimalItem(w *BitWriter, s *decState, vb uint64, c *decItem) bool {
+	if c.kind == decRaw {
+		w.writeSmall(0b11111, 5)
+		w.WriteBits(vb, 64)
+		s.skip(vb)
+		return true
+	}
+	prevD, prevDelta := s.d, s.delta
+	z := Zigzag(s.next(c.d))
+	r := c.r
+	if c.kind == decResidual {
+		w.writeSmall(0b11110, 5)
+		writeWide(w, r)
+	} else {
+		r = 0
+	}
+	// As in writeDecimalValue: the bucket is the number of widths
+	// shorter than z, counted without branches.
+	ws := &s.p.w
+	l := uint8(bits.Len64(z))
+	b := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
+	if b > 3 {
+		return false // no width holds z
+	}
+	wd := ws[b]
+	f := z & lowBits(wd)
+	prefix := uint64(1)<<(b+1) - 2
+	if n := b + 1 + uint(wd); n <= 64 {
+		w.writeSmall(prefix<<wd|f, n)
+	} else {
+		w.writeSmall(prefix, b+1)
+		w.writeSmall(f, uint(wd))
+	}
+	dd := Unzigzag(f)
+	if s.p.order == 2 {
+		dd += prevDelta
+	}
+	got := prevD + dd
+	if got != prevD || !s.baseOK {
+		if got <= -(1<<53) || got >= 1<<53 {
+			return false
+		}
+		s.base, s.baseOK = decValue(got, s.p.e), true
+	}
+	s.d, s.delta = got, dd // what a reader holds
+	return s.base+uint64(Unzigzag(r)) == vb
+}
+
 // read decodes sample i's value.
 func (s *decState) read(r *BitReader, i int) (uint64, error) {
 	if i == 0 {

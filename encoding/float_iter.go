@@ -94,20 +94,21 @@ func (it *FloatIterator) Next() bool {
 			return true
 		}
 	}
-	// On a timestamp grid, a zero bit and an offset, then a zero bit and a
-	// decimal code in the first bucket, are decoded here without the
+	// On a timestamp grid, a zero bit and an offset, then a decimal code
+	// in any bucket, after a residual or not, are decoded here without the
 	// general path.
 	if it.grid.interval != 0 && it.enc == EncDecimal && it.i >= 1 && it.i < it.n {
-		gw, w := uint(it.grid.width), uint(it.dec.p.w[0])
-		acc := it.r.acc
-		if need := 2 + gw + w; it.r.n >= need && acc>>63 == 0 && acc<<(1+gw)>>63 == 0 {
+		gw := uint(it.grid.width)
+		if acc := it.r.acc; acc>>63 == 0 && it.r.n >= 1+gw {
 			gp := it.gp + it.grid.interval
-			if t := gp + Unzigzag(acc<<1>>(64-gw)); t > it.t && it.dec.apply(acc<<(2+gw)>>(64-w)) {
-				it.r.acc <<= need
-				it.r.n -= need
-				it.t, it.gp, it.v = t, gp, it.dec.base
-				it.i++
-				return true
+			if t := gp + Unzigzag(acc<<1>>(64-gw)); t > it.t {
+				if used, ok := it.decFast(acc<<(1+gw), it.r.n-(1+gw)); ok {
+					it.r.acc <<= 1 + gw + used
+					it.r.n -= 1 + gw + used
+					it.t, it.gp = t, gp
+					it.i++
+					return true
+				}
 			}
 		}
 	}
@@ -151,45 +152,11 @@ func (it *FloatIterator) Next() bool {
 					it.lead, it.trail = lead, trail
 				}
 			case EncDecimal:
-				// Any bucket (its prefix is the ones before a zero), after
-				// a residual (11110 + 7-bit length + bits) or not; raw
-				// values take the general path.
-				acc, pos := it.r.acc<<1, uint(1)
-				var res uint64
-				ones := uint(bits.LeadingZeros64(^acc))
-				if ones >= 4 {
-					l := uint(acc>>52) & 127
-					if acc&(1<<59) != 0 || l > 48 {
-						goto slow
-					}
-					acc <<= 12
-					res = acc >> (64 - l)
-					acc <<= l
-					pos += 12 + l
-					if ones = uint(bits.LeadingZeros64(^acc)); ones >= 4 {
-						goto slow
-					}
-				}
-				w := uint(it.dec.p.w[ones])
-				used = pos + ones + 1 + w
-				if it.r.n < used {
+				u, ok := it.decFast(it.r.acc<<1, it.r.n-1)
+				if !ok {
 					goto slow
 				}
-				// apply, in line: a changed d is the usual case here.
-				ds := &it.dec
-				dd := Unzigzag(acc << (ones + 1) >> (64 - w))
-				if ds.p.order == 2 {
-					dd += ds.delta
-				}
-				if d := ds.d + dd; d != ds.d || !ds.baseOK {
-					if d <= -(1<<53) || d >= 1<<53 {
-						goto slow
-					}
-					ds.base, ds.baseOK = decValue(d, ds.p.e), true
-				}
-				ds.d += dd
-				ds.delta = dd
-				it.v = ds.base + uint64(Unzigzag(res))
+				used = 1 + u
 			default:
 				goto slow
 			}
@@ -264,6 +231,53 @@ slow:
 	}
 	it.i++
 	return true
+}
+
+// decFast decodes a decimal value after the first straight from acc, the
+// register's bits from the value's first on, avail of which are stream
+// bits: a code in any bucket (its prefix is the ones before a zero), after
+// a residual (11110 + 7-bit length + bits) or not. It returns the bits
+// used, or false, changing nothing, for what the careful path takes: raw
+// values, an escape after a residual, a value out of range, and fields
+// past avail.
+func (it *FloatIterator) decFast(acc uint64, avail uint) (uint, bool) {
+	pos := uint(0)
+	var res uint64
+	ones := uint(bits.LeadingZeros64(^acc))
+	if ones >= 4 {
+		l := uint(acc>>52) & 127
+		if acc&(1<<59) != 0 || l > 48 {
+			return 0, false
+		}
+		acc <<= 12
+		res = acc >> (64 - l)
+		acc <<= l
+		pos = 12 + l
+		if ones = uint(bits.LeadingZeros64(^acc)); ones >= 4 {
+			return 0, false
+		}
+	}
+	ds := &it.dec
+	w := uint(ds.p.w[ones])
+	used := pos + ones + 1 + w
+	if used > avail {
+		return 0, false
+	}
+	// apply, in line: a changed d is the usual case here.
+	dd := Unzigzag(acc << (ones + 1) >> (64 - w))
+	if ds.p.order == 2 {
+		dd += ds.delta
+	}
+	if d := ds.d + dd; d != ds.d || !ds.baseOK {
+		if d <= -(1<<53) || d >= 1<<53 {
+			return 0, false
+		}
+		ds.base, ds.baseOK = decValue(d, ds.p.e), true
+	}
+	ds.d += dd
+	ds.delta = dd
+	it.v = ds.base + uint64(Unzigzag(res))
+	return used, true
 }
 
 // refillBits tops up a bit register (acc holding n valid bits, left-aligned)

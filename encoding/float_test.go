@@ -617,11 +617,11 @@ func TestWriterCheckCatchesBadDecisions(t *testing.T) {
 	_, err = appendFloatChunk(nil, EncDecimal, ts, vs, &narrow, g, &sc)
 	require.Error(t, err)
 
-	chimpValueBits(vs, sc.chimp[:], math.MaxInt)
+	chimpValueBits(vs, sc.chimp[:], math.MaxInt, chimpFloor(vs))
 	sc.chimp[9].xor ^= 1 << 3 // an XOR that is not the value's
 	_, err = appendFloatChunk(nil, EncChimp, ts, vs, &p, g, &sc)
 	require.Error(t, err)
-	chimpValueBits(vs, sc.chimp[:], math.MaxInt)
+	chimpValueBits(vs, sc.chimp[:], math.MaxInt, chimpFloor(vs))
 	sc.chimp[20] = chimpPlan{flag: 0b00, ref: 7, nbits: 5} // a reference to another value
 	_, err = appendFloatChunk(nil, EncChimp, ts, vs, &p, g, &sc)
 	require.Error(t, err)

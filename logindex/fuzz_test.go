@@ -130,3 +130,28 @@ func FuzzBlockPayload(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSegmentMeta checks that arbitrary segment meta values (timestamps
+// and a sealed segment's filter) never panic the reader and that every
+// failure is marked corrupt.
+func FuzzSegmentMeta(f *testing.F) {
+	f.Add([]byte{0, 2, 10, 0}, true)
+	f.Add(newBloom([]uint64{1, 2, 3}).appendTo([]byte{0, 1, 4}), true)
+	f.Add([]byte{0, 1, 4, 'B', 7, 200, 1}, false)
+	f.Fuzz(func(t *testing.T, v []byte, first bool) {
+		p := newPartition(1)
+		err := p.loadSegment(v, first)
+		if err != nil {
+			if !errors.Is(err, encoding.ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if int(p.indexed) != len(p.ts) {
+			t.Fatalf("segment loaded %d timestamps for %d ordinals", len(p.ts), p.indexed)
+		}
+		if p.filter != nil {
+			p.filter.mayContain(bloomHash(v))
+		}
+	})
+}

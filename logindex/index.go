@@ -115,6 +115,9 @@ type Index struct {
 	// writeMu serialises writes and flushes, so ordinals are handed out in
 	// commit order and a partition's postings have one writer.
 	writeMu sync.Mutex
+	// sealMu serialises SealPartitions, which does its work outside
+	// writeMu and commits under it.
+	sealMu sync.Mutex
 
 	// mu guards parts and every partition's mutable state. Readers take it
 	// to snapshot what they need, never across I/O.
@@ -138,7 +141,14 @@ type partition struct {
 	ts        []int64
 	monotonic bool // ts is non-decreasing
 	indexed   uint32
-	nextSeg   uint32
+	// The partition's postings segments are [firstSeg, nextSeg): sealing
+	// merges the segments there are into one numbered nextSeg-1 and
+	// raises firstSeg to it.
+	firstSeg uint32
+	nextSeg  uint32
+	// filter, when set, is the filter of segment firstSeg's terms, written
+	// when the partition was sealed.
+	filter *bloom
 	// pend holds the postings of ordinals >= indexed: key byte 't' + token,
 	// or 'f' + field + 0x00 + value.
 	pend map[string]*roaring.Bitmap
@@ -291,11 +301,12 @@ func (ix *Index) recover() error {
 		p := ix.parts[part]
 		if p == nil {
 			p = newPartition(part)
+			p.firstSeg = seg
 			ix.parts[part] = p
 		}
 		v, err := it.ValueAndErr()
 		if err == nil {
-			err = p.loadSegment(v)
+			err = p.loadSegment(v, seg == p.firstSeg)
 		}
 		if err != nil {
 			_ = it.Close()
@@ -311,8 +322,9 @@ func (ix *Index) recover() error {
 
 // loadSegment appends a segment's timestamps: uvarint lo, hi, then hi-lo
 // zigzag delta-of-deltas (the first delta from the partition's previous
-// timestamp, or from 0).
-func (p *partition) loadSegment(v []byte) error {
+// timestamp, or from 0). A sealed segment (the first of its partition) may
+// be followed by its term filter (see filter.go).
+func (p *partition) loadSegment(v []byte, first bool) error {
 	d := encoding.NewDecoder(v)
 	lo, hi := d.Uvarint(), d.Uvarint()
 	if d.Err() != nil {
@@ -333,6 +345,19 @@ func (p *partition) loadSegment(v []byte) error {
 	}
 	if d.Err() != nil {
 		return d.Err()
+	}
+	if d.Len() > 0 {
+		if tag := d.Byte(); tag != bloomTag || !first {
+			return corruptf("segment meta has %d trailing bytes", d.Len()+1)
+		}
+		f, err := decodeBloom(&d)
+		if err != nil {
+			return err
+		}
+		if d.Len() != 0 {
+			return corruptf("segment meta has %d bytes after its filter", d.Len())
+		}
+		p.filter = f
 	}
 	p.indexed, p.next = uint32(hi), uint32(hi)
 	return nil
@@ -639,93 +664,99 @@ func (ix *Index) flushLocked() error {
 	}
 	ix.mu.RUnlock()
 	slices.SortFunc(todo, func(a, b *partition) int { return int(a.id) - int(b.id) })
-	var (
-		key, val, post []byte
-		names          []string
-	)
 	for _, p := range todo {
-		batch := ix.db.NewBatch()
-		names = names[:0]
-		for k := range p.pend {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		seg := p.nextSeg
-		cw := &ix.w.chunk
-		cw.reset()
-		flushChunk := func() error {
-			if cw.n == 0 {
-				return nil
-			}
-			key = keys.AppendLogTokenChunk(key[:0], p.id, seg, cw.first)
-			val = cw.appendTo(val[:0])
-			cw.reset()
-			return batch.Set(key, val, nil)
-		}
-		for _, k := range names {
-			var err error
-			long := uint64(longPostings)
-			if k[0] == 'f' {
-				long = smallPostings
-			}
-			if post, err = ix.w.enc.appendPostings(post[:0], p.pend[k], long); err != nil {
-				batch.Close()
-				return err
-			}
-			if k[0] == 't' {
-				cw.add(unsafeBytes(k[1:]), post)
-				if cw.full() {
-					err = flushChunk()
-				}
-			} else {
-				f, v, _ := bytes.Cut(unsafeBytes(k[1:]), []byte{0})
-				key = keys.AppendLogField(key[:0], p.id, f, v, seg)
-				err = batch.Set(key, post, nil)
-			}
-			if err != nil {
-				batch.Close()
-				return fmt.Errorf("logindex: flush: %w", err)
-			}
-		}
-		if err := flushChunk(); err != nil {
-			batch.Close()
-			return fmt.Errorf("logindex: flush: %w", err)
-		}
-		val = encoding.AppendUvarint(val[:0], uint64(p.indexed))
-		val = encoding.AppendUvarint(val, uint64(p.next))
-		var prev, delta int64
-		if p.indexed > 0 {
-			prev = p.ts[p.indexed-1]
-		}
-		for _, t := range p.ts[p.indexed:p.next] {
-			val = encoding.AppendVarint(val, t-prev-delta)
-			delta, prev = t-prev, t
-		}
-		key = keys.AppendLogSegment(key[:0], p.id, seg)
-		if err := batch.Set(key, val, nil); err != nil {
-			batch.Close()
-			return fmt.Errorf("logindex: flush: %w", err)
-		}
-		// Commit and swap under the lock, so a reader sees the postings
-		// either in memory or in Pebble, never in both or neither.
-		ix.mu.Lock()
-		err := batch.Commit(kv.WriteOptions)
-		if err == nil {
-			ix.pending -= int(p.next - p.indexed)
-			p.indexed = p.next
-			p.nextSeg++
-			p.resetPending()
-		}
-		ix.mu.Unlock()
-		batch.Close()
-		if err != nil {
-			return fmt.Errorf("logindex: flush partition %d: %w", p.id, err)
+		if err := ix.flushPartition(p); err != nil {
+			return err
 		}
 	}
 	if ix.opts.Retention > 0 {
 		if _, err := ix.dropBefore(ix.opts.Now().Add(-ix.opts.Retention).UnixNano()); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// flushPartition writes p's in-memory postings as its next segment. The
+// caller holds writeMu.
+func (ix *Index) flushPartition(p *partition) error {
+	var key, val, post []byte
+	batch := ix.db.NewBatch()
+	names := make([]string, 0, len(p.pend))
+	for k := range p.pend {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	seg := p.nextSeg
+	cw := &ix.w.chunk
+	cw.reset()
+	flushChunk := func() error {
+		if cw.n == 0 {
+			return nil
+		}
+		key = keys.AppendLogTokenChunk(key[:0], p.id, seg, cw.first)
+		val = cw.appendTo(val[:0])
+		cw.reset()
+		return batch.Set(key, val, nil)
+	}
+	for _, k := range names {
+		var err error
+		long := uint64(longPostings)
+		if k[0] == 'f' {
+			long = smallPostings
+		}
+		if post, err = ix.w.enc.appendPostings(post[:0], p.pend[k], long); err != nil {
+			batch.Close()
+			return err
+		}
+		if k[0] == 't' {
+			cw.add(unsafeBytes(k[1:]), post)
+			if cw.full() {
+				err = flushChunk()
+			}
+		} else {
+			f, v, _ := bytes.Cut(unsafeBytes(k[1:]), []byte{0})
+			key = keys.AppendLogField(key[:0], p.id, f, v, seg)
+			err = batch.Set(key, post, nil)
+		}
+		if err != nil {
+			batch.Close()
+			return fmt.Errorf("logindex: flush: %w", err)
+		}
+	}
+	if err := flushChunk(); err != nil {
+		batch.Close()
+		return fmt.Errorf("logindex: flush: %w", err)
+	}
+	val = encoding.AppendUvarint(val[:0], uint64(p.indexed))
+	val = encoding.AppendUvarint(val, uint64(p.next))
+	var prev, delta int64
+	if p.indexed > 0 {
+		prev = p.ts[p.indexed-1]
+	}
+	for _, t := range p.ts[p.indexed:p.next] {
+		val = encoding.AppendVarint(val, t-prev-delta)
+		delta, prev = t-prev, t
+	}
+	key = keys.AppendLogSegment(key[:0], p.id, seg)
+	if err := batch.Set(key, val, nil); err != nil {
+		batch.Close()
+		return fmt.Errorf("logindex: flush: %w", err)
+	}
+	// Commit and swap under the lock, so a reader sees the postings
+	// either in memory or in Pebble, never in both or neither.
+	ix.mu.Lock()
+	err := batch.Commit(kv.WriteOptions)
+	if err == nil {
+		ix.pending -= int(p.next - p.indexed)
+		p.indexed = p.next
+		p.nextSeg++
+		p.resetPending()
+	}
+	ix.mu.Unlock()
+	batch.Close()
+	if err != nil {
+		return fmt.Errorf("logindex: flush partition %d: %w", p.id, err)
 	}
 	return nil
 }
@@ -742,13 +773,27 @@ func (ix *Index) EnforceRetention(ctx context.Context) (int, error) {
 
 // DropBefore drops every partition that ends at or before t (Unix ns),
 // with one range delete per key kind, and returns how many it dropped.
+// When it dropped any, it then has Pebble compact the dropped key ranges,
+// so their disk space is returned now (writers do not wait for that).
 func (ix *Index) DropBefore(ctx context.Context, t int64) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	ix.writeMu.Lock()
-	defer ix.writeMu.Unlock()
-	return ix.dropBefore(t)
+	n, err := ix.dropBefore(t)
+	ix.writeMu.Unlock()
+	if err != nil || n == 0 {
+		return n, err
+	}
+	end := ix.partitionOf(t)
+	for _, kind := range keys.LogKinds {
+		lo := keys.AppendLogPartition(nil, kind, 0)
+		hi := keys.AppendLogPartition(nil, kind, end)
+		if err := ix.db.Compact(ctx, lo, hi, true); err != nil {
+			return n, fmt.Errorf("logindex: retention: compact dropped partitions: %w", err)
+		}
+	}
+	return n, nil
 }
 
 func (ix *Index) dropBefore(t int64) (int, error) {
@@ -791,6 +836,10 @@ func (ix *Index) dropBefore(t int64) (int, error) {
 // Close flushes pending postings and releases the index. With Open it
 // closes the Pebble instance; with OpenPebble it leaves it open.
 func (ix *Index) Close() error {
+	// A seal under way finishes first: it reads from a Pebble snapshot
+	// that must be released before Pebble closes.
+	ix.sealMu.Lock()
+	defer ix.sealMu.Unlock()
 	ix.writeMu.Lock()
 	defer ix.writeMu.Unlock()
 	ix.mu.Lock()

@@ -195,6 +195,12 @@ func seqOf(t testing.TB, h *Hit) int64 {
 // runDifferential writes recs in batches, then compares many random queries
 // with the brute-force scan, before and after a reopen.
 func runDifferential(t *testing.T, recs []Record, queries int, opts *Options) {
+	runDifferentialWith(t, recs, queries, opts, nil)
+}
+
+// runDifferentialWith is runDifferential with a step run after the writes
+// and again after the reopen, before each round of queries.
+func runDifferentialWith(t *testing.T, recs []Record, queries int, opts *Options, step func(*Index)) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	ix, err := Open(dir, opts)
@@ -267,12 +273,18 @@ func runDifferential(t *testing.T, recs []Record, queries int, opts *Options) {
 			}
 		}
 	}
+	if step != nil {
+		step(ix)
+	}
 	check(ix, queries)
 	require.NoError(t, ix.Close())
 	ix, err = Open(dir, opts)
 	require.NoError(t, err)
 	defer ix.Close()
 	require.Equal(t, uint64(len(recs)), ix.Stats().Records)
+	if step != nil {
+		step(ix)
+	}
 	check(ix, queries/4)
 }
 

@@ -53,7 +53,9 @@ type partSnap struct {
 	pend      map[string]*roaring.Bitmap
 	fields    map[string]map[string]*roaring.Bitmap
 	start     int64
-	segs      uint32 // flushed segments
+	firstSeg  uint32 // flushed segments are [firstSeg, segs)
+	segs      uint32
+	filter    *bloom // segment firstSeg's term filter, when sealed
 }
 
 // search is the state of one query: a consistent view of the partitions it
@@ -67,6 +69,7 @@ type search struct {
 	budget int // records a non-narrowing query may still examine; -1 = unbounded
 	key    []byte
 	keyHi  []byte
+	fkey   []byte // a filter key
 	tmp    *roaring.Bitmap
 	u      *roaring.Bitmap // every ordinal of the current partition, lazily
 	drop   []uint32
@@ -113,7 +116,8 @@ func (ix *Index) begin(ctx context.Context, query string, t0, t1 int64) (*search
 			continue
 		}
 		s.parts = append(s.parts, partSnap{id: id, next: p.next, ts: p.ts[:p.next:p.next],
-			monotonic: p.monotonic, pend: p.pend, fields: p.pendFields, start: ix.partitionStart(id), segs: p.nextSeg})
+			monotonic: p.monotonic, pend: p.pend, fields: p.pendFields, start: ix.partitionStart(id),
+			firstSeg: p.firstSeg, segs: p.nextSeg, filter: p.filter})
 	}
 	slices.SortFunc(s.parts, func(a, b partSnap) int { return cmp.Compare(a.id, b.id) })
 	// The iterator is created under the same lock as the snapshot, so a
@@ -178,13 +182,21 @@ func (s *search) postings(p *partSnap, n *node) (*roaring.Bitmap, error) {
 	switch n.kind {
 	case nodeTerm, nodePrefix:
 		prefix = n.kind == nodePrefix
-		for seg := uint32(0); seg < p.segs; seg++ {
+		seg := p.firstSeg
+		if !prefix && p.filter != nil && !p.filter.mayContain(s.termHash('t', n.value, "")) {
+			seg++ // the sealed segment does not hold the token
+		}
+		for ; seg < p.segs; seg++ {
 			if err := s.tokenPostings(out, p.id, seg, n.value, prefix); err != nil {
 				return nil, err
 			}
 		}
 	case nodeField, nodeFieldPrefix:
 		prefix = n.kind == nodeFieldPrefix
+		if !prefix && p.filter != nil && p.firstSeg+1 == p.segs &&
+			!p.filter.mayContain(s.termHash('f', n.field, n.value)) {
+			break // the partition's one segment does not hold the value
+		}
 		if prefix {
 			s.key = keys.AppendLogFieldRange(s.key[:0], p.id, unsafeBytes(n.field), n.value)
 		} else {
@@ -233,6 +245,16 @@ func (s *search) postings(p *partSnap, n *node) (*roaring.Bitmap, error) {
 	}
 	s.ix.mu.RUnlock()
 	return out, nil
+}
+
+// termHash returns the filter hash of a term spelled as the postings
+// builder keys it: kind 't' and a token, or kind 'f', a field and a value.
+func (s *search) termHash(kind byte, a, b string) uint64 {
+	s.fkey = append(append(s.fkey[:0], kind), a...)
+	if kind == 'f' {
+		s.fkey = append(append(s.fkey, 0), b...)
+	}
+	return bloomHash(s.fkey)
 }
 
 // orPostings ORs the postings value v into out; the first value of a
@@ -433,7 +455,9 @@ func (s *search) loadBlock(part, ord uint32) error {
 	}
 	id := blockID{part, first}
 	br := s.ix.blocks.get(id)
-	if br == nil {
+	if br == nil || uint64(ord) >= uint64(first)+uint64(br.len()) {
+		// Not cached, or cached from before sealing merged this block
+		// with the ones after it: this query's view decides.
 		v, err := s.it.ValueAndErr()
 		if err != nil {
 			return fmt.Errorf("logindex: read record: %w", err)

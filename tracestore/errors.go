@@ -45,3 +45,24 @@ func (e *SpanError) Error() string {
 
 // Unwrap returns the reason.
 func (e *SpanError) Unwrap() error { return e.Err }
+
+// ErrFormat is wrapped by a *FormatError when a store's index layout is
+// not the one this version reads.
+var ErrFormat = errors.New("tracestore: unsupported index format")
+
+// FormatError reports a store written with an index layout this version
+// does not read. Version 1 (no `t f` key) indexed attributes without their
+// service; version 2 scopes them by service and adds start-time and
+// whole-trace duration buckets. Nothing is changed on disk when Open
+// returns it.
+type FormatError struct {
+	Version uint32 // the store's layout version
+	Want    uint32 // the layout this version reads and writes
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("%v: the store's index layout is version %d, this version reads %d (write the spans into a new store)", ErrFormat, e.Version, e.Want)
+}
+
+// Unwrap returns ErrFormat.
+func (e *FormatError) Unwrap() error { return ErrFormat }

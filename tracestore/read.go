@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -97,6 +98,10 @@ type Query struct {
 	// MinDuration and MaxDuration bound the span's duration, inclusive.
 	// Zero: no bound.
 	MinDuration, MaxDuration time.Duration
+	// MinTraceDuration and MaxTraceDuration bound the duration of the
+	// whole trace (latest span end minus earliest span start, over every
+	// stored span of it), inclusive. Zero: no bound.
+	MinTraceDuration, MaxTraceDuration time.Duration
 	// Start and End bound the span's start time (Unix ns), inclusive.
 	// Zero: no bound.
 	Start, End int64
@@ -116,11 +121,16 @@ type TraceSummary struct {
 	Services      []string // sorted, distinct
 }
 
-// Find returns summaries of traces with a span matching q, newest first
-// (by trace start, ties by trace ID). Candidate traces are taken from the
-// newest partition back, and within a partition in the reverse of the
-// order they were first written, until Limit traces match; every candidate
-// is checked span by span, so the indexes only narrow the search.
+// Find returns summaries of the Limit newest traces (by trace start, ties
+// by trace ID) that have a span matching q and, with trace-duration
+// bounds, whose whole duration is within them. In each partition of the
+// window, newest first, it intersects the postings of q's terms once, then
+// walks the partition's start-time buckets from the end of the window back,
+// reading and checking span by span only the candidates the postings leave
+// in each bucket; it stops as soon as it holds Limit matches and the
+// oldest of them starts no earlier than the bucket it just finished, since
+// every trace not yet read starts before that bucket. Closed partitions
+// whose filter lacks a term q needs are skipped unread.
 func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -129,75 +139,203 @@ func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 		return nil, err
 	}
 	defer s.end()
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 20
+	f := finder{q: &q, limit: q.Limit, seen: make(map[TraceID]struct{})}
+	if f.limit <= 0 {
+		f.limit = 20
 	}
-	terms := q.terms()
-	durBuckets := q.durationTerms()
+	f.rb.dec.g = s.dict
+	var svcs []string
+	if q.Service == "" && len(q.Attributes) > 0 {
+		var err error
+		if svcs, err = s.serviceList(); err != nil {
+			return nil, err
+		}
+	}
+	clauses := q.clauses(svcs)
 	parts := s.partitionsIn(q.Start, q.End)
-	seen := make(map[TraceID]struct{})
-	var (
-		out   []TraceSummary
-		rb    = readBuf{dec: blockDecoder{g: s.dict}}
-		spans []Span
-		m     matcher
-	)
-	for pi := len(parts) - 1; pi >= 0 && len(out) < limit; pi-- {
+	for pi := len(parts) - 1; pi >= 0; pi-- {
 		p := parts[pi]
-		bm, err := s.candidates(p, terms, durBuckets)
+		if flt := s.filter(p); flt != nil && !flt.admits(clauses) {
+			continue
+		}
+		acc, err := s.candidates(p, clauses)
 		if err != nil {
 			return nil, err
 		}
-		it := bm.ReverseIterator()
-		n := 0
-		for it.HasNext() && len(out) < limit {
-			ord := it.Next()
-			if n++; n%64 == 0 {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-			}
-			id, ok, err := s.traceByOrdinal(&rb, p, ord)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
-			if _, dup := seen[id]; dup {
-				continue
-			}
-			seen[id] = struct{}{}
-			// The previous candidate's spans are dropped (its summary holds
-			// no attribute), so its attribute memory can be reused.
-			rb.dec.reuseSlab()
-			spans, err = s.readTrace(&rb, id, spans[:0])
-			if err != nil {
-				return nil, err
-			}
-			if !m.matchAny(&q, spans) {
-				continue
-			}
-			out = append(out, summarize(id, spans))
+		if acc != nil && acc.IsEmpty() {
+			continue
+		}
+		lo, hi := uint16(0), uint16(timeBuckets-1)
+		if q.Start != 0 {
+			lo = s.timeBucket(p, q.Start)
+		}
+		if q.End != 0 {
+			hi = s.timeBucket(p, q.End)
+		}
+		if lo > hi {
+			continue
+		}
+		done, err := s.scanBuckets(ctx, p, lo, hi, acc, &f)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			break
 		}
 	}
+	sortSummaries(f.out)
+	if len(f.out) > f.limit {
+		f.out = f.out[:f.limit]
+	}
+	return f.out, nil
+}
+
+func sortSummaries(out []TraceSummary) {
 	slices.SortFunc(out, func(a, b TraceSummary) int {
 		if c := cmp.Compare(b.Start, a.Start); c != 0 {
 			return c
 		}
 		return bytes.Compare(a.TraceID[:], b.TraceID[:])
 	})
-	return out, nil
 }
 
-func (q *Query) terms() [][]byte {
-	var terms [][]byte
+// finder is the state of one Find: the matches so far and the buffers it
+// reuses across candidates.
+type finder struct {
+	q     *Query
+	limit int
+	seen  map[TraceID]struct{}
+	out   []TraceSummary
+	rb    readBuf
+	spans []Span
+	m     matcher
+	n     int
+}
+
+// consider reads the trace of ordinal ord of partition p, unless already
+// read, and keeps its summary if it matches.
+func (f *finder) consider(ctx context.Context, s *Store, p, ord uint32) error {
+	if f.n++; f.n%64 == 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	id, ok, err := s.traceByOrdinal(&f.rb, p, ord)
+	if err != nil || !ok {
+		return err
+	}
+	if _, dup := f.seen[id]; dup {
+		return nil
+	}
+	f.seen[id] = struct{}{}
+	// The previous candidate's spans are dropped (its summary holds no
+	// attribute), so its attribute memory can be reused.
+	f.rb.dec.reuseSlab()
+	if f.spans, err = s.readTrace(&f.rb, id, f.spans[:0]); err != nil {
+		return err
+	}
+	if !f.m.matchAny(f.q, f.spans) {
+		return nil
+	}
+	sum := summarize(id, f.spans)
+	if !f.q.traceDurationHolds(sum.Duration) {
+		return nil
+	}
+	f.out = append(f.out, sum)
+	return nil
+}
+
+// certain reports whether the matches held already are the final ones,
+// given that every trace not yet read starts before start. It trims the
+// matches to the limit.
+func (f *finder) certain(start int64) bool {
+	if len(f.out) < f.limit {
+		return false
+	}
+	sortSummaries(f.out)
+	f.out = f.out[:f.limit]
+	return f.out[f.limit-1].Start >= start
+}
+
+// scanBuckets walks the start-time buckets lo..hi of partition p from the
+// newest back, considering the candidates of each (those in acc, or all
+// when acc is nil). It reports whether the matches became certain.
+func (s *Store) scanBuckets(ctx context.Context, p uint32, lo, hi uint16, acc *roaring.Bitmap, f *finder) (bool, error) {
+	lower := keys.AppendTracePostingsTermStart(nil, p, binary.BigEndian.AppendUint16([]byte{termTime}, lo))
+	upper := keys.PrefixEnd(keys.AppendTracePostingsTermStart(nil, p, binary.BigEndian.AppendUint16([]byte{termTime}, hi)))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return false, fmt.Errorf("tracestore: find: %w", err)
+	}
+	defer it.Close()
+	var (
+		term, cur []byte
+		bm        = roaring.New()
+		seg       = roaring.New()
+	)
+	process := func() (bool, error) {
+		if acc != nil {
+			bm.And(acc)
+		}
+		ords := bm.ReverseIterator()
+		for ords.HasNext() {
+			if err := f.consider(ctx, s, p, ords.Next()); err != nil {
+				return false, err
+			}
+		}
+		bm.Clear()
+		if len(cur) != 3 {
+			return false, corruptf("time bucket term %x in partition %d", cur, p)
+		}
+		return f.certain(s.bucketStart(p, binary.BigEndian.Uint16(cur[1:]))), nil
+	}
+	for it.Last(); it.Valid(); it.Prev() {
+		if _, term, _, err = keys.ParseTracePostingsKey(term[:0], it.Key()); err != nil {
+			return false, fmt.Errorf("tracestore: find: %w", err)
+		}
+		if cur != nil && !bytes.Equal(term, cur) {
+			if done, err := process(); done || err != nil {
+				return done, err
+			}
+		}
+		cur = append(cur[:0], term...)
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return false, fmt.Errorf("tracestore: find: %w", err)
+		}
+		seg.Clear()
+		if err := seg.UnmarshalBinary(v); err != nil {
+			return false, corruptf("postings segment %x: %v", it.Key(), err)
+		}
+		bm.Or(seg)
+	}
+	if err := it.Error(); err != nil {
+		return false, fmt.Errorf("tracestore: find: %w", err)
+	}
+	if cur == nil {
+		return false, nil
+	}
+	return process()
+}
+
+// clause is one condition of a query on a partition's postings: the union
+// of the postings of terms, or, when lo is set, of every term in
+// [lo, hi] (a range of fixed-length bucket terms).
+type clause struct {
+	terms  [][]byte
+	lo, hi []byte
+}
+
+// clauses returns the conditions of q that postings decide, to be
+// intersected. svcs are the known services, used to look up attributes
+// when q names no service.
+func (q *Query) clauses(svcs []string) []clause {
+	var out []clause
 	if q.Service != "" {
-		terms = append(terms, append([]byte{termService}, q.Service...))
+		out = append(out, clause{terms: [][]byte{append([]byte{termService}, q.Service...)}})
 	}
 	if q.Operation != "" {
-		terms = append(terms, append([]byte{termOperation}, q.Operation...))
+		out = append(out, clause{terms: [][]byte{append([]byte{termOperation}, q.Operation...)}})
 	}
 	ks := make([]string, 0, len(q.Attributes))
 	for k := range q.Attributes {
@@ -206,81 +344,122 @@ func (q *Query) terms() [][]byte {
 	slices.Sort(ks)
 	for _, k := range ks {
 		v := StringValue(q.Attributes[k])
-		terms = append(terms, appendAttrTerm(nil, k, &v))
+		var c clause
+		if q.Service != "" {
+			c.terms = append(c.terms, appendAttrTerm(nil, q.Service, k, &v))
+		}
+		for _, svc := range svcs {
+			c.terms = append(c.terms, appendAttrTerm(nil, svc, k, &v))
+		}
+		out = append(out, c)
 	}
-	return terms
+	if q.MinDuration > 0 || q.MaxDuration > 0 {
+		hi := byte(64)
+		if q.MaxDuration > 0 {
+			hi = durationBucket(int64(q.MaxDuration))
+		}
+		out = append(out, clause{
+			lo: []byte{termDuration, durationBucket(int64(q.MinDuration))},
+			hi: []byte{termDuration, hi},
+		})
+	}
+	if q.MinTraceDuration > 0 || q.MaxTraceDuration > 0 {
+		hi := uint16(maxTraceDurBucket)
+		if q.MaxTraceDuration > 0 {
+			hi = traceDurBucket(int64(q.MaxTraceDuration))
+		}
+		out = append(out, clause{
+			lo: binary.BigEndian.AppendUint16([]byte{termTraceDur}, traceDurBucket(int64(q.MinTraceDuration))),
+			hi: binary.BigEndian.AppendUint16([]byte{termTraceDur}, hi),
+		})
+	}
+	return out
 }
 
-// durationTerms returns the duration buckets overlapping the query's
-// duration bounds, or nil when it has none.
-func (q *Query) durationTerms() [][]byte {
-	if q.MinDuration <= 0 && q.MaxDuration <= 0 {
-		return nil
-	}
-	lo, hi := durationBucket(int64(q.MinDuration)), byte(64)
-	if q.MaxDuration > 0 {
-		hi = durationBucket(int64(q.MaxDuration))
-	}
-	var terms [][]byte
-	for b := int(lo); b <= int(hi); b++ {
-		terms = append(terms, []byte{termDuration, byte(b)})
-	}
-	return terms
+// traceDurationHolds checks the whole-trace duration bounds of q.
+func (q *Query) traceDurationHolds(d time.Duration) bool {
+	return (q.MinTraceDuration <= 0 || d >= q.MinTraceDuration) && (q.MaxTraceDuration <= 0 || d <= q.MaxTraceDuration)
 }
 
-// candidates intersects the postings of terms (and the union of the
-// duration buckets) in partition p.
-func (s *Store) candidates(p uint32, terms, durBuckets [][]byte) (*roaring.Bitmap, error) {
+// admits reports whether a partition with this filter may match every
+// clause; range clauses are not checked.
+func (f *termFilter) admits(clauses []clause) bool {
+	for _, c := range clauses {
+		if c.lo != nil {
+			continue
+		}
+		found := false
+		for _, t := range c.terms {
+			if f.mayContain(t) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// candidates intersects the clauses in partition p; nil means no clause
+// (every trace of the partition).
+func (s *Store) candidates(p uint32, clauses []clause) (*roaring.Bitmap, error) {
 	var acc *roaring.Bitmap
-	and := func(bm *roaring.Bitmap) {
+	for _, c := range clauses {
+		var (
+			bm  *roaring.Bitmap
+			err error
+		)
+		if c.lo != nil {
+			bm, err = s.rangePostings(p, c.lo, c.hi)
+		} else {
+			bm = roaring.New()
+			for _, t := range c.terms {
+				one, err := s.postings(p, t)
+				if err != nil {
+					return nil, err
+				}
+				bm.Or(one)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
 		if acc == nil {
 			acc = bm
 		} else {
 			acc.And(bm)
 		}
-	}
-	for _, t := range terms {
-		bm, err := s.postings(p, t)
-		if err != nil {
-			return nil, err
-		}
-		and(bm)
 		if acc.IsEmpty() {
 			return acc, nil
 		}
 	}
-	if durBuckets != nil {
-		u := roaring.New()
-		for _, t := range durBuckets {
-			bm, err := s.postings(p, t)
-			if err != nil {
-				return nil, err
-			}
-			u.Or(bm)
-		}
-		and(u)
-	}
-	if acc == nil {
-		return s.postings(p, []byte{termAll})
-	}
 	return acc, nil
 }
 
-// postings returns the union of every segment of term in partition p.
-func (s *Store) postings(p uint32, term []byte) (*roaring.Bitmap, error) {
-	lo := keys.AppendTracePostingsTermPrefix(nil, p, term)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+// rangePostings returns the union of the postings of every term in
+// [lo, hi] in partition p, with one scan.
+func (s *Store) rangePostings(p uint32, lo, hi []byte) (*roaring.Bitmap, error) {
+	lower := keys.AppendTracePostingsTermStart(nil, p, lo)
+	upper := keys.PrefixEnd(keys.AppendTracePostingsTermStart(nil, p, hi))
+	return s.unionScan(lower, upper)
+}
+
+// unionScan ORs every postings segment with a key in [lower, upper).
+func (s *Store) unionScan(lower, upper []byte) (*roaring.Bitmap, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, fmt.Errorf("tracestore: postings: %w", err)
 	}
-	acc := roaring.New()
+	acc, seg := roaring.New(), roaring.New()
 	for it.First(); it.Valid(); it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()
 			return nil, fmt.Errorf("tracestore: postings: %w", err)
 		}
-		seg := roaring.New()
+		seg.Clear()
 		if err := seg.UnmarshalBinary(v); err != nil {
 			it.Close()
 			return nil, corruptf("postings segment %x: %v", it.Key(), err)
@@ -291,6 +470,12 @@ func (s *Store) postings(p uint32, term []byte) (*roaring.Bitmap, error) {
 		return nil, fmt.Errorf("tracestore: postings: %w", err)
 	}
 	return acc, nil
+}
+
+// postings returns the union of every segment of term in partition p.
+func (s *Store) postings(p uint32, term []byte) (*roaring.Bitmap, error) {
+	lo := keys.AppendTracePostingsTermPrefix(nil, p, term)
+	return s.unionScan(lo, keys.PrefixEnd(lo))
 }
 
 func (s *Store) traceByOrdinal(rb *readBuf, p, ord uint32) (TraceID, bool, error) {
@@ -466,6 +651,11 @@ func (s *Store) Services(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer s.end()
+	return s.serviceList()
+}
+
+// serviceList reads the `t v` keys.
+func (s *Store) serviceList() ([]string, error) {
 	lo := keys.AppendPrefix(nil, keys.StoreTraces, keys.KindTraceService)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
 	if err != nil {
@@ -619,11 +809,25 @@ func (s *Store) dropPartition(p uint32) error {
 			it.Close()
 			return err
 		}
+		// A trace whose every span started before the next partition has
+		// nothing left once this one (and every older one) is gone.
+		k = keys.AppendTraceExtentKey(k[:0], id)
+		_, last, found, err := s.readExtent(k)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if found && last < (int64(p)+1)*s.partDur {
+			if err := b.Delete(k, nil); err != nil {
+				it.Close()
+				return err
+			}
+		}
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return fmt.Errorf("tracestore: drop partition %d: %w", p, err)
 	}
-	for _, kind := range []byte{keys.KindTracePostings, keys.KindTraceOrdinal, keys.KindTraceByOrdinal, keys.KindTracePartition} {
+	for _, kind := range []byte{keys.KindTracePostings, keys.KindTraceOrdinal, keys.KindTraceByOrdinal, keys.KindTracePartition, keys.KindTraceFilter} {
 		k = keys.AppendTracePartitionPrefix(k[:0], kind, p)
 		if err := b.DeleteRange(k, keys.PrefixEnd(k), nil); err != nil {
 			return err
@@ -633,10 +837,12 @@ func (s *Store) dropPartition(p uint32) error {
 		return fmt.Errorf("tracestore: drop partition %d: %w", p, err)
 	}
 	delete(s.parts, p)
+	delete(s.partGen, p)
 	s.pmu.Lock()
 	if i, ok := slices.BinarySearch(s.partList, p); ok {
 		s.partList = slices.Delete(s.partList, i, i+1)
 	}
+	delete(s.filters, p)
 	s.pmu.Unlock()
 	return nil
 }

@@ -18,11 +18,27 @@
 // by span start time. Within a partition each trace gets a 32-bit ordinal
 // (`t o`, `t r` keys) and every Write adds one roaring postings segment per
 // term it touched (`t p <partition> <term> <seq>`): service, operation
-// name, attribute key=value (span, resource, scope, event and link
-// attributes, by canonical string), error status, span-duration bucket, and
-// "all traces". Compact merges the segments of each term. Find intersects
-// postings to narrow candidates, then checks candidate spans exactly, so
-// Jaeger's rule that all conditions hold on one and the same span is kept.
+// name, attribute key=value scoped by the span's service (span, resource,
+// scope, event and link attributes, by canonical string), error status,
+// span-duration bucket, whole-trace duration bucket, start-time bucket
+// (a 4096th of the partition) and "all traces". Compact merges the segments
+// of each term; ClosePartitions also keeps a filter of a finished
+// partition's terms so Find skips partitions that cannot match.
+//
+// Find intersects postings to narrow candidates, walks the start-time
+// buckets of the window from the newest back and checks candidate spans
+// exactly, so Jaeger's rule that all conditions hold on one and the same
+// span is kept; it stops as soon as no older bucket can hold a trace newer
+// than the ones it has. Scoping attributes by service makes a service plus
+// attribute query one postings read with no candidate that fails the
+// same-span check on those two.
+//
+// The extent of every trace (earliest start, latest end, over all its
+// spans and writes) is kept under `t w <traceID>`, so a Write that extends
+// a trace moves it to its new trace-duration bucket.
+//
+// The index layout is versioned (`t f`); a store written with an older
+// layout is refused with a *FormatError.
 //
 // # Span metrics
 //
@@ -43,6 +59,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"sync"
@@ -160,6 +177,16 @@ type Store struct {
 
 	// compactMu keeps two Compact calls from merging the same segments.
 	compactMu sync.Mutex
+
+	// bucketDur is the width of a start-time bucket: partDur/timeBuckets.
+	bucketDur int64
+	// filters holds the term filters of closed partitions; guarded by pmu.
+	// A Write into a closed partition deletes its filter (it reopens).
+	filters map[uint32]*termFilter
+	// partGen counts commits that touched each partition since open, so
+	// ClosePartitions can tell that a partition changed while it was
+	// building the filter; guarded by wmu.
+	partGen map[uint32]uint64
 }
 
 // partition is the in-memory ordinal state of one partition.
@@ -206,13 +233,19 @@ func open(db *pebble.DB, opts Options) (*Store, error) {
 		known:   make(map[string]struct{}),
 		red:     redState{series: make(map[string]*redSeries)},
 		dict:    newDict(),
+		filters: make(map[uint32]*termFilter),
+		partGen: make(map[uint32]uint64),
 	}
+	s.bucketDur = max(1, s.partDur/timeBuckets)
 	s.scratch.New = func() any {
 		ws := newWriteScratch()
 		ws.enc.g = s.dict
 		return ws
 	}
 	if err := s.dict.load(db); err != nil {
+		return nil, err
+	}
+	if err := s.checkFormat(); err != nil {
 		return nil, err
 	}
 	ek := keys.AppendTraceEpochKey(nil)
@@ -236,6 +269,9 @@ func open(db *pebble.DB, opts Options) (*Store, error) {
 	}
 	s.epoch = uint64(epoch) << 32
 	if err := s.loadPartitions(); err != nil {
+		return nil, err
+	}
+	if err := s.loadFilters(); err != nil {
 		return nil, err
 	}
 	if len(s.partList) > 0 {
@@ -323,7 +359,13 @@ type writeScratch struct {
 	// the exemplars it keeps.
 	touched   []*redSeries
 	exemplars []exemplarMark
+	// groupOrds are the (partition, ordinal) pairs of the trace being
+	// indexed; parts are the partitions this Write adds terms to.
+	groupOrds []partOrd
+	parts     []uint32
 }
+
+type partOrd struct{ part, ord uint32 }
 
 type group struct {
 	traceID    TraceID
@@ -432,12 +474,51 @@ func (s *Store) encodeGroups(ws *writeScratch, spans []Span) error {
 // Term kinds inside a postings key.
 const (
 	termAll       = 'z'
-	termService   = 's'
-	termOperation = 'n'
-	termAttr      = 'a'
-	termDuration  = 'd'
-	termError     = 'e'
+	termService   = 's' // <service>
+	termOperation = 'n' // <span name>
+	// termAttr is <service string> <key string> <canonical value>: the
+	// attribute scoped by the service of the span that carries it.
+	termAttr     = 'A'
+	termDuration = 'd' // <bucket u8>: span duration
+	termTraceDur = 'D' // <bucket u16>: whole-trace duration
+	termTime     = 'b' // <bucket u16>: span start within the partition
+	termError    = 'e'
 )
+
+// timeBuckets is how many start-time buckets a partition is cut into.
+const timeBuckets = 4096
+
+// timeBucket returns the start-time bucket of t within partition p.
+func (s *Store) timeBucket(p uint32, t int64) uint16 {
+	off := t - int64(p)*s.partDur
+	if off < 0 {
+		return 0
+	}
+	return uint16(min(off/s.bucketDur, timeBuckets-1))
+}
+
+// bucketStart is the earliest time that falls in bucket b of partition p
+// (bucket 0 also holds every earlier time clamped into partition 0).
+func (s *Store) bucketStart(p uint32, b uint16) int64 {
+	return int64(p)*s.partDur + int64(b)*s.bucketDur
+}
+
+// traceDurBucket buckets a whole-trace duration in quarter octaves: the
+// bit length of d in nanoseconds times four plus the two bits below the
+// top one, so a bound's bucket holds durations within 19 % of it.
+func traceDurBucket(d int64) uint16 {
+	if d <= 0 {
+		return 0
+	}
+	n := bits.Len64(uint64(d))
+	if n < 3 {
+		return uint16(n * 4)
+	}
+	return uint16(n*4) + uint16((uint64(d)>>(n-3))&3)
+}
+
+// maxTraceDurBucket is traceDurBucket of the largest duration (63 bits).
+const maxTraceDurBucket = 63*4 + 3
 
 func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) error {
 	s.wmu.Lock()
@@ -468,8 +549,11 @@ func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) erro
 			return s.rollback(ws, fmt.Errorf("tracestore: write: %w", err))
 		}
 		lastPart, lastOrd, have := uint32(0), uint32(0), false
+		ws.groupOrds = ws.groupOrds[:0]
+		first, last := int64(math.MaxInt64), int64(math.MinInt64)
 		for _, idx := range ws.order[g.first:g.end] {
 			sp := &spans[idx]
+			first, last = min(first, sp.StartTime), max(last, sp.EndTime)
 			p := s.partitionOf(sp.StartTime)
 			if !have || p != lastPart {
 				ord, created, isNewPart, err := s.ordinal(b, ws, p, g.traceID)
@@ -483,10 +567,16 @@ func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) erro
 				if created {
 					s.addTerm(ws, p, ord, []byte{termAll})
 				}
+				if !slices.Contains(ws.groupOrds, partOrd{p, ord}) {
+					ws.groupOrds = append(ws.groupOrds, partOrd{p, ord})
+				}
 			}
 			if err := s.indexSpan(b, ws, p, lastOrd, sp); err != nil {
 				return s.rollback(ws, err)
 			}
+		}
+		if err := s.indexExtent(b, ws, g.traceID, first, last); err != nil {
+			return s.rollback(ws, err)
 		}
 	}
 	for k, bm := range ws.postings {
@@ -500,6 +590,21 @@ func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) erro
 		ws.val = buf.Bytes()
 		ws.key = keys.AppendTracePostingsKey(ws.key[:0], part, []byte(k[4:]), seq)
 		if err := b.Set(ws.key, ws.val, nil); err != nil {
+			return s.rollback(ws, fmt.Errorf("tracestore: write: %w", err))
+		}
+	}
+	// A closed partition that receives terms reopens: its filter would
+	// no longer cover them.
+	ws.parts = ws.parts[:0]
+	for k := range ws.postings {
+		if p := binary.BigEndian.Uint32([]byte(k[:4])); !slices.Contains(ws.parts, p) {
+			ws.parts = append(ws.parts, p)
+		}
+	}
+	reopened := s.reopenClosed(ws.parts)
+	for _, p := range reopened {
+		ws.key = keys.AppendTraceFilterKey(ws.key[:0], p)
+		if err := b.Delete(ws.key, nil); err != nil {
 			return s.rollback(ws, fmt.Errorf("tracestore: write: %w", err))
 		}
 	}
@@ -521,6 +626,16 @@ func (s *Store) commit(ctx context.Context, ws *writeScratch, spans []Span) erro
 	}
 	// Committed: publish the dictionary entries, new partitions and known names.
 	s.dict.markCommitted(ws.enc.defs)
+	for _, p := range ws.parts {
+		s.partGen[p]++
+	}
+	if len(reopened) > 0 {
+		s.pmu.Lock()
+		for _, p := range reopened {
+			delete(s.filters, p)
+		}
+		s.pmu.Unlock()
+	}
 	for k := range ws.pending {
 		s.known[k] = struct{}{}
 	}
@@ -685,36 +800,152 @@ func (s *Store) indexSpan(b *pebble.Batch, ws *writeScratch, p, ord uint32, sp *
 	s.addTerm(ws, p, ord, t)
 	t = append(t[:0], termDuration, durationBucket(sp.Duration()))
 	s.addTerm(ws, p, ord, t)
+	t = binary.BigEndian.AppendUint16(append(t[:0], termTime), s.timeBucket(p, sp.StartTime))
+	s.addTerm(ws, p, ord, t)
 	if sp.Status.Code == StatusError {
 		t = append(t[:0], termError)
 		s.addTerm(ws, p, ord, t)
 	}
-	t = s.indexAttrs(ws, p, ord, t, sp.Attributes)
-	t = s.indexAttrs(ws, p, ord, t, sp.Resource.Attributes)
-	t = s.indexAttrs(ws, p, ord, t, sp.Scope.Attributes)
+	t = s.indexAttrs(ws, p, ord, t, svc, sp.Attributes)
+	t = s.indexAttrs(ws, p, ord, t, svc, sp.Resource.Attributes)
+	t = s.indexAttrs(ws, p, ord, t, svc, sp.Scope.Attributes)
 	for i := range sp.Events {
-		t = s.indexAttrs(ws, p, ord, t, sp.Events[i].Attributes)
+		t = s.indexAttrs(ws, p, ord, t, svc, sp.Events[i].Attributes)
 	}
 	for i := range sp.Links {
-		t = s.indexAttrs(ws, p, ord, t, sp.Links[i].Attributes)
+		t = s.indexAttrs(ws, p, ord, t, svc, sp.Links[i].Attributes)
 	}
 	ws.batchKey = t
 	return s.registerNames(b, ws, svc, sp.Name, sp.Kind)
 }
 
-func (s *Store) indexAttrs(ws *writeScratch, p, ord uint32, t []byte, kvs []KeyValue) []byte {
+func (s *Store) indexAttrs(ws *writeScratch, p, ord uint32, t []byte, svc string, kvs []KeyValue) []byte {
 	for i := range kvs {
-		t = appendAttrTerm(t[:0], kvs[i].Key, &kvs[i].Value)
+		t = appendAttrTerm(t[:0], svc, kvs[i].Key, &kvs[i].Value)
 		s.addTerm(ws, p, ord, t)
 	}
 	return t
 }
 
-// appendAttrTerm appends the postings term of key=value (canonical string).
-func appendAttrTerm(dst []byte, key string, v *Value) []byte {
+// appendAttrTerm appends the postings term of key=value (canonical string)
+// on a span of service svc.
+func appendAttrTerm(dst []byte, svc, key string, v *Value) []byte {
+	return v.appendCanonical(appendAttrKeyTerm(dst, svc, key))
+}
+
+// appendAttrKeyTerm appends the part of an attribute term before the
+// value: every value of key on spans of svc has it as prefix.
+func appendAttrKeyTerm(dst []byte, svc, key string) []byte {
 	dst = append(dst, termAttr)
-	dst = keys.AppendString(dst, key)
-	return v.appendCanonical(dst)
+	dst = keys.AppendString(dst, svc)
+	return keys.AppendString(dst, key)
+}
+
+// indexExtent merges [first, last] into the stored extent of a trace and
+// files the trace under the trace-duration bucket of the result in every
+// partition it has spans in. wmu must be held.
+func (s *Store) indexExtent(b *pebble.Batch, ws *writeScratch, id TraceID, first, last int64) error {
+	ws.key = keys.AppendTraceExtentKey(ws.key[:0], id)
+	oldFirst, oldLast, found, err := s.readExtent(ws.key)
+	if err != nil {
+		return err
+	}
+	nf, nl := first, last
+	if found {
+		nf, nl = min(first, oldFirst), max(last, oldLast)
+	}
+	if !found || nf != oldFirst || nl != oldLast {
+		ws.val = encoding.AppendUvarint(encoding.AppendVarint(ws.val[:0], nf), uint64(nl-nf))
+		if err := b.Set(ws.key, ws.val, nil); err != nil {
+			return fmt.Errorf("tracestore: write: %w", err)
+		}
+	}
+	bucket := traceDurBucket(nl - nf)
+	t := binary.BigEndian.AppendUint16(append(ws.batchKey[:0], termTraceDur), bucket)
+	ws.batchKey = t
+	for _, po := range ws.groupOrds {
+		s.addTerm(ws, po.part, po.ord, t)
+	}
+	if !found || traceDurBucket(oldLast-oldFirst) == bucket {
+		return nil
+	}
+	// The trace moved to another bucket: its ordinals in partitions this
+	// Write did not touch join it too (the old bucket keeps them; Find
+	// checks the duration exactly).
+	parts, err := s.traceParts(id)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		touched := false
+		for _, po := range ws.groupOrds {
+			touched = touched || po.part == p
+		}
+		if touched {
+			continue
+		}
+		ord, created, _, err := s.ordinal(b, ws, p, id)
+		if err != nil {
+			return err
+		}
+		if created {
+			s.addTerm(ws, p, ord, []byte{termAll})
+		}
+		t = binary.BigEndian.AppendUint16(append(ws.batchKey[:0], termTraceDur), bucket)
+		s.addTerm(ws, p, ord, t)
+		ws.batchKey = t
+	}
+	return nil
+}
+
+// readExtent reads the stored extent of a trace under key.
+func (s *Store) readExtent(key []byte) (first, last int64, found bool, err error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("tracestore: read trace extent: %w", err)
+	}
+	defer closer.Close()
+	first, last, err = decodeExtent(v)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return first, last, true, nil
+}
+
+// decodeExtent parses an extent value: start varint, duration uvarint.
+func decodeExtent(v []byte) (first, last int64, err error) {
+	d := encoding.NewDecoder(v)
+	first = d.Varint()
+	dur := d.Uvarint()
+	if d.Err() != nil || d.Len() != 0 || dur > math.MaxInt64 || first > math.MaxInt64-int64(dur) {
+		return 0, 0, corruptf("trace extent of %d bytes", len(v))
+	}
+	return first, first + int64(dur), nil
+}
+
+// traceParts lists the partitions holding blocks of a trace, reading keys
+// only.
+func (s *Store) traceParts(id TraceID) ([]uint32, error) {
+	lo := keys.AppendTraceSpansPrefix(nil, id)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(lo)})
+	if err != nil {
+		return nil, fmt.Errorf("tracestore: partitions of trace %s: %w", id, err)
+	}
+	var out []uint32
+	for valid := it.First(); valid; {
+		_, p, _, err := keys.ParseTraceSpansKey(it.Key())
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("tracestore: partitions of trace %s: %w", id, err)
+		}
+		out = append(out, p)
+		// Skip the partition's other blocks.
+		valid = it.SeekGE(keys.PrefixEnd(keys.AppendTraceSpansPartitionPrefix(nil, id, p)))
+	}
+	return out, errors.Join(it.Error(), it.Close())
 }
 
 // registerNames records a service and an operation the first time this

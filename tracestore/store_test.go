@@ -411,9 +411,9 @@ func TestCompactMergesPostings(t *testing.T) {
 	removed, err := st.Compact(ctx)
 	require.NoError(t, err)
 	require.Equal(t, nBefore-countKeys(t, db, postings), removed)
-	// all, service, operation, duration bucket, service.name=svc, k=0, k=1:
-	// one segment each.
-	require.Equal(t, 7, countKeys(t, db, postings))
+	// all, service, operation, span-duration bucket, trace-duration bucket,
+	// start-time bucket, service.name=svc, k=0, k=1: one segment each.
+	require.Equal(t, 9, countKeys(t, db, postings))
 	after, err := st.Find(ctx, Query{Service: "svc", Attributes: map[string]string{"k": "1"}, Limit: 100})
 	require.NoError(t, err)
 	require.Equal(t, before, after)

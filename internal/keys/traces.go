@@ -14,6 +14,9 @@ import "fmt"
 //	t e                                             → the open epoch u32, high half of every seq
 //	t d <id u32>                                    → a string of the shared span dictionary
 //	t x <service string> <name string> <time i64> <traceID 16B> → exemplar: span duration ns (uvarint)
+//	t f                                             → index format version u32
+//	t c <partition u32>                             → filter of a closed partition's terms
+//	t w <traceID 16B>                               → extent of a whole trace: start, duration
 //
 // A trace's blocks share the prefix `t s <traceID>`, so reading a trace is one
 // prefix scan; the partition and write sequence after it keep blocks written
@@ -31,6 +34,9 @@ const (
 	KindTraceEpoch     byte = 'e'
 	KindTraceExemplar  byte = 'x'
 	KindTraceDict      byte = 'd'
+	KindTraceFormat    byte = 'f'
+	KindTraceFilter    byte = 'c'
+	KindTraceExtent    byte = 'w'
 )
 
 // TraceIDLen is the length of a trace ID in trace keys.
@@ -105,6 +111,14 @@ func ParseTracePostingsKey(termBuf, key []byte) (part uint32, term []byte, seq u
 		return 0, term, 0, malformedLen("trace postings tail", len(rest), 0)
 	}
 	return part, term, seq, nil
+}
+
+// AppendTracePostingsTermStart appends `t p <partition>` and the escaped,
+// unterminated bytes of termPrefix: every postings key of a term that starts
+// with termPrefix starts with the result, so PrefixEnd of it bounds a scan
+// of those terms.
+func AppendTracePostingsTermStart(dst []byte, part uint32, termPrefix []byte) []byte {
+	return AppendStringPrefix(AppendTracePartitionPrefix(dst, KindTracePostings, part), string(termPrefix))
 }
 
 // AppendTraceOrdinalKey appends `t o <partition> <traceID>`.
@@ -248,6 +262,32 @@ func ParseTraceExemplarKey(key []byte) (service, name string, t int64, traceID [
 	}
 	copy(traceID[:], rest)
 	return service, name, t, traceID, nil
+}
+
+// AppendTraceFormatKey appends `t f`.
+func AppendTraceFormatKey(dst []byte) []byte { return AppendPrefix(dst, StoreTraces, KindTraceFormat) }
+
+// AppendTraceFilterKey appends `t c <partition>`.
+func AppendTraceFilterKey(dst []byte, part uint32) []byte {
+	return AppendTracePartitionPrefix(dst, KindTraceFilter, part)
+}
+
+// ParseTraceFilterKey returns the partition of a `t c` key.
+func ParseTraceFilterKey(key []byte) (uint32, error) {
+	rest, err := Split(key, StoreTraces, KindTraceFilter)
+	if err != nil {
+		return 0, err
+	}
+	if len(rest) != 4 {
+		return 0, malformedLen("trace filter partition", len(rest), 4)
+	}
+	p, _, _ := Uint32(rest)
+	return p, nil
+}
+
+// AppendTraceExtentKey appends `t w <traceID>`.
+func AppendTraceExtentKey(dst []byte, traceID [16]byte) []byte {
+	return append(AppendPrefix(dst, StoreTraces, KindTraceExtent), traceID[:]...)
 }
 
 func malformedLen(what string, have, want int) error {

@@ -78,3 +78,22 @@ func TestTraceKeysMalformed(t *testing.T) {
 	_, err = ParseTracePartitionKey([]byte("ms\x00\x00\x00\x01"))
 	require.True(t, errors.Is(err, ErrMalformed))
 }
+
+func TestTraceIndexKeys(t *testing.T) {
+	fp, err := ParseTraceFilterKey(AppendTraceFilterKey(nil, 12))
+	require.NoError(t, err)
+	require.Equal(t, uint32(12), fp)
+	_, err = ParseTraceFilterKey(AppendTraceFilterKey(nil, 12)[:5])
+	require.ErrorIs(t, err, ErrMalformed)
+
+	// A term-start prefix covers every term that begins with it (even
+	// across 0x00 bytes inside the term) and no other.
+	start := AppendTracePostingsTermStart(nil, 4, []byte("A\x00\x01svc"))
+	require.True(t, bytes.HasPrefix(AppendTracePostingsKey(nil, 4, []byte("A\x00\x01svc\x00\x01k"), 1), start))
+	require.False(t, bytes.HasPrefix(AppendTracePostingsKey(nil, 4, []byte("A\x00\x02svc"), 1), start))
+	require.False(t, bytes.HasPrefix(AppendTracePostingsKey(nil, 5, []byte("A\x00\x01svc"), 1), start))
+
+	tid := [16]byte{1, 2, 3}
+	require.Equal(t, append([]byte{StoreTraces, KindTraceExtent}, tid[:]...), AppendTraceExtentKey(nil, tid))
+	require.Equal(t, []byte{StoreTraces, KindTraceFormat}, AppendTraceFormatKey(nil))
+}

@@ -150,6 +150,22 @@ func (ix *Index) FieldExamples(ctx context.Context, field string, t0, t1 int64, 
 	return out, nil
 }
 
+// StreamExamples returns the newest record in [t0, t1) of each stream
+// (service and severity text, as Write groups records) that has records
+// there, ordered by stream, at most limit of them when limit is positive.
+// The records keep service and severity as written.
+func (ix *Index) StreamExamples(ctx context.Context, t0, t1 int64, limit int) ([]Hit, error) {
+	ex, err := ix.FieldExamples(ctx, fieldStream, t0, t1, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Hit, len(ex))
+	for i := range ex {
+		out[i] = ex[i].Hit
+	}
+	return out, nil
+}
+
 // recordRef names the newest record seen for a value.
 type recordRef struct {
 	part, ord uint32

@@ -157,6 +157,22 @@ func TestFieldExamples(t *testing.T) {
 	require.Equal(t, "error", ex[0].Value)
 	require.Equal(t, "Error", ex[0].Hit.SeverityText)
 
+	streams, err := ix.StreamExamples(ctx, t0, t1, 0)
+	require.NoError(t, err)
+	type stream struct{ svc, level string }
+	want := map[stream]int64{}
+	for i := range recs {
+		if r := &recs[i]; r.Timestamp >= t0 && r.Timestamp < t1 {
+			k := stream{r.Service(), r.SeverityText}
+			want[k] = max(want[k], r.Timestamp)
+		}
+	}
+	got := map[stream]int64{}
+	for _, h := range streams {
+		got[stream{h.Service(), h.SeverityText}] = h.Timestamp
+	}
+	require.Equal(t, want, got)
+
 	_, err = ix.FieldNames(ctx, t1, t0)
 	require.ErrorIs(t, err, ErrBadRange)
 	require.NoError(t, ix.Close())

@@ -113,12 +113,20 @@ func (s *Server) readOTLP(w http.ResponseWriter, r *http.Request) ([]byte, otlpF
 // DecodeOTLPTraces decodes an OTLP trace export body (protobuf or
 // OTLP/JSON with hex IDs) into spans. Errors wrap ErrBadPayload.
 func DecodeOTLPTraces(body []byte, jsonBody bool) ([]tracestore.Span, error) {
+	var d otlpconv.TraceDecoder
+	return decodeOTLPTraces(&d, nil, body, jsonBody)
+}
+
+// decodeOTLPTraces appends the spans of body to dst; protobuf bodies are
+// read by d straight from the wire format, so the spans are valid until
+// d's next use.
+func decodeOTLPTraces(d *otlpconv.TraceDecoder, dst []tracestore.Span, body []byte, jsonBody bool) ([]tracestore.Span, error) {
 	var spans []tracestore.Span
 	var err error
 	if jsonBody {
-		spans, err = otlpconv.UnmarshalJSON(nil, body)
+		spans, err = otlpconv.UnmarshalJSON(dst, body)
 	} else {
-		spans, err = otlpconv.UnmarshalProto(nil, body)
+		spans, err = d.Decode(dst, body)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
@@ -126,16 +134,35 @@ func DecodeOTLPTraces(body []byte, jsonBody bool) ([]tracestore.Span, error) {
 	return spans, nil
 }
 
+// traceScratch is what one OTLP trace request reuses from the last: the
+// wire decoder's arenas and the span slice.
+type traceScratch struct {
+	dec   otlpconv.TraceDecoder
+	spans []tracestore.Span
+}
+
 func (s *Server) handleOTLPTraces(w http.ResponseWriter, r *http.Request) {
 	body, f, ok := s.readOTLP(w, r)
 	if !ok {
 		return
 	}
-	spans, err := DecodeOTLPTraces(body, f == otlpJSON)
+	sc, _ := s.traceScratch.Get().(*traceScratch)
+	if sc == nil {
+		sc = new(traceScratch)
+	}
+	defer func() {
+		// Pooled memory must not keep the request's strings alive.
+		clear(sc.spans[:cap(sc.spans)])
+		sc.spans = sc.spans[:0]
+		sc.dec.Reset()
+		s.traceScratch.Put(sc)
+	}()
+	spans, err := decodeOTLPTraces(&sc.dec, sc.spans[:0], body, f == otlpJSON)
 	if err != nil {
 		writeOTLPError(w, f, http.StatusBadRequest, err.Error())
 		return
 	}
+	sc.spans = spans
 	// Drop the spans the store would refuse, so the rest is stored and the
 	// sender learns what was rejected (OTLP partial success).
 	var rejected int

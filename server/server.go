@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pillar-db/pillar"
@@ -58,9 +59,11 @@ type Options struct {
 	// filters are applied, and the lines a metric query counts. Default
 	// 1,000,000.
 	MaxScanLines int
-	// LabelSampleLines is how many of the newest log lines in the queried
-	// range the Loki label endpoints read to list label names and values.
-	// Default 5000.
+	// LabelSampleLines bounds the Loki label endpoints: how many values of
+	// a resource-attribute label they list, and, for a selector with line
+	// filters or matchers on other labels than service_name and level
+	// (which the log index cannot answer per stream), how many of the
+	// newest matching lines they read. Default 5000.
 	LabelSampleLines int
 	// Now is the clock for defaults of query times and for samples pushed
 	// without a timestamp. Default time.Now.
@@ -107,6 +110,8 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *serverMetrics
 	refs    *refCache
+
+	traceScratch sync.Pool // *traceScratch, one per concurrent OTLP trace request
 }
 
 // New returns a Server over db. The caller keeps ownership of db and closes

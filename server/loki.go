@@ -332,24 +332,59 @@ func (s *Server) lokiStreams(w http.ResponseWriter, r *http.Request, lq *logql.L
 	writeJSON(w, http.StatusOK, b)
 }
 
-// sampleStreams returns the stream labels of the newest records in the
-// request's range (Options.LabelSampleLines of them), optionally only
-// those matching the query parameter's selector.
-func (s *Server) sampleStreams(r *http.Request) ([]tsdb.Labels, error) {
-	start, end, err := s.lokiRange(r)
-	if err != nil {
-		return nil, err
+// lokiLabelQuery reads the request's range and optional selector. indexed
+// says the selector can be answered per stream from the index: it has no
+// pipeline stages and matches only service_name and level, which are
+// what a stream (service, severity text) is.
+func (s *Server) lokiLabelQuery(r *http.Request) (start, end int64, lq *logql.LogQuery, indexed bool, err error) {
+	if start, end, err = s.lokiRange(r); err != nil {
+		return 0, 0, nil, false, err
 	}
-	iq := "*"
-	var lq *logql.LogQuery
+	indexed = true
 	if q := r.FormValue("query"); q != "" {
 		e, err := logql.Parse(q)
 		if err != nil {
-			return nil, err
+			return 0, 0, nil, false, err
 		}
 		if l, ok := e.(*logql.LogQuery); ok {
-			lq, iq = l, l.IndexQuery()
+			lq = l
+			indexed = len(l.Stages) == 0
+			for _, m := range l.Matchers {
+				indexed = indexed && (m.Name == "service_name" || m.Name == "level")
+			}
 		}
+	}
+	return start, end, lq, indexed, nil
+}
+
+// indexedStreams returns the stream labels of the newest record of every
+// stream in [start, end] that lq (if any) selects, from the log index's
+// listings: every stream is seen, however many lines it has.
+func (s *Server) indexedStreams(r *http.Request, start, end int64, lq *logql.LogQuery) ([]tsdb.Labels, error) {
+	hits, err := s.db.Logs().StreamExamples(r.Context(), start, end+1, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tsdb.Labels, 0, len(hits))
+	for i := range hits {
+		ls := streamLabels(&hits[i].Record)
+		if lq != nil {
+			if _, ok := lq.Process(ls, ""); !ok {
+				continue
+			}
+		}
+		out = append(out, ls)
+	}
+	return out, nil
+}
+
+// sampleStreams returns the stream labels of the newest records in
+// [start, end] that lq selects (Options.LabelSampleLines of them), for
+// selectors the index cannot answer per stream.
+func (s *Server) sampleStreams(r *http.Request, start, end int64, lq *logql.LogQuery) ([]tsdb.Labels, error) {
+	iq := "*"
+	if lq != nil {
+		iq = lq.IndexQuery()
 	}
 	hits, err := s.db.Logs().Search(r.Context(), iq, start, end+1, s.opts.LabelSampleLines)
 	if err != nil {
@@ -380,7 +415,17 @@ func lokiStrings(w http.ResponseWriter, vals []string) {
 }
 
 func (s *Server) handleLokiLabels(w http.ResponseWriter, r *http.Request) {
-	streams, err := s.sampleStreams(r)
+	start, end, lq, indexed, err := s.lokiLabelQuery(r)
+	if err != nil {
+		lokiError(w, lokiStatus(err), err)
+		return
+	}
+	var streams []tsdb.Labels
+	if indexed {
+		streams, err = s.indexedStreams(r, start, end, lq)
+	} else {
+		streams, err = s.sampleStreams(r, start, end, lq)
+	}
 	if err != nil {
 		lokiError(w, lokiStatus(err), err)
 		return
@@ -396,16 +441,78 @@ func (s *Server) handleLokiLabels(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleLokiLabelValues(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	streams, err := s.sampleStreams(r)
+	start, end, lq, indexed, err := s.lokiLabelQuery(r)
 	if err != nil {
 		lokiError(w, lokiStatus(err), err)
 		return
 	}
 	var vals []string
-	for _, ls := range streams {
-		if v := ls.Get(name); v != "" {
-			vals = append(vals, v)
+	if indexed {
+		vals, err = s.indexedLabelValues(r, name, start, end, lq)
+	} else {
+		var streams []tsdb.Labels
+		streams, err = s.sampleStreams(r, start, end, lq)
+		for _, ls := range streams {
+			if v := ls.Get(name); v != "" {
+				vals = append(vals, v)
+			}
 		}
 	}
+	if err != nil {
+		lokiError(w, lokiStatus(err), err)
+		return
+	}
 	lokiStrings(w, vals)
+}
+
+// indexedLabelValues lists the values of one stream label from the index.
+// service_name and level are a stream's own, so the stream listing holds
+// them all. Another label is a resource attribute: its values come from
+// the field index (lowercased there), each with the newest record that has
+// it, whose stream labels give the value as written.
+func (s *Server) indexedLabelValues(r *http.Request, name string, start, end int64, lq *logql.LogQuery) ([]string, error) {
+	streams, err := s.indexedStreams(r, start, end, lq)
+	if err != nil {
+		return nil, err
+	}
+	var vals []string
+	if name == "service_name" || name == "level" {
+		for _, ls := range streams {
+			if v := ls.Get(name); v != "" {
+				vals = append(vals, v)
+			}
+		}
+		return vals, nil
+	}
+	// The attribute keys that sanitise to name, from the streams' records.
+	fields := map[string]bool{}
+	hits, err := s.db.Logs().StreamExamples(r.Context(), start, end+1, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i := range hits {
+		for _, a := range hits[i].Resource {
+			if a.Key != logindex.ServiceAttr && logql.SanitizeLabel(a.Key) == name {
+				fields[a.Key] = true
+			}
+		}
+	}
+	for f := range fields {
+		ex, err := s.db.Logs().FieldExamples(r.Context(), f, start, end+1, s.opts.LabelSampleLines)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ex {
+			ls := streamLabels(&ex[i].Hit.Record)
+			if lq != nil {
+				if _, ok := lq.Process(ls, ""); !ok {
+					continue
+				}
+			}
+			if v := ls.Get(name); v != "" {
+				vals = append(vals, v)
+			}
+		}
+	}
+	return vals, nil
 }

@@ -127,22 +127,31 @@ func chimpFloor(vs []float64) int {
 		return 0
 	}
 	n := 64
-	for i := 1; i < len(vs); i++ {
-		vb := math.Float64bits(vs[i])
-		if vb == math.Float64bits(vs[i-1]) {
-			n += 5
-			continue
-		}
+	for i := 1; i < min(len(vs), chimpRefs); i++ {
 		c := 15
-		for j := max(0, i-chimpRefs); j < i-1; j++ {
-			if math.Float64bits(vs[j]) == vb {
+		for j := range i {
+			if math.Float64bits(vs[j]) == math.Float64bits(vs[i]) {
 				c = 5
-				break
 			}
 		}
 		n += c
 	}
-	return n
+	if len(vs) <= chimpRefs {
+		return n
+	}
+	// Past the first chimpRefs values, the comparisons with the eight
+	// before are made without branches (which values repeat is data).
+	eq := 0
+	for i := chimpRefs; i < len(vs); i++ {
+		vb := math.Float64bits(vs[i])
+		w := vs[i-chimpRefs : i : i]
+		e := b2u(vb == math.Float64bits(w[0])) | b2u(vb == math.Float64bits(w[1])) |
+			b2u(vb == math.Float64bits(w[2])) | b2u(vb == math.Float64bits(w[3])) |
+			b2u(vb == math.Float64bits(w[4])) | b2u(vb == math.Float64bits(w[5])) |
+			b2u(vb == math.Float64bits(w[6])) | b2u(vb == math.Float64bits(w[7]))
+		eq += int(e)
+	}
+	return n + 15*(len(vs)-chimpRefs) - 10*eq
 }
 
 // constantDecimal sizes a constant chunk in decimal (one zero bit a value
@@ -387,80 +396,112 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 // values' classifications are in items, given the writer's state after
 // sample 1, and returns the first sample a reader would not recover (see
 // appendFloatChunk), or -1. An exact value's code goes out in one write
-// with its timestamp's bits when both are short; the check rebuilds d from
-// the fields as written and compares decValue(d) with the value, dividing
-// only when d changes, as writeDecimalItem does.
+// with its timestamp's bits when both are short (writeDecimalExact); the
+// loops for grid and delta-of-delta timestamps are apart, each with only
+// its own state live.
 func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, prevT int64, delta uint64, gp int64) int {
-	ws := ds.p.w
-	order2 := ds.p.order == 2
-	for i := 2; i < len(ts); i++ {
-		t, vb := ts[i], math.Float64bits(vs[i])
-		// The timestamp's bits, tn of them in tb, when they are short.
-		var tb uint64
-		var tn uint
-		gotT := t
-		if g.interval != 0 {
+	n := len(ts)
+	vs, items = vs[:n], items[:n]
+	// A value equal to the one a reader holds, with d unchanged since the
+	// last (delta 0), is code 0 in the first bucket in either order: the
+	// reader's d, and so its value, stay as they are. Those rep bits go
+	// out with the timestamp's, whatever the classification.
+	rep := 1 + uint(ds.p.w[0])
+	if g.interval != 0 {
+		for i := 2; i < n; i++ {
+			t := ts[i]
 			next := gp + g.interval
+			var tb uint64
+			var tn uint
+			gotT := t
 			if z := Zigzag(t - next); bits.Len64(z) <= int(g.width) && g.width < 32 {
 				tb, tn = z, 1+uint(g.width)
 				gp, gotT = next, next+Unzigzag(z&lowBits(g.width))
 			} else {
 				gp, gotT = g.writeTime(w, t, prevT, gp)
 			}
-		} else {
-			d := uint64(t - prevT)
-			if d == delta {
-				tn = 1 // dod 0
-			} else {
-				gotT = prevT + int64(delta+uint64(writeDod(w, int64(d-delta))))
-			}
-			delta = d
-		}
-		prevT = t
-		c := &items[i]
-		if c.kind != decExact {
-			w.writeSmall(tb, tn)
-			if !writeDecimalItem(w, ds, vb, c) || gotT != t {
+			prevT = t
+			if gotT != t {
 				return i
 			}
+			if vb := math.Float64bits(vs[i]); vb == ds.base && ds.delta == 0 && ds.baseOK && tn+rep <= 64 {
+				w.writeSmall(tb<<rep, tn+rep) // a repeat, see above
+				continue
+			}
+			if !writeDecimalExact(w, ds, tb, tn, math.Float64bits(vs[i]), &items[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	for i := 2; i < n; i++ {
+		t := ts[i]
+		d := uint64(t - prevT)
+		var tn uint
+		gotT := t
+		if d == delta {
+			tn = 1 // dod 0
+		} else {
+			gotT = prevT + int64(delta+uint64(writeDod(w, int64(d-delta))))
+		}
+		delta, prevT = d, t
+		if gotT != t {
+			return i
+		}
+		if vb := math.Float64bits(vs[i]); vb == ds.base && ds.delta == 0 && ds.baseOK && tn+rep <= 64 {
+			w.writeSmall(0, tn+rep) // a repeat, see above
 			continue
 		}
-		prevD, prevDelta := ds.d, ds.delta
-		code := c.d - prevD
-		if order2 {
-			code -= prevDelta
-		}
-		z := Zigzag(code)
-		l := uint8(bits.Len64(z))
-		b := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
-		if b > 3 {
-			return i // no width holds z
-		}
-		wd := ws[b]
-		f := z & lowBits(wd)
-		prefix := uint64(1)<<(b+1) - 2
-		if vn := b + 1 + uint(wd); tn+vn <= 64 {
-			w.writeSmall(tb<<vn|prefix<<wd|f, tn+vn)
-		} else {
-			w.writeSmall(tb, tn)
-			w.writeSmall(prefix, b+1)
-			w.writeSmall(f, uint(wd))
-		}
-		dd := Unzigzag(f)
-		if order2 {
-			dd += prevDelta
-		}
-		got := prevD + dd
-		if got != prevD || !ds.baseOK {
-			if got <= -(1<<53) || got >= 1<<53 {
-				return i
-			}
-			ds.base, ds.baseOK = decValue(got, ds.p.e), true
-		}
-		ds.d, ds.delta = got, dd
-		if ds.base != vb || gotT != t {
+		if !writeDecimalExact(w, ds, 0, tn, math.Float64bits(vs[i]), &items[i]) {
 			return i
 		}
 	}
 	return -1
+}
+
+// writeDecimalExact writes the timestamp bits tb (tn of them) and value vb
+// by its classification c, in one write when the value is exact and both
+// are short, and reports whether a reader recovers vb: it rebuilds d from
+// the fields as written and compares decValue(d) with the value, dividing
+// only when d changes, as writeDecimalItem (which writes the others) does.
+func writeDecimalExact(w *BitWriter, ds *decState, tb uint64, tn uint, vb uint64, c *decItem) bool {
+	if c.kind != decExact {
+		w.writeSmall(tb, tn)
+		return writeDecimalItem(w, ds, vb, c)
+	}
+	prevD, prevDelta := ds.d, ds.delta
+	code := c.d - prevD
+	if ds.p.order == 2 {
+		code -= prevDelta
+	}
+	z := Zigzag(code)
+	ws := &ds.p.w
+	l := uint8(bits.Len64(z))
+	b := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
+	if b > 3 {
+		return false // no width holds z
+	}
+	wd := ws[b]
+	f := z & lowBits(wd)
+	prefix := uint64(1)<<(b+1) - 2
+	if vn := b + 1 + uint(wd); tn+vn <= 64 {
+		w.writeSmall(tb<<vn|prefix<<wd|f, tn+vn)
+	} else {
+		w.writeSmall(tb, tn)
+		w.writeSmall(prefix, b+1)
+		w.writeSmall(f, uint(wd))
+	}
+	dd := Unzigzag(f)
+	if ds.p.order == 2 {
+		dd += prevDelta
+	}
+	got := prevD + dd
+	if got != prevD || !ds.baseOK {
+		if got <= -(1<<53) || got >= 1<<53 {
+			return false
+		}
+		ds.base, ds.baseOK = decValue(got, ds.p.e), true
+	}
+	ds.d, ds.delta = got, dd
+	return ds.base == vb
 }

@@ -76,6 +76,13 @@ const (
 // decClassify decides how v is stored at scale e: its d and the residual r.
 func decClassify(vb uint64, e uint8) (kind int, d int64, r uint64) {
 	v := math.Float64frombits(vb)
+	if e == 0 && v > -(1<<53) && v < 1<<53 {
+		// An integer (a counter) is its own d, without the rounding
+		// (which, for any v here, int64 truncation then matches).
+		if d = int64(v); math.Float64bits(float64(d)) == vb {
+			return decExact, d, 0
+		}
+	}
 	d, ok := decScale(v, e)
 	if !ok || math.IsNaN(v) {
 		return decRaw, 0, 0
@@ -489,10 +496,18 @@ func decMinScale(v float64) (uint8, bool) {
 	for hi > 0 && !(a*pow10[hi] < 1<<53) {
 		hi--
 	}
-	if !decExactAt(v, hi) {
+	// Most values are short decimals: probing the small scales upwards
+	// finds theirs with one division, the misses before it settled by
+	// decExactAt's filter.
+	lo := uint8(0)
+	for ; lo <= min(hi, 3); lo++ {
+		if decExactAt(v, lo) {
+			return lo, true
+		}
+	}
+	if lo > hi || !decExactAt(v, hi) {
 		return 0, false
 	}
-	lo := uint8(0)
 	for lo < hi {
 		mid := (lo + hi) / 2
 		if decExactAt(v, mid) {

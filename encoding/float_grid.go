@@ -189,22 +189,31 @@ func dodCost(ts []int64) int {
 	return n
 }
 
-// dodBits is what writeDod spends on dod.
-func dodBits(dod int64) int {
-	switch {
-	case dod == 0:
-		return 1
-	case -64 <= dod && dod < 64:
-		return 9
-	case -256 <= dod && dod < 256:
-		return 12
-	case -32768 <= dod && dod < 32768:
-		return 20
-	case -1<<19 <= dod && dod < 1<<19:
-		return 25
+// dodBits is what writeDod spends on dod: a table by the bit length of the
+// zigzagged dod (a bucket of payload width w holds exactly the dods whose
+// zigzag fits w bits), so jitter's random buckets cost no branches.
+func dodBits(dod int64) int { return int(dodBitsByLen[bits.Len64(Zigzag(dod))]) }
+
+// dodBitsByLen maps a zigzagged dod's bit length to writeDod's bits.
+var dodBitsByLen = func() (t [65]uint8) {
+	for l := range t {
+		switch {
+		case l == 0:
+			t[l] = 1
+		case l <= 7:
+			t[l] = 2 + 7
+		case l <= 9:
+			t[l] = 3 + 9
+		case l <= 16:
+			t[l] = 4 + 16
+		case l <= 20:
+			t[l] = 5 + 20
+		default:
+			t[l] = 5 + 64
+		}
 	}
-	return 69
-}
+	return t
+}()
 
 // uvarintBits is what BitWriter.WriteUvarint spends on v.
 func uvarintBits(v uint64) int { return 8 * max(1, (bits.Len64(v)+6)/7) }

@@ -675,3 +675,20 @@ func TestGridForCost(t *testing.T) {
 	}
 	require.Positive(t, known)
 }
+
+// TestDodBits holds the sizing table to what writeDod writes, at every
+// bucket edge and in between.
+func TestDodBits(t *testing.T) {
+	var dods []int64
+	for _, e := range []int64{0, 64, 256, 32768, 1 << 19, 1 << 40, math.MaxInt64} {
+		for k := int64(-2); k <= 2; k++ {
+			dods = append(dods, e+k, -e+k)
+		}
+	}
+	dods = append(dods, math.MinInt64, math.MinInt64+1)
+	for _, dod := range dods {
+		var w BitWriter
+		writeDod(&w, dod)
+		require.Equal(t, w.BitLen(), dodBits(dod), "dod %d", dod)
+	}
+}

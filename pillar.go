@@ -14,19 +14,49 @@
 // own part of the key space. Spans written through Traces also record
 // call counts and duration histograms per service, operation and status
 // (RED metrics) into Metrics, so a latency query can lead to traces.
+//
+// # Maintenance
+//
+// A background scheduler (package compaction) keeps the stores compact and
+// within retention, one job per kind of pass, each working through the
+// store's own maintenance method:
+//
+//	metrics.downsample        tsdb Downsample: 5 m and 1 h rollups of final windows
+//	metrics.retention         tsdb DropBefore(now − Retention): chunks past retention
+//	metrics.rollup_retention  tsdb DropRollupsBefore(now − DownsampleRetention)
+//	traces.close              tracestore ClosePartitions(now − LateWindow): postings
+//	                          of closed partitions merged, with a term filter
+//	traces.compact            tracestore Compact: each term's postings segments merged
+//	traces.retention          tracestore EnforceRetention, then the freed range compacted
+//	logs.seal                 logindex SealPartitions(now − LateWindow): postings of
+//	                          closed partitions merged into one segment with a term
+//	                          filter, runs of small blocks merged
+//	logs.retention            logindex EnforceRetention, which compacts the dropped range
+//
+// Options CompactionInterval and CompactionConcurrency pace it,
+// DisableMaintenance turns the background passes off, Compact runs a pass
+// now, and Maintenance reports what each job has done and can pause it.
 package pillar
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/pillar-db/pillar/compaction"
+	"github.com/pillar-db/pillar/internal/keys"
 	"github.com/pillar-db/pillar/internal/kv"
 	"github.com/pillar-db/pillar/logindex"
 	"github.com/pillar-db/pillar/tracestore"
 	"github.com/pillar-db/pillar/tsdb"
 )
+
+// ErrOptions is returned by Open for invalid options.
+var ErrOptions = errors.New("pillar: invalid options")
 
 // Options configure a DB. A nil *Options means all defaults.
 type Options struct {
@@ -49,14 +79,78 @@ type Options struct {
 	// Default false: span metrics are recorded, with slow spans kept as
 	// exemplars (Traces().Exemplars).
 	DisableSpanMetrics bool
+
+	// Retention is how long data is kept: metric chunks, trace partitions
+	// and log partitions whose samples, spans or records are all older
+	// than Now()-Retention are dropped by maintenance, and their disk
+	// space returned. It is also the Retention of Traces and Logs where
+	// those are unset. Default 0: keep everything.
+	Retention time.Duration
+	// DownsampleRetention is how long the 5 m and 1 h metric rollups are
+	// kept, usually longer than Retention. Default 0: as long as Retention.
+	DownsampleRetention time.Duration
+	// CompactionInterval is the pause between two background maintenance
+	// passes. Default one minute.
+	CompactionInterval time.Duration
+	// CompactionConcurrency is how many maintenance jobs may run at once.
+	// Default: a quarter of the CPUs, at least 1.
+	CompactionConcurrency int
+	// DisableMaintenance stops the background maintenance passes; Compact
+	// still runs one. Default false: a pass runs every CompactionInterval.
+	DisableMaintenance bool
+	// LateWindow is how long after a log partition ends its records may
+	// still arrive in the normal course; maintenance seals the partition
+	// after that. Records that arrive later are still stored and found.
+	// Default five minutes.
+	LateWindow time.Duration
+	// Now is the clock retention and sealing are measured against. Default
+	// time.Now. It is also the clock of Traces and Logs where those are unset.
+	Now func() time.Time
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Retention", o.Retention}, {"DownsampleRetention", o.DownsampleRetention},
+		{"CompactionInterval", o.CompactionInterval}, {"LateWindow", o.LateWindow}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%w: negative %s %v", ErrOptions, d.name, d.v))
+		}
+	}
+	if o.CompactionConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative CompactionConcurrency %d", ErrOptions, o.CompactionConcurrency))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) fillDefaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.LateWindow == 0 {
+		o.LateWindow = 5 * time.Minute
+	}
+	if o.DownsampleRetention == 0 {
+		o.DownsampleRetention = o.Retention
+	}
 }
 
 // DB is an open Pillar store. It is safe for concurrent use.
 type DB struct {
 	kv      *pebble.DB
+	opts    Options
 	metrics *tsdb.DB
 	traces  *tracestore.Store
 	logs    *logindex.Index
+	maint   *compaction.Scheduler
+	// traceCut is the retention cutoff at the last compaction of the
+	// traces' key range (zero before the first).
+	traceCut struct {
+		sync.Mutex
+		at time.Time
+	}
 }
 
 // Open opens, creating if needed, the store in dir.
@@ -65,11 +159,15 @@ func Open(dir string, o *Options) (*DB, error) {
 	if o != nil {
 		opts = *o
 	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	opts.fillDefaults()
 	p, err := kv.Open(dir, kv.Options{SyncWrites: opts.SyncWrites, CacheSize: opts.CacheSize})
 	if err != nil {
 		return nil, fmt.Errorf("pillar: %w", err)
 	}
-	db := &DB{kv: p}
+	db := &DB{kv: p, opts: opts}
 	if db.metrics, err = tsdb.OpenPebble(p, &opts.Metrics); err != nil {
 		return nil, db.abort(fmt.Errorf("pillar: metrics: %w", err))
 	}
@@ -77,11 +175,35 @@ func Open(dir string, o *Options) (*DB, error) {
 	if !opts.DisableSpanMetrics {
 		topts.Metrics = db.metrics
 	}
+	if topts.Retention == 0 {
+		topts.Retention = opts.Retention
+	}
+	if topts.Now == nil {
+		topts.Now = opts.Now
+	}
 	if db.traces, err = tracestore.OpenPebble(p, &topts); err != nil {
 		return nil, db.abort(fmt.Errorf("pillar: traces: %w", err))
 	}
-	if db.logs, err = logindex.OpenPebble(p, &opts.Logs); err != nil {
+	lopts := opts.Logs
+	if lopts.Retention == 0 {
+		lopts.Retention = opts.Retention
+	}
+	if lopts.Now == nil {
+		lopts.Now = opts.Now
+	}
+	if db.logs, err = logindex.OpenPebble(p, &lopts); err != nil {
 		return nil, db.abort(fmt.Errorf("pillar: logs: %w", err))
+	}
+	db.maint, err = compaction.New(db.jobs(), &compaction.Options{
+		Concurrency: opts.CompactionConcurrency,
+		Interval:    opts.CompactionInterval,
+		Now:         opts.Now,
+	})
+	if err != nil {
+		return nil, db.abort(fmt.Errorf("pillar: %w", err))
+	}
+	if !opts.DisableMaintenance {
+		db.maint.Start()
 	}
 	return db, nil
 }
@@ -106,11 +228,25 @@ func (db *DB) Pebble() *pebble.DB { return db.kv }
 // DiskUsage returns the bytes the store occupies on disk.
 func (db *DB) DiskUsage() uint64 { return db.kv.Metrics().DiskSpaceUsage() }
 
-// Close flushes and closes the three stores, then Pebble. It is safe to
-// call once; the DB must not be used afterwards.
+// Compact runs a maintenance pass over every store now, even when
+// background maintenance is disabled or paused, and waits for it. It
+// returns the jobs' errors joined; each is also recorded in
+// Maintenance().Metrics().
+func (db *DB) Compact(ctx context.Context) error { return db.maint.RunOnce(ctx) }
+
+// Maintenance returns the background maintenance scheduler: its Metrics
+// (runs, items, bytes, time and errors per job), Pause, Resume and Trigger.
+func (db *DB) Maintenance() *compaction.Scheduler { return db.maint }
+
+// Close stops maintenance, flushes and closes the three stores, then
+// Pebble. It is safe to call once; the DB must not be used afterwards.
 func (db *DB) Close() error {
 	var errs []error
-	// Traces first: its span metrics write into Metrics.
+	// Maintenance first: its jobs use the stores.
+	if db.maint != nil {
+		errs = append(errs, db.maint.Close())
+	}
+	// Traces next: its span metrics write into Metrics.
 	if db.traces != nil {
 		errs = append(errs, db.traces.Close())
 	}
@@ -124,4 +260,103 @@ func (db *DB) Close() error {
 		errs = append(errs, db.kv.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// jobs lists the maintenance passes in the order a pass runs them: within
+// a store, rewriting before dropping, so a pass never rewrites what it is
+// about to drop. A tsdb pass returning MaintenanceStats is one line:
+// statsJob(name, func(ctx) { return db.metrics.Pass(ctx, …) }).
+func (db *DB) jobs() []compaction.Job {
+	return []compaction.Job{
+		statsJob("metrics.downsample", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
+			return db.metrics.Downsample(ctx, db.opts.Now().UnixMilli())
+		}),
+		statsJob("metrics.retention", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
+			if db.opts.Retention <= 0 {
+				return tsdb.MaintenanceStats{}, nil
+			}
+			return db.metrics.DropBefore(ctx, db.opts.Now().Add(-db.opts.Retention).UnixMilli())
+		}),
+		statsJob("metrics.rollup_retention", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
+			if db.opts.DownsampleRetention <= 0 {
+				return tsdb.MaintenanceStats{}, nil
+			}
+			return db.metrics.DropRollupsBefore(ctx, db.opts.Now().Add(-db.opts.DownsampleRetention).UnixMilli())
+		}),
+		{Name: "traces.close", Run: func(ctx context.Context) (compaction.Result, error) {
+			n, err := db.traces.ClosePartitions(ctx, db.opts.Now().Add(-db.opts.LateWindow).UnixNano())
+			return compaction.Result{Items: int64(n)}, err
+		}},
+		{Name: "traces.compact", Run: func(ctx context.Context) (compaction.Result, error) {
+			n, err := db.traces.Compact(ctx)
+			return compaction.Result{Items: int64(n)}, err
+		}},
+		{Name: "traces.retention", Run: db.tracesRetention},
+		{Name: "logs.seal", Run: func(ctx context.Context) (compaction.Result, error) {
+			st, err := db.logs.SealPartitions(ctx, db.opts.Now().Add(-db.opts.LateWindow).UnixNano())
+			return compaction.Result{Items: int64(st.Partitions), BytesIn: st.BytesIn, BytesOut: st.BytesOut}, err
+		}},
+		{Name: "logs.retention", Run: func(ctx context.Context) (compaction.Result, error) {
+			n, err := db.logs.EnforceRetention(ctx)
+			return compaction.Result{Items: int64(n)}, err
+		}},
+	}
+}
+
+// tracesRetention drops trace partitions past retention and returns their
+// disk space. The spans of a partition are range deletes spread over every
+// trace's keys, so Pebble would reclaim them only as it happens to rewrite
+// the tables: the job has it compact the traces' key range, which rewrites
+// the live spans too. It does so when this pass dropped partitions, and
+// when the retention cutoff has moved on by an eighth of the retention
+// since the last compaction (the store also drops partitions on Open and
+// when a Write opens a new one), so at most about an eighth of the store
+// is dropped data waiting, and live spans are rewritten about eight times
+// per retention period.
+func (db *DB) tracesRetention(ctx context.Context) (compaction.Result, error) {
+	if db.opts.Traces.Retention == 0 && db.opts.Retention == 0 {
+		return compaction.Result{}, nil
+	}
+	n, err := db.traces.EnforceRetention(ctx)
+	res := compaction.Result{Items: int64(n)}
+	if err != nil {
+		return res, err
+	}
+	retention := db.opts.Traces.Retention
+	if retention == 0 {
+		retention = db.opts.Retention
+	}
+	cut := db.opts.Now().Add(-retention)
+	db.traceCut.Lock()
+	defer db.traceCut.Unlock()
+	if n == 0 && !db.traceCut.at.IsZero() && cut.Sub(db.traceCut.at) < retention/8 {
+		return res, nil
+	}
+	freed, err := db.compactStore(ctx, keys.StoreTraces)
+	res.BytesIn = freed
+	if err == nil {
+		db.traceCut.at = cut
+	}
+	return res, err
+}
+
+// statsJob adapts a tsdb maintenance pass to a compaction job.
+func statsJob(name string, run func(context.Context) (tsdb.MaintenanceStats, error)) compaction.Job {
+	return compaction.Job{Name: name, Run: func(ctx context.Context) (compaction.Result, error) {
+		st, err := run(ctx)
+		return compaction.Result{Items: int64(st.Items), BytesIn: st.BytesIn, BytesOut: st.BytesOut}, err
+	}}
+}
+
+// compactStore has Pebble compact one store's whole key range and returns
+// by how much its estimated disk usage fell.
+func (db *DB) compactStore(ctx context.Context, store byte) (int64, error) {
+	lo := []byte{store}
+	hi := keys.PrefixEnd(lo)
+	before, _ := db.kv.EstimateDiskUsage(lo, hi)
+	if err := db.kv.Compact(ctx, lo, hi, true); err != nil {
+		return 0, fmt.Errorf("pillar: compact store %q: %w", store, err)
+	}
+	after, _ := db.kv.EstimateDiskUsage(lo, hi)
+	return int64(before) - int64(after), nil
 }

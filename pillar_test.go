@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillar-db/pillar/compaction"
 	"github.com/pillar-db/pillar/logindex"
 	"github.com/pillar-db/pillar/tracestore"
 	"github.com/pillar-db/pillar/tsdb"
@@ -256,4 +257,194 @@ func TestSpanMetricsCanBeDisabled(t *testing.T) {
 		TraceID: traceID(1), SpanID: tracestore.SpanID{1}, Name: "x", StartTime: 1, EndTime: 2,
 	}}))
 	require.Zero(t, db.Metrics().Stats().Series)
+}
+
+// fillHours writes metrics, traces and logs over [t0, t0+hours h), in
+// many small writes so every store has pieces for maintenance to merge.
+func fillHours(t *testing.T, db *DB, hours int) {
+	ctx := t.Context()
+	const series = 10
+	refs := make([]tsdb.SeriesRef, series)
+	end := t0.Add(time.Duration(hours) * time.Hour)
+	for ts := t0; ts.Before(end); ts = ts.Add(30 * time.Second) {
+		app := db.Metrics().Appender(ctx)
+		for i := range series {
+			var err error
+			refs[i], err = app.Append(refs[i], tsdb.FromStrings("__name__", "load", "i", fmt.Sprint(i)), ts.UnixMilli(), float64(ts.Unix()%1000+int64(i)))
+			require.NoError(t, err)
+		}
+		require.NoError(t, app.Commit())
+	}
+	var spans []tracestore.Span
+	var recs []logindex.Record
+	for i, ts := 0, t0; ts.Before(end); i, ts = i+1, ts.Add(time.Minute) {
+		spans = append(spans, tracestore.Span{
+			TraceID: traceID(i), SpanID: tracestore.SpanID{1}, Name: "GET /r",
+			StartTime: ts.UnixNano(), EndTime: ts.Add(time.Duration(i%50) * time.Millisecond).UnixNano(),
+			Resource: tracestore.Resource{Attributes: []tracestore.KeyValue{{Key: "service.name", Value: tracestore.StringValue("svc")}}},
+		})
+		recs = append(recs, logindex.Record{
+			Timestamp: ts.UnixNano(), SeverityText: "INFO", Resource: service("svc"),
+			Body: logindex.StringValue(fmt.Sprintf("request %d served in %d ms", i, i%50)),
+		})
+		if len(spans) == 10 {
+			require.NoError(t, db.Traces().Write(ctx, spans))
+			require.NoError(t, db.Logs().Write(ctx, recs))
+			spans, recs = spans[:0], recs[:0]
+		}
+	}
+	if len(spans) > 0 {
+		require.NoError(t, db.Traces().Write(ctx, spans))
+		require.NoError(t, db.Logs().Write(ctx, recs))
+	}
+}
+
+// snapshot is what queries find in the three stores over [from, to).
+type snapshot struct {
+	samples map[string][][2]float64
+	traces  []string
+	logs    []string
+}
+
+func takeSnapshot(t *testing.T, db *DB, from, to time.Time) snapshot {
+	ctx := t.Context()
+	s := snapshot{samples: map[string][][2]float64{}}
+	q, err := db.Metrics().Querier(from.UnixMilli(), to.UnixMilli()-1)
+	require.NoError(t, err)
+	defer q.Close()
+	ss := q.Select(ctx, true)
+	for ss.Next() {
+		it := ss.At().Iterator(nil)
+		for it.Next() != tsdb.ValNone {
+			ts, v := it.At()
+			k := ss.At().Labels().String()
+			s.samples[k] = append(s.samples[k], [2]float64{float64(ts), v})
+		}
+		require.NoError(t, it.Err())
+	}
+	require.NoError(t, ss.Err())
+	found, err := db.Traces().Find(ctx, tracestore.Query{Start: from.UnixNano(), End: to.UnixNano() - 1, Limit: 1 << 20})
+	require.NoError(t, err)
+	for _, f := range found {
+		s.traces = append(s.traces, fmt.Sprintf("%x %d %d", f.TraceID, f.Start, f.SpanCount))
+	}
+	hits, err := db.Logs().Search(ctx, "served", from.UnixNano(), to.UnixNano(), 1<<20)
+	require.NoError(t, err)
+	for _, h := range hits {
+		s.logs = append(s.logs, h.Body.Str)
+	}
+	return s
+}
+
+func TestMaintenancePassKeepsRetainedDataAndDropsTheRest(t *testing.T) {
+	dir := t.TempDir()
+	now := t0.Add(12 * time.Hour)
+	clock := func() time.Time { return now }
+	small := logindex.Options{FlushRecords: 40}
+	db, err := Open(dir, &Options{DisableMaintenance: true, Now: clock, Logs: small})
+	require.NoError(t, err)
+	fillHours(t, db, 12)
+	cut := t0.Add(6 * time.Hour)
+	kept := takeSnapshot(t, db, cut, now)
+	require.Len(t, kept.samples, 10)
+	require.Len(t, kept.traces, 360)
+	require.Len(t, kept.logs, 360)
+	old := takeSnapshot(t, db, t0, cut)
+	require.Len(t, old.logs, 360)
+	// A pass without retention: rollups written, partitions sealed.
+	require.NoError(t, db.Compact(t.Context()))
+	positive := func(m compaction.Metrics, names ...string) {
+		t.Helper()
+		for _, name := range names {
+			j, ok := m.Job(name)
+			require.True(t, ok, name)
+			require.Positive(t, j.Items, name)
+		}
+	}
+	positive(db.Maintenance().Metrics(), "metrics.downsample", "logs.seal", "traces.close")
+	seal, _ := db.Maintenance().Metrics().Job("logs.seal")
+	require.Positive(t, seal.BytesIn)
+	require.Positive(t, seal.BytesOut)
+	require.Equal(t, kept, takeSnapshot(t, db, cut, now))
+	require.Equal(t, old, takeSnapshot(t, db, t0, cut))
+	require.NoError(t, db.Close())
+	disk := dirSize(t, dir)
+
+	db, err = Open(dir, &Options{DisableMaintenance: true, Now: clock, Logs: small, Retention: 6 * time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, db.Compact(t.Context()))
+	m := db.Maintenance().Metrics()
+	require.Equal(t, uint64(1), m.Passes)
+	for _, j := range m.Jobs {
+		require.Equal(t, uint64(1), j.Runs, j.Name)
+		require.Empty(t, j.LastError, j.Name)
+	}
+	// Traces and logs enforce their retention on Open already.
+	positive(m, "metrics.retention")
+	require.Equal(t, kept, takeSnapshot(t, db, cut, now))
+	gone := takeSnapshot(t, db, t0, cut)
+	require.Empty(t, gone.samples)
+	require.Empty(t, gone.logs)
+	require.Empty(t, gone.traces)
+
+	// A second pass finds nothing more to drop; reopening finds the same.
+	require.NoError(t, db.Compact(t.Context()))
+	j, _ := db.Maintenance().Metrics().Job("metrics.retention")
+	require.Equal(t, uint64(2), j.Runs)
+	require.NoError(t, db.Close())
+	// Retention dropped half the data and the pass compacted it away. At
+	// this size fixed costs (series records, files) weigh more than in the
+	// benchmark, where the drop is measured.
+	after := dirSize(t, dir)
+	t.Logf("directory %d bytes before the pass, %d after", disk, after)
+	require.Less(t, float64(after), 0.75*float64(disk))
+	db, err = Open(dir, &Options{DisableMaintenance: true, Now: clock, Logs: small})
+	require.NoError(t, err)
+	defer db.Close()
+	require.Equal(t, kept, takeSnapshot(t, db, cut, now))
+}
+
+func TestBackgroundMaintenance(t *testing.T) {
+	db, err := Open(t.TempDir(), &Options{CompactionInterval: 10 * time.Millisecond, CompactionConcurrency: 2})
+	require.NoError(t, err)
+	writeAll(t, db, 2, 30)
+	require.Eventually(t, func() bool { return db.Maintenance().Metrics().Passes >= 2 }, 10*time.Second, 5*time.Millisecond)
+	db.Maintenance().Pause()
+	require.True(t, db.Maintenance().Metrics().Paused)
+	checkAll(t, db, 2, 30)
+	begin := time.Now()
+	require.NoError(t, db.Close())
+	require.Less(t, time.Since(begin), 5*time.Second)
+	for _, j := range db.Maintenance().Metrics().Jobs {
+		require.Zero(t, j.Errors, "%s: %s", j.Name, j.LastError)
+	}
+}
+
+func TestMaintenanceOptions(t *testing.T) {
+	for _, o := range []Options{{Retention: -1}, {CompactionInterval: -1}, {CompactionConcurrency: -1}, {LateWindow: -1}, {DownsampleRetention: -1}} {
+		_, err := Open(t.TempDir(), &o)
+		require.ErrorIs(t, err, ErrOptions, "%+v", o)
+	}
+	db, err := Open(t.TempDir(), &Options{DisableMaintenance: true})
+	require.NoError(t, err)
+	time.Sleep(20 * time.Millisecond)
+	require.Zero(t, db.Maintenance().Metrics().Passes, "no background pass")
+	require.NoError(t, db.Close())
+	require.ErrorIs(t, db.Compact(t.Context()), compaction.ErrClosed)
+}
+
+// dirSize returns the bytes of the files in dir.
+func dirSize(t *testing.T, dir string) int64 {
+	var n int64
+	require.NoError(t, filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	}))
+	return n
 }

@@ -115,6 +115,9 @@ type Index struct {
 	// writeMu serialises writes and flushes, so ordinals are handed out in
 	// commit order and a partition's postings have one writer.
 	writeMu sync.Mutex
+	// compactedBelow is the partition below which DropBefore last had
+	// Pebble compact the dropped key ranges (guarded by writeMu).
+	compactedBelow uint32
 	// sealMu serialises SealPartitions, which does its work outside
 	// writeMu and commits under it.
 	sealMu sync.Mutex
@@ -762,8 +765,9 @@ func (ix *Index) flushPartition(p *partition) error {
 }
 
 // EnforceRetention drops the partitions that ended more than
-// Options.Retention ago and returns how many it dropped. With no retention
-// it does nothing.
+// Options.Retention ago and returns how many it dropped. Partitions that
+// writes dropped since the last call (see Options.Retention) are compacted
+// away with them. With no retention it does nothing.
 func (ix *Index) EnforceRetention(ctx context.Context) (int, error) {
 	if ix.opts.Retention <= 0 {
 		return 0, nil
@@ -781,11 +785,14 @@ func (ix *Index) DropBefore(ctx context.Context, t int64) (int, error) {
 	}
 	ix.writeMu.Lock()
 	n, err := ix.dropBefore(t)
+	end := ix.partitionOf(t)
+	// Partitions below end were dropped now or by an earlier drop that
+	// did not compact (the one after a flush): compact once per advance.
+	compact := end > ix.compactedBelow
 	ix.writeMu.Unlock()
-	if err != nil || n == 0 {
+	if err != nil || !compact {
 		return n, err
 	}
-	end := ix.partitionOf(t)
 	for _, kind := range keys.LogKinds {
 		lo := keys.AppendLogPartition(nil, kind, 0)
 		hi := keys.AppendLogPartition(nil, kind, end)
@@ -793,6 +800,9 @@ func (ix *Index) DropBefore(ctx context.Context, t int64) (int, error) {
 			return n, fmt.Errorf("logindex: retention: compact dropped partitions: %w", err)
 		}
 	}
+	ix.writeMu.Lock()
+	ix.compactedBelow = max(ix.compactedBelow, end)
+	ix.writeMu.Unlock()
 	return n, nil
 }
 

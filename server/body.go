@@ -45,6 +45,15 @@ func readRaw(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes sent, limit %d", ErrBodyTooLarge, r.ContentLength, limit)
 	}
+	if r.ContentLength > 0 {
+		// The announced length (which net/http holds the body to) is
+		// read into one buffer instead of one grown by doubling.
+		b := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, fmt.Errorf("%w: reading body: %v", ErrBadPayload, err)
+		}
+		return b, nil
+	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading body: %v", ErrBadPayload, err)

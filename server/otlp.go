@@ -150,10 +150,10 @@ func (s *Server) handleOTLPTraces(w http.ResponseWriter, r *http.Request) {
 	if sc == nil {
 		sc = new(traceScratch)
 	}
+	used := 0
 	defer func() {
 		// Pooled memory must not keep the request's strings alive.
-		clear(sc.spans[:cap(sc.spans)])
-		sc.spans = sc.spans[:0]
+		clear(sc.spans[:used])
 		sc.dec.Reset()
 		s.traceScratch.Put(sc)
 	}()
@@ -162,7 +162,7 @@ func (s *Server) handleOTLPTraces(w http.ResponseWriter, r *http.Request) {
 		writeOTLPError(w, f, http.StatusBadRequest, err.Error())
 		return
 	}
-	sc.spans = spans
+	sc.spans, used = spans[:0], len(spans)
 	// Drop the spans the store would refuse, so the rest is stored and the
 	// sender learns what was rejected (OTLP partial success).
 	var rejected int

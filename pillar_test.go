@@ -1,10 +1,15 @@
 package pillar
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -299,7 +304,7 @@ func fillHours(t *testing.T, db *DB, hours int) {
 	}
 }
 
-// snapshot is what queries find in the three stores over [from, to).
+// snapshot is what queries find of fillHours' data over [from, to).
 type snapshot struct {
 	samples map[string][][2]float64
 	traces  []string
@@ -312,7 +317,9 @@ func takeSnapshot(t *testing.T, db *DB, from, to time.Time) snapshot {
 	q, err := db.Metrics().Querier(from.UnixMilli(), to.UnixMilli()-1)
 	require.NoError(t, err)
 	defer q.Close()
-	ss := q.Select(ctx, true)
+	name, err := tsdb.NewMatcher(tsdb.MatchEqual, "__name__", "load")
+	require.NoError(t, err)
+	ss := q.Select(ctx, true, name)
 	for ss.Next() {
 		it := ss.At().Iterator(nil)
 		for it.Next() != tsdb.ValNone {
@@ -323,7 +330,7 @@ func takeSnapshot(t *testing.T, db *DB, from, to time.Time) snapshot {
 		require.NoError(t, it.Err())
 	}
 	require.NoError(t, ss.Err())
-	found, err := db.Traces().Find(ctx, tracestore.Query{Start: from.UnixNano(), End: to.UnixNano() - 1, Limit: 1 << 20})
+	found, err := db.Traces().Find(ctx, tracestore.Query{Service: "svc", Start: from.UnixNano(), End: to.UnixNano() - 1, Limit: 1 << 20})
 	require.NoError(t, err)
 	for _, f := range found {
 		s.traces = append(s.traces, fmt.Sprintf("%x %d %d", f.TraceID, f.Start, f.SpanCount))
@@ -447,4 +454,194 @@ func dirSize(t *testing.T, dir string) int64 {
 		return err
 	}))
 	return n
+}
+
+const crashChildEnv = "PILLAR_MAINTENANCE_CRASH_DIR"
+
+// crashOptions are the options of the crash test's child: maintenance
+// with six hours of retention, twelve hours after t0.
+func crashOptions(retention time.Duration) *Options {
+	now := t0.Add(12 * time.Hour)
+	return &Options{DisableMaintenance: true, DisableSpanMetrics: true, Retention: retention, Now: func() time.Time { return now },
+		Logs: logindex.Options{FlushRecords: 40}}
+}
+
+// TestMaintenanceCrashChild is the child of TestMaintenanceKill9: in a
+// loop it writes late items (log records into sealed partitions, spans
+// into closed ones, samples of a new series, and samples past retention
+// that the next pass drops), prints each acknowledged one, and runs a
+// maintenance pass, until it is killed.
+func TestMaintenanceCrashChild(t *testing.T) {
+	dir := os.Getenv(crashChildEnv)
+	if dir == "" {
+		t.Skip("only runs as the child of TestMaintenanceKill9")
+	}
+	round := os.Getenv(crashChildEnv + "_ROUND")
+	db, err := Open(dir, crashOptions(6*time.Hour))
+	if err != nil {
+		fmt.Println("open error:", err)
+		os.Exit(3)
+	}
+	ctx := context.Background()
+	late := tsdb.FromStrings("__name__", "late", "round", round)
+	old := tsdb.FromStrings("__name__", "old", "round", round)
+	var ref, oldRef tsdb.SeriesRef
+	fail := func(what string, err error) {
+		fmt.Println(what, "error:", err)
+		os.Exit(3)
+	}
+	for k := 0; ; k++ {
+		ts := t0.Add(7*time.Hour + time.Duration(k)*time.Second)
+		if err := db.Logs().Write(ctx, []logindex.Record{{Timestamp: ts.UnixNano(), SeverityText: "WARN", Resource: service("late"),
+			Body: logindex.StringValue(fmt.Sprintf("late record r%sk%d", round, k))}}); err != nil {
+			fail("log", err)
+		}
+		fmt.Println("ack log", k)
+		id := traceID(100000 + k)
+		id[1] = round[0]
+		if err := db.Traces().Write(ctx, []tracestore.Span{{TraceID: id, SpanID: tracestore.SpanID{2}, Name: "late",
+			StartTime: ts.UnixNano(), EndTime: ts.Add(time.Millisecond).UnixNano(),
+			Resource: tracestore.Resource{Attributes: []tracestore.KeyValue{{Key: "service.name", Value: tracestore.StringValue("late")}}}}}); err != nil {
+			fail("span", err)
+		}
+		fmt.Println("ack span", k)
+		app := db.Metrics().Appender(ctx)
+		if ref, err = app.Append(ref, late, t0.Add(6*time.Hour+time.Duration(k)*15*time.Second).UnixMilli(), float64(k)); err != nil {
+			fail("append", err)
+		}
+		// Past retention: the next pass drops it.
+		if oldRef, err = app.Append(oldRef, old, t0.Add(time.Hour+time.Duration(k)*15*time.Second).UnixMilli(), float64(k)); err != nil {
+			fail("append", err)
+		}
+		if err := app.Commit(); err != nil {
+			fail("commit", err)
+		}
+		fmt.Println("ack metric", k)
+		if k%4 == 3 {
+			if err := db.Logs().Flush(ctx); err != nil {
+				fail("flush", err)
+			}
+			if err := db.Metrics().Flush(ctx); err != nil {
+				fail("flush", err)
+			}
+			if err := db.Compact(ctx); err != nil {
+				fail("compact", err)
+			}
+			fmt.Println("pass", k)
+		}
+	}
+}
+
+// TestMaintenanceKill9 kills the child with SIGKILL at random moments,
+// most of them inside maintenance passes, several rounds on the same
+// directory, and checks after each that the seed data inside retention
+// reads back exactly as before, and every acknowledged late item is there
+// once.
+func TestMaintenanceKill9(t *testing.T) {
+	if os.Getenv(crashChildEnv) != "" {
+		t.Skip("child")
+	}
+	dir := t.TempDir()
+	db, err := Open(dir, crashOptions(0))
+	require.NoError(t, err)
+	fillHours(t, db, 12)
+	now, cut := t0.Add(12*time.Hour), t0.Add(6*time.Hour)
+	want := takeSnapshot(t, db, cut, now)
+	require.NoError(t, db.Close())
+
+	r := rand.New(rand.NewPCG(7, 7))
+	passes := 0
+	for round := range 4 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMaintenanceCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, fmt.Sprintf("%s_ROUND=%d", crashChildEnv, round))
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		lines := make(chan string)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		acked := map[string]int{} // kind → items acknowledged
+		note := func(l string) {
+			f := strings.Fields(l)
+			switch {
+			case len(f) == 3 && f[0] == "ack":
+				k, err := strconv.Atoi(f[2])
+				require.NoError(t, err)
+				acked[f[1]] = k + 1
+			case len(f) == 2 && f[0] == "pass":
+				passes++
+			case strings.Contains(l, "error"):
+				t.Fatalf("round %d child: %s", round, l)
+			}
+		}
+		deadline := time.After(time.Duration(300+r.IntN(1200)) * time.Millisecond)
+	read:
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					break read
+				}
+				note(l)
+			case <-deadline:
+				require.NoError(t, cmd.Process.Kill())
+				for l := range lines {
+					note(l)
+				}
+				break read
+			}
+		}
+		_ = cmd.Wait()
+
+		db, err := Open(dir, crashOptions(0))
+		require.NoError(t, err, "round %d: a crash never leaves a store that fails to open", round)
+		ctx := t.Context()
+		require.Equal(t, want, takeSnapshot(t, db, cut, now), "round %d: data inside retention changed", round)
+		hits, err := db.Logs().Search(ctx, "late AND record", 0, 1<<62, 1<<20)
+		require.NoError(t, err)
+		seen := map[string]int{}
+		for _, h := range hits {
+			seen[h.Body.Str]++
+		}
+		for k := range acked["log"] {
+			require.Equal(t, 1, seen[fmt.Sprintf("late record r%dk%d", round, k)], "round %d: log %d", round, k)
+		}
+		for k := range acked["span"] {
+			id := traceID(100000 + k)
+			id[1] = fmt.Sprint(round)[0]
+			tr, err := db.Traces().Trace(ctx, id)
+			require.NoError(t, err, "round %d: span %d", round, k)
+			require.Len(t, tr.Spans, 1, "round %d: span %d", round, k)
+		}
+		q, err := db.Metrics().Querier(0, now.UnixMilli())
+		require.NoError(t, err)
+		m, err := tsdb.NewMatcher(tsdb.MatchEqual, "round", fmt.Sprint(round))
+		require.NoError(t, err)
+		name, err := tsdb.NewMatcher(tsdb.MatchEqual, "__name__", "late")
+		require.NoError(t, err)
+		ss := q.Select(ctx, true, m, name)
+		var got []float64
+		for ss.Next() {
+			it := ss.At().Iterator(nil)
+			for it.Next() != tsdb.ValNone {
+				_, v := it.At()
+				got = append(got, v)
+			}
+			require.NoError(t, it.Err())
+		}
+		require.NoError(t, ss.Err())
+		require.GreaterOrEqual(t, len(got), acked["metric"], "round %d: acknowledged samples lost", round)
+		for i, v := range got {
+			require.Equal(t, float64(i), v, "round %d: sample %d lost or repeated", round, i)
+		}
+		require.NoError(t, q.Close())
+		require.NoError(t, db.Close())
+		t.Logf("round %d: %v acknowledged, all found once", round, acked)
+	}
+	require.Positive(t, passes, "the child ran maintenance passes")
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/pillar-db/pillar/logindex"
 	"github.com/pillar-db/pillar/server"
+	"github.com/pillar-db/pillar/tracestore"
 )
 
 // The Loki label endpoints list every stream in the range from the log
@@ -60,4 +62,45 @@ func TestLokiLabelsFromIndex(t *testing.T) {
 	// Other selectors read the newest lines (Options.LabelSampleLines).
 	require.Equal(t, []string{"h1"}, get("/loki/api/v1/label/host_name/values", "query", `{host_name="h1"}`))
 	require.Empty(t, get("/loki/api/v1/label/service_name/values", "query", `{service_name="api"} |= "disk"`))
+}
+
+// The Tempo tag endpoints list from the trace store's attribute index:
+// an attribute of one old trace among many newer ones shows, and start
+// and end narrow the listing.
+func TestTempoTagsFromIndex(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ctx := t.Context()
+	now := time.Now().Truncate(time.Second)
+	old := now.Add(-48 * time.Hour)
+	span := func(i int, at time.Time, attrs ...tracestore.KeyValue) tracestore.Span {
+		sp := tracestore.Span{Name: "GET /", Kind: tracestore.SpanKindServer, StartTime: at.UnixNano(), EndTime: at.Add(time.Millisecond).UnixNano(),
+			Attributes: attrs, Resource: tracestore.Resource{Attributes: []tracestore.KeyValue{{Key: tracestore.ServiceNameKey, Value: tracestore.StringValue("api")}}}}
+		sp.TraceID[0], sp.TraceID[15] = 1, byte(i)
+		sp.SpanID[7] = 1
+		return sp
+	}
+	spans := []tracestore.Span{span(0, old, tracestore.KeyValue{Key: "db.system", Value: tracestore.StringValue("postgresql")})}
+	for i := 1; i <= 100; i++ {
+		spans = append(spans, span(i, now.Add(-time.Duration(i)*time.Second), tracestore.KeyValue{Key: "http.status_code", Value: tracestore.Int64Value(int64(200 + i%3))}))
+	}
+	require.NoError(t, ts.db.Traces().Write(ctx, spans))
+
+	var tags struct{ TagNames []string }
+	ts.getJSON("/api/search/tags", nil, &tags)
+	require.Equal(t, []string{"db.system", "http.status_code", "name", "service.name"}, tags.TagNames)
+	recent := url.Values{"start": {fmt.Sprint(now.Add(-time.Hour).Unix())}, "end": {fmt.Sprint(now.Unix())}}
+	ts.getJSON("/api/search/tags", recent, &tags)
+	require.Equal(t, []string{"http.status_code", "name", "service.name"}, tags.TagNames)
+
+	var vals struct{ TagValues []string }
+	ts.getJSON("/api/search/tag/db.system/values", nil, &vals)
+	require.Equal(t, []string{"postgresql"}, vals.TagValues)
+	ts.getJSON("/api/search/tag/span.http.status_code/values", recent, &vals)
+	require.Equal(t, []string{"200", "201", "202"}, vals.TagValues)
+	ts.getJSON("/api/search/tag/http.status_code/values", url.Values{"limit": {"2"}}, &vals)
+	require.Equal(t, []string{"200", "201"}, vals.TagValues)
+	code, _ := ts.get("/api/search/tag/http.status_code/values", url.Values{"limit": {"x"}})
+	require.Equal(t, http.StatusBadRequest, code)
+	code, _ = ts.get("/api/search/tags", url.Values{"start": {"yesterday"}})
+	require.Equal(t, http.StatusBadRequest, code)
 }

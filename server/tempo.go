@@ -14,10 +14,12 @@ import (
 	"github.com/pillar-db/pillar/tracestore/otlpconv"
 )
 
-// tagSampleTraces is how many of the newest traces the tag endpoints read
-// to list attribute keys and values (the store indexes them but does not
-// list them).
-const tagSampleTraces = 50
+// defaultTagValues is how many values the tag values endpoint lists when
+// the request names no limit; maxTagValues bounds the limit it may name.
+const (
+	defaultTagValues = 1000
+	maxTagValues     = 10000
+)
 
 func tempoError(w http.ResponseWriter, status int, msg string) {
 	http.Error(w, msg, status)
@@ -211,50 +213,44 @@ func (s *Server) handleTempoSearch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-// sampleTraces reads the newest traces, for listing attributes.
-func (s *Server) sampleTraces(r *http.Request) ([]*tracestore.Trace, error) {
-	found, err := s.db.Traces().Find(r.Context(), tracestore.Query{Limit: tagSampleTraces})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*tracestore.Trace, 0, len(found))
-	for _, f := range found {
-		tr, err := s.db.Traces().Trace(r.Context(), f.TraceID)
-		if err != nil {
-			return nil, err
+// tagRange reads the tag endpoints' optional start and end (Unix
+// seconds, as Tempo takes them) into the store's inclusive nanosecond
+// range, zero meaning open.
+func tagRange(r *http.Request) (start, end int64, err error) {
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"start", &start}, {"end", &end}} {
+		if v := r.FormValue(p.name); v != "" {
+			sec, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || sec < 0 || sec > 1<<33 {
+				return 0, 0, fmt.Errorf("invalid %s %q: want Unix seconds", p.name, v)
+			}
+			*p.dst = sec * 1e9
 		}
-		out = append(out, tr)
 	}
-	return out, nil
+	if end != 0 {
+		end += 1e9 - 1 // the whole last second
+	}
+	return start, end, nil
 }
 
-func eachAttr(tr *tracestore.Trace, f func(kv tracestore.KeyValue)) {
-	for i := range tr.Spans {
-		sp := &tr.Spans[i]
-		for _, kv := range sp.Attributes {
-			f(kv)
-		}
-		for _, kv := range sp.Resource.Attributes {
-			f(kv)
-		}
-	}
-}
-
+// handleTempoTags lists the attribute keys of the spans in the range from
+// the store's attribute index, with the intrinsic tags Tempo lists too.
 func (s *Server) handleTempoTags(w http.ResponseWriter, r *http.Request) {
-	trs, err := s.sampleTraces(r)
+	start, end, err := tagRange(r)
+	if err != nil {
+		tempoError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	keys, err := s.db.Traces().AttributeKeys(r.Context(), start, end)
 	if err != nil {
 		tempoError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	set := map[string]bool{"service.name": true, "name": true}
-	for _, tr := range trs {
-		eachAttr(tr, func(kv tracestore.KeyValue) { set[kv.Key] = true })
-	}
-	names := make([]string, 0, len(set))
-	for k := range set {
-		names = append(names, k)
-	}
+	names := append(keys, "service.name", "name")
 	slices.Sort(names)
+	names = slices.Compact(names)
 	b := []byte(`{"tagNames":`)
 	b = appendStrings(b, names)
 	writeJSON(w, http.StatusOK, append(b, '}'))
@@ -288,18 +284,24 @@ func (s *Server) handleTempoTagValues(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	default:
-		trs, err := s.sampleTraces(r)
+		start, end, err := tagRange(r)
 		if err != nil {
-			tempoError(w, http.StatusInternalServerError, err.Error())
+			tempoError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		limit := defaultTagValues
+		if v := r.FormValue("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				tempoError(w, http.StatusBadRequest, fmt.Sprintf("invalid limit %q", v))
+				return
+			}
+			limit = min(n, maxTagValues)
+		}
 		key := strings.TrimPrefix(strings.TrimPrefix(tag, "span."), "resource.")
-		for _, tr := range trs {
-			eachAttr(tr, func(kv tracestore.KeyValue) {
-				if kv.Key == key {
-					vals = append(vals, kv.String()[len(kv.Key)+1:])
-				}
-			})
+		if vals, err = s.db.Traces().AttributeValues(r.Context(), key, start, end, limit); err != nil {
+			tempoError(w, http.StatusInternalServerError, err.Error())
+			return
 		}
 	}
 	slices.Sort(vals)

@@ -157,6 +157,12 @@ func (it *FloatIterator) Next() bool {
 					goto slow
 				}
 				used = 1 + u
+			case EncChimp:
+				u, ok := it.chimpFast(it.r.acc<<1, it.r.n-1)
+				if !ok {
+					goto slow
+				}
+				used = 1 + u
 			default:
 				goto slow
 			}
@@ -277,6 +283,54 @@ func (it *FloatIterator) decFast(acc uint64, avail uint) (uint, bool) {
 	ds.d += dd
 	ds.delta = dd
 	it.v = ds.base + uint64(Unzigzag(res))
+	return used, true
+}
+
+// chimpFast decodes a chimp value after the first straight from acc, the
+// register's bits from the value's first on, avail of which are stream
+// bits. It returns the bits used, or false, changing nothing, for what the
+// careful path takes: a value longer than avail, a reference or window not
+// yet set, a bad centre.
+func (it *FloatIterator) chimpFast(acc uint64, avail uint) (uint, bool) {
+	cs := &it.chimp
+	if avail < 5 {
+		return 0, false
+	}
+	var v uint64
+	var used uint
+	switch acc >> 62 {
+	case 0b00: // equal to a recent value
+		ref := int(acc>>59) & 7
+		if ref >= cs.n {
+			return 0, false
+		}
+		v, used = cs.ring[ref], 5
+	case 0b01: // XOR with a recent value, centre bits only
+		ref := int(acc>>59) & 7
+		lead, center := uint(chimpLead[(acc>>56)&7]), uint(acc>>50)&63
+		used = 14 + center
+		if ref >= cs.n || center == 0 || lead+center > 64 || used > avail {
+			return 0, false
+		}
+		v = cs.ring[ref] ^ acc<<14>>(64-center)<<(64-lead-center)
+		cs.lead = noWindow
+	default: // XOR with the last value, in the last or a new lead class
+		cls, hdr := cs.lead, uint(2)
+		if acc>>62 == 0b11 {
+			cls, hdr = uint8(acc>>59)&7, 5
+		} else if cls == noWindow {
+			return 0, false
+		}
+		sig := uint(64 - chimpLead[cls])
+		used = hdr + sig
+		if used > avail {
+			return 0, false
+		}
+		v = it.v ^ acc<<hdr>>(64-sig)
+		cs.lead = cls
+	}
+	cs.push(v)
+	it.v = v
 	return used, true
 }
 

@@ -135,7 +135,7 @@ func (a *appender) series(ref SeriesRef, l Labels) (*memSeries, error) {
 }
 
 func newMemSeries(id uint32, ls Labels) *memSeries {
-	s := &memSeries{id: id, lset: ls}
+	s := &memSeries{id: id, lset: ls, compactW: math.MinInt64}
 	s.lastT.Store(math.MinInt64)
 	s.minT.Store(math.MaxInt64)
 	return s

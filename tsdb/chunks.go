@@ -15,6 +15,7 @@ import (
 
 // chunkCodec holds the reusable encoders and decoders of one goroutine.
 type chunkCodec struct {
+	fc  *encoding.FloatChunk
 	hc  *encoding.HistogramChunk
 	fit encoding.FloatIterator
 	hit encoding.HistogramIterator
@@ -28,6 +29,22 @@ func (c *chunkCodec) encodeFloats(dst []byte, ts []int64, vs []float64) ([]byte,
 		return dst, fmt.Errorf("tsdb: encode chunk: %w", err)
 	}
 	return dst, nil
+}
+
+// encodeGorilla encodes ts/vs (sorted, unique) as one Gorilla chunk
+// appended to dst: the cheap encoding for sealing, which CompactChunks
+// later replaces with the best one.
+func (c *chunkCodec) encodeGorilla(dst []byte, ts []int64, vs []float64) ([]byte, error) {
+	if c.fc == nil {
+		c.fc = encoding.NewFloatChunk()
+	}
+	c.fc.Reset()
+	for i, t := range ts {
+		if err := c.fc.Append(t, vs[i]); err != nil {
+			return dst, fmt.Errorf("tsdb: encode chunk: %w", err)
+		}
+	}
+	return append(dst, c.fc.Bytes()...), nil
 }
 
 // encodeHistograms encodes a prefix of buf's samples [start, end) (all

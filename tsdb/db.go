@@ -6,7 +6,7 @@
 //
 //	m s <id>                  series labels, written in the batch of the commit that created it
 //	m w <seq>                 one commit's samples (write-ahead; deleted once sealed)
-//	m c <id> <minT> <maxT> <seq> one sealed chunk
+//	m c <id> <minT> <maxT> <seq> one sealed chunk (seq 0: written by CompactChunks)
 //	m k <id>                  the series' seal mark
 //
 // Writes: an Appender collects samples; Commit validates them all, writes
@@ -15,9 +15,11 @@
 // applies them to the in-memory heads. A head is sealed into chunks when it
 // reaches Options.ChunkSamples samples or its samples cross a chunk window
 // (two hours); the chunks and the series' new seal mark go into Pebble in
-// one batch. Write-ahead entries that no head still needs are range-deleted
-// every few commits; a series that has not been sealed for Options.MaxWALLag
-// commits is sealed early, so the log stays bounded.
+// one batch, as they are (Gorilla); CompactChunks later merges each closed
+// window's chunks into one in the best encoding. Write-ahead entries that
+// no head still needs are range-deleted every few commits; a series that
+// has not been sealed for Options.MaxWALLag commits is sealed early, so the
+// log stays bounded.
 //
 // Open loads the series records and seal marks (rebuilding the postings in
 // memory) and replays the write-ahead entries that the marks do not cover.
@@ -52,6 +54,9 @@ type DB struct {
 	reg    *registry
 	nextID atomic.Uint32
 
+	// compactMu serialises CompactChunks passes and Close. It is taken
+	// before commitMu.
+	compactMu sync.Mutex
 	// commitMu serialises commits, seals and write-ahead truncation.
 	commitMu  sync.Mutex
 	seq       uint64 // last write-ahead seq written
@@ -68,9 +73,6 @@ type DB struct {
 	stripeCounts [stripeCount]int32
 	order        []int32
 	key          []byte
-	upper        []byte
-	delKeys      []byte // seal's chunk keys to delete, back to back
-	delOffs      []int  // where each of delKeys ends
 
 	samples      atomic.Uint64
 	sealedChunks atomic.Uint64
@@ -316,13 +318,19 @@ func (db *DB) noteSample(s *memSeries, seq uint64, t int64, v float64, h *Histog
 	}
 }
 
-// Close seals every head into chunks, truncates the write-ahead log and,
-// when the DB opened its own Pebble, closes it.
+// Close seals every head into chunks, truncates the write-ahead log,
+// compacts every chunk window (see CompactChunks) and, when the DB opened
+// its own Pebble, has Pebble rewrite the metrics key range and closes it.
 func (db *DB) Close() error {
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
 	if db.closed.Swap(true) {
 		return ErrClosed
 	}
 	err := db.flush()
+	if err == nil {
+		err = db.compactAll(context.Background())
+	}
 	if db.ownsP {
 		if err == nil {
 			err = db.compactRange(context.Background())
@@ -332,7 +340,8 @@ func (db *DB) Close() error {
 	return err
 }
 
-// Compact seals every head, truncates the write-ahead log and has Pebble
+// Compact seals every head, truncates the write-ahead log, compacts every
+// chunk window (see CompactChunks) and has Pebble
 // rewrite the metrics key range, so write-ahead entries deleted after they
 // reached Pebble's tables stop taking disk space. Close does this when the
 // DB owns its Pebble; with a shared Pebble the owner decides when.
@@ -351,8 +360,9 @@ func (db *DB) compactRange(ctx context.Context) error {
 	return nil
 }
 
-// Flush seals every head into chunks and truncates the write-ahead log, so
-// a later Open replays nothing.
+// Flush seals every head into chunks, truncates the write-ahead log, so a
+// later Open replays nothing, and compacts every chunk window (see
+// CompactChunks): with the heads empty, nothing is left open.
 func (db *DB) Flush(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
@@ -360,7 +370,12 @@ func (db *DB) Flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.flush()
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
+	if err := db.flush(); err != nil {
+		return err
+	}
+	return db.compactAll(ctx)
 }
 
 func (db *DB) flush() error {
@@ -373,9 +388,6 @@ func (db *DB) flush() error {
 		}
 	})
 	if err := db.seal(all, true); err != nil {
-		return err
-	}
-	if err := db.mergeOpen(all); err != nil {
 		return err
 	}
 	return db.truncateWAL()

@@ -42,6 +42,10 @@ type memSeries struct {
 	lastV    uint64 // bits of the newest float sample (for duplicate checks after sealing)
 	walFirst uint64 // oldest write-ahead entry holding a head sample; 0 when the head is empty
 	winSeq   uint64 // write-ahead seq of the first sample in the head's newest chunk window
+	// compactW is the oldest chunk window CompactChunks must look at; the
+	// ones below it hold one compacted chunk each (or cannot be merged).
+	// Seals lower it when they write below it.
+	compactW int64
 	commitT  int64  // newest timestamp including the commit being validated
 	commitG  uint64 // commit generation commitT belongs to
 	touchG   uint64 // commit generation that last touched the series

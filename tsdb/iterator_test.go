@@ -178,11 +178,11 @@ func TestIteratorAllocsPerSeries(t *testing.T) {
 	require.LessOrEqual(t, a2, a1)
 }
 
-// TestMergeClosedWindow checks that the 120-sample chunks of a window are
-// replaced by one chunk when the window closes, that a window holding a
-// histogram is left as it is, and that every sample reads back, before
-// and after a reopen.
-func TestMergeClosedWindow(t *testing.T) {
+// TestCompactChunksWindows checks which windows CompactChunks merges: only
+// closed ones below its bound, again after a late sample, never one with
+// histograms, and that every sample reads back throughout and after a
+// reopen.
+func TestCompactChunksWindows(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := Open(dir, &Options{OutOfOrderWindow: 5 * time.Hour})
@@ -227,16 +227,6 @@ func TestMergeClosedWindow(t *testing.T) {
 		}
 		return got
 	}
-	require.NoError(t, db.Flush(ctx))
-	f := perWindow(rf)
-	// Window 0 closed and was merged; its out-of-order sample came later
-	// and is a chunk of its own. Window 1 was merged when the first chunk
-	// of window 2 was sealed (by Flush).
-	require.Equal(t, 2, f[0], "the merged chunk and the out-of-order sample's")
-	require.Equal(t, 1, f[1])
-	require.Equal(t, 1, f[2])
-	require.Greater(t, perWindow(rh)[0], 4, "a window with histograms is not merged")
-
 	check := func(db *DB) {
 		m, err := NewMatcher(MatchEqual, MetricName, "f")
 		require.NoError(t, err)
@@ -246,6 +236,45 @@ func TestMergeClosedWindow(t *testing.T) {
 			require.Equal(t, want[s.t], s.v, "t=%d", s.t)
 		}
 	}
+	// Sealing wrote the chunks as they are: a window at 15 s is four.
+	f := perWindow(rf)
+	require.Equal(t, 5, f[0], "four chunks and the out-of-order sample's")
+	require.Equal(t, 4, f[1])
+	check(db)
+
+	// Only windows that end at or before the bound are compacted.
+	st, err := db.CompactChunks(ctx, 2*chunkRange)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Items, "one float series rewritten")
+	require.Less(t, st.BytesOut, st.BytesIn)
+	f = perWindow(rf)
+	require.Equal(t, 1, f[0], "window 0 merged with its late sample")
+	require.Equal(t, 1, f[1])
+	require.Equal(t, map[int64]int{0: 1, 1: 1}, f, "window 2 is still in the head")
+	check(db)
+	again, err := db.CompactChunks(ctx, 2*chunkRange)
+	require.NoError(t, err)
+	require.Zero(t, again.Items, "a second pass has nothing to do")
+
+	// A late sample in a compacted window is a chunk of its own until the
+	// next pass.
+	app = db.Appender(ctx)
+	_, err = app.Append(rf, fl, 8, 43)
+	require.NoError(t, err)
+	require.NoError(t, app.Commit())
+	want[8] = 43
+	require.Equal(t, 2, perWindow(rf)[0])
+	check(db)
+	st, err = db.CompactChunks(ctx, 2*chunkRange)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Items)
+	require.Equal(t, 1, perWindow(rf)[0])
+	check(db)
+
+	// Flush seals the heads and compacts every window.
+	require.NoError(t, db.Flush(ctx))
+	require.Equal(t, map[int64]int{0: 1, 1: 1, 2: 1}, perWindow(rf))
+	require.Greater(t, perWindow(rh)[0], 4, "a window with histograms is not merged")
 	check(db)
 	require.NoError(t, db.Close())
 	db, err = Open(dir, nil)

@@ -130,6 +130,7 @@ func TestModelRandomized(t *testing.T) {
 	m := newModel()
 	next := make([]int64, nSeries)
 	refs := make([]SeriesRef, nSeries)
+	newest := int64(0)
 	ctx := context.Background()
 
 	for round := range 400 {
@@ -147,6 +148,7 @@ func TestModelRandomized(t *testing.T) {
 				ts = next[i] - rng.Int64N(2*window)
 			case r == 1 && next[i] > 0: // exact repeat of the newest timestamp
 				ts = next[i]
+
 			default:
 				ts = next[i] + 1 + rng.Int64N(15*60*1000)
 				next[i] = ts
@@ -161,6 +163,7 @@ func TestModelRandomized(t *testing.T) {
 				continue
 			}
 			refs[i] = ref
+			newest = max(newest, ts)
 			batch = append(batch, modelSample{key: ls.String(), ls: ls, t: ts, v: v})
 		}
 		if rng.IntN(10) == 0 {
@@ -175,6 +178,13 @@ func TestModelRandomized(t *testing.T) {
 			require.NoError(t, err, "round %d", round)
 		}
 
+		if rng.IntN(8) == 0 {
+			// A compaction pass up to a random time: windows the
+			// out-of-order window still reaches are compacted too, so
+			// late samples land in compacted windows.
+			_, err := db.CompactChunks(ctx, rng.Int64N(newest+1))
+			require.NoError(t, err)
+		}
 		if round%20 == 19 {
 			checkModel(t, rng, db, m)
 		}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/pillar-db/pillar/encoding"
 	"github.com/pillar-db/pillar/internal/keys"
 	"github.com/pillar-db/pillar/internal/kv"
 )
@@ -67,11 +66,13 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 	defer b.Close()
 	cuts := make([]int64, len(list))
 	marks := make([]mark, len(list))
+	lowW := make([]int64, len(list)) // the oldest window each series got a chunk in
 	var key []byte
 	chunks := 0
 	for i, s := range list {
 		cuts[i] = s.mark.sealT
 		marks[i] = s.mark
+		lowW[i] = math.MaxInt64
 		lo, hi, ok := s.headRange()
 		if !ok {
 			continue
@@ -96,39 +97,21 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 				}
 			}
 		}
-		if wp := chunkWindow(s.mark.sealT); s.mark.seq != 0 && wp < chunkWindow(lo) {
-			// Every sample of the window the mark ends in is sealed and the
-			// head has moved past it: the window is closed.
-			merged, err := db.mergeWindow(b, s.id, wp)
-			if err != nil {
-				return 0, err
-			}
-			if merged {
-				chunks++
-			}
-		}
 		n := s.chunkLen()
 		st := db.reg.stripeOf(s.id)
 		st.mu.Lock() // Bytes and copyHead may finish the chunk's bytes in place
 		if s.sideLen() == 0 && hi <= cut && n <= db.opts.ChunkSamples && chunkWindow(lo) == chunkWindow(hi) {
-			// The common case: the whole open chunk, re-encoded in the
-			// smallest float encoding for its values, unless its window
-			// will be merged (and so re-encoded) when it closes.
+			// The common case: the whole open chunk as it is. CompactChunks
+			// merges the window's chunks and picks the best encoding later,
+			// off the commit path.
 			key = keys.AppendMetricChunk(key[:0], s.id, lo, hi, db.seq)
-			var err error
-			if !all && willMerge(n, lo, hi) {
-				db.buf = append(db.buf[:0], s.chunk.Bytes()...)
-			} else {
-				db.buf, err = encoding.AppendBestFloatChunk(db.buf[:0], s.chunk.Bytes())
-			}
+			err := b.Set(key, s.chunk.Bytes(), nil)
 			st.mu.Unlock()
 			if err != nil {
-				return 0, fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
-			}
-			if err := b.Set(key, db.buf, nil); err != nil {
 				return 0, fmt.Errorf("tsdb: seal: %w", err)
 			}
 			chunks++
+			lowW[i] = chunkWindow(lo)
 			if hi == s.lastT.Load() {
 				m.maxT, m.lastV = hi, s.lastV
 			} else {
@@ -154,7 +137,7 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 					db.buf, took, err = db.codec.encodeHistograms(db.buf[:0], buf, start, end)
 					end = start + took
 				} else {
-					db.buf, err = db.codec.encodeFloats(db.buf[:0], buf.ts[start:end], buf.vs[start:end])
+					db.buf, err = db.codec.encodeGorilla(db.buf[:0], buf.ts[start:end], buf.vs[start:end])
 				}
 				if err != nil {
 					return 0, fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
@@ -164,6 +147,7 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 					return 0, fmt.Errorf("tsdb: seal: %w", err)
 				}
 				chunks++
+				lowW[i] = min(lowW[i], w)
 				newest(buf.ts[end-1], buf.vs[end-1], isH)
 				start = end
 			}
@@ -187,6 +171,9 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 		s.dropThrough(cuts[i], &db.sealBuf)
 		st.mu.Unlock()
 		s.mark = marks[i]
+		// A chunk below what CompactChunks has done (a late out-of-order
+		// sample) sends its next pass back to that window.
+		s.compactW = min(s.compactW, lowW[i])
 		lo, hi, ok := s.headRange()
 		switch {
 		case !ok:
@@ -208,123 +195,6 @@ func (db *DB) putMark(b *pebble.Batch, id uint32, m mark) error {
 		return fmt.Errorf("tsdb: seal: %w", err)
 	}
 	return nil
-}
-
-// maxMergedSamples caps the chunk mergeWindow writes, so that SeekTo still
-// skips in steps of a bounded size when scrapes are frequent.
-const maxMergedSamples = 1024
-
-// willMerge says whether a chunk of n samples over [lo, hi] is spaced so
-// that its whole window fits in maxMergedSamples, so that mergeWindow will
-// replace it when the window closes.
-func willMerge(n int, lo, hi int64) bool {
-	return n >= 2 && hi > lo && chunkRange*int64(n-1)/(hi-lo) < maxMergedSamples
-}
-
-// mergeOpen merges the chunks of the window each series' seal mark ends
-// in, as if it had closed, so that a flush leaves no window in pieces;
-// samples added to the window later are merged again when it closes.
-// Callers hold commitMu.
-func (db *DB) mergeOpen(list []*memSeries) error {
-	// Batches of a bounded number of series: a merged chunk is up to a few
-	// kilobytes, and a flush covers every series.
-	const perBatch = 1024
-	for len(list) > 0 {
-		part := list[:min(len(list), perBatch)]
-		list = list[len(part):]
-		b := db.p.NewBatch()
-		merged := 0
-		for _, s := range part {
-			if s.mark.seq == 0 {
-				continue
-			}
-			ok, err := db.mergeWindow(b, s.id, chunkWindow(s.mark.sealT))
-			if err != nil {
-				_ = b.Close()
-				return err
-			}
-			if ok {
-				merged++
-			}
-		}
-		if merged > 0 {
-			if err := b.Commit(kv.WriteOptions); err != nil {
-				_ = b.Close()
-				return fmt.Errorf("tsdb: seal: %w", err)
-			}
-		}
-		if err := b.Close(); err != nil {
-			return fmt.Errorf("tsdb: seal: %w", err)
-		}
-	}
-	return nil
-}
-
-// mergeWindow replaces the sealed chunks of series id in window w, a
-// window no head sample is in any more, by one chunk. A window at 15 s
-// holds four 120-sample chunks; as one it stores one key, one header and
-// one first sample instead of four, and its encoding is chosen over all
-// its values. It reports false, changing nothing, when the window has
-// fewer than two chunks, a histogram chunk, or more than maxMergedSamples
-// samples. The old chunks are deleted in the same batch, so a reader sees
-// either them or the merged chunk.
-func (db *DB) mergeWindow(b *pebble.Batch, id uint32, w int64) (bool, error) {
-	buf := &db.sealBuf
-	buf.reset()
-	db.key = keys.AppendMetricChunkFrom(db.key[:0], id, w*chunkRange)
-	db.upper = keys.AppendMetricChunkFrom(db.upper[:0], id, (w+1)*chunkRange)
-	it, err := db.p.NewIter(&pebble.IterOptions{LowerBound: db.key, UpperBound: db.upper})
-	if err != nil {
-		return false, fmt.Errorf("tsdb: seal series %d: %w", id, err)
-	}
-	db.delKeys, db.delOffs = db.delKeys[:0], db.delOffs[:0]
-	ok := true
-	for it.First(); it.Valid(); it.Next() {
-		v := it.Value()
-		if enc, err := encoding.EncodingOf(v); err != nil || enc == encoding.EncHistogram {
-			ok = false
-			break
-		}
-		if err := db.codec.fit.Reset(v); err != nil {
-			ok = false
-			break
-		}
-		for db.codec.fit.Next() {
-			t, fv := db.codec.fit.At()
-			buf.addFloat(t, fv)
-		}
-		if db.codec.fit.Err() != nil || len(buf.ts) > maxMergedSamples {
-			ok = false
-			break
-		}
-		db.delKeys = append(db.delKeys, it.Key()...)
-		db.delOffs = append(db.delOffs, len(db.delKeys))
-	}
-	if err := it.Close(); err != nil {
-		return false, fmt.Errorf("tsdb: seal series %d: %w", id, err)
-	}
-	if !ok || len(db.delOffs) < 2 {
-		return false, nil
-	}
-	buf.normalize()
-	db.buf, err = db.codec.encodeFloats(db.buf[:0], buf.ts, buf.vs)
-	if err != nil {
-		return false, fmt.Errorf("tsdb: seal series %d: %w", id, err)
-	}
-	// Deletes first: the merged chunk's key may equal an old one's.
-	prev := 0
-	for _, off := range db.delOffs {
-		if err := b.Delete(db.delKeys[prev:off], nil); err != nil {
-			return false, fmt.Errorf("tsdb: seal: %w", err)
-		}
-		prev = off
-	}
-	n := len(buf.ts)
-	db.key = keys.AppendMetricChunk(db.key[:0], id, buf.ts[0], buf.ts[n-1], db.seq)
-	if err := b.Set(db.key, db.buf, nil); err != nil {
-		return false, fmt.Errorf("tsdb: seal: %w", err)
-	}
-	return true, nil
 }
 
 // trim seals series that pin old write-ahead entries and deletes the

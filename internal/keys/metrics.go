@@ -12,8 +12,9 @@ import "fmt"
 //
 // A series' chunks are contiguous and ordered by first timestamp, so a time
 // range of one series is one bounded scan. maxT in the chunk key lets a scan
-// skip chunks without reading them; seq (the write-ahead seq at sealing)
-// keeps two chunks of one series with equal bounds apart.
+// skip chunks without reading them; seq (the write-ahead seq at sealing,
+// always >= 1) keeps two chunks of one series with equal bounds apart, and
+// seq 0 marks a chunk that merged a window's sealed chunks.
 const (
 	MetricSeries byte = 's'
 	MetricWAL    byte = 'w'

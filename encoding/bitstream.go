@@ -202,6 +202,14 @@ func (r *BitReader) Skip(n int) {
 
 // ReadUvarint reads a value written by BitWriter.WriteUvarint.
 func (r *BitReader) ReadUvarint() (uint64, error) {
+	if r.n < 57 {
+		r.refill()
+	}
+	if v, k := peekUvarint(r.acc, r.n); k > 0 {
+		r.acc <<= k
+		r.n -= k
+		return v, nil
+	}
 	var v uint64
 	for shift := uint(0); shift < 70; shift += 7 {
 		g, err := r.ReadBits(8)
@@ -217,6 +225,23 @@ func (r *BitReader) ReadUvarint() (uint64, error) {
 		}
 	}
 	return 0, errVarintTooLong
+}
+
+// peekUvarint reads a bit-stream varint (see BitWriter.WriteUvarint) of
+// up to seven groups from acc, left-aligned, of which avail bits are
+// stream bits, and returns it and its length in bits, or a length of 0
+// when it is longer or runs past avail.
+func peekUvarint(acc uint64, avail uint) (uint64, uint) {
+	var v uint64
+	for k := uint(0); k < 7 && 8*(k+1) <= avail; k++ {
+		g := acc >> 56
+		v |= (g & 0x7f) << (7 * k)
+		if g < 0x80 {
+			return v, 8 * (k + 1)
+		}
+		acc <<= 8
+	}
+	return 0, 0
 }
 
 // IsTruncated reports whether err says a bit stream ended early.

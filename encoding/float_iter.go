@@ -98,17 +98,27 @@ func (it *FloatIterator) Next() bool {
 	// in any bucket, after a residual or not, are decoded here without the
 	// general path.
 	if it.grid.interval != 0 && it.enc == EncDecimal && it.i >= 1 && it.i < it.n {
-		gw := uint(it.grid.width)
-		if acc := it.r.acc; acc>>63 == 0 && it.r.n >= 1+gw {
-			gp := it.gp + it.grid.interval
-			if t := gp + Unzigzag(acc<<1>>(64-gw)); t > it.t {
-				if used, ok := it.decFast(acc<<(1+gw), it.r.n-(1+gw)); ok {
-					it.r.acc <<= 1 + gw + used
-					it.r.n -= 1 + gw + used
-					it.t, it.gp = t, gp
-					it.i++
-					return true
-				}
+		acc := it.r.acc
+		var t, gp int64
+		var tn uint // the timestamp's bits; 0: the careful path
+		if gw := uint(it.grid.width); acc>>63 == 0 {
+			if it.r.n >= 1+gw {
+				gp = it.gp + it.grid.interval
+				t, tn = gp+Unzigzag(acc<<1>>(64-gw)), 1+gw
+			}
+		} else if d, k := peekUvarint(acc<<1, it.r.n-1); k > 0 {
+			// Off the grid (a missed scrape): the interval as a varint,
+			// and the grid restarts there.
+			t = it.t + int64(d)
+			gp, tn = t, 1+k
+		}
+		if tn > 0 && t > it.t {
+			if used, ok := it.decFast(acc<<tn, it.r.n-tn); ok {
+				it.r.acc <<= tn + used
+				it.r.n -= tn + used
+				it.t, it.gp = t, gp
+				it.i++
+				return true
 			}
 		}
 	}

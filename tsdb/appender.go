@@ -258,7 +258,11 @@ func (a *appender) validate() error {
 			s.commitG, s.commitT = g, p.t
 			continue
 		}
-		if same, found := a.existing(i, p); found {
+		same, found, err := a.existing(i, p)
+		if err != nil {
+			return err
+		}
+		if found {
 			if !same {
 				return &SampleError{Err: ErrDuplicateSampleForTimestamp, Labels: s.lset, T: p.t}
 			}
@@ -274,13 +278,13 @@ func (a *appender) validate() error {
 }
 
 // existing looks for a sample at p.t earlier in the batch, in the head, or
-// as the series' newest sealed sample, and says whether it has the same
-// value (float bits, so NaN payloads and stale markers compare exactly).
-func (a *appender) existing(i int, p *pendingSample) (same, found bool) {
+// in the sealed chunks, and says whether it has the same value (float
+// bits, so NaN payloads and stale markers compare exactly).
+func (a *appender) existing(i int, p *pendingSample) (same, found bool, err error) {
 	for j := i - 1; j >= 0; j-- {
 		q := &a.samples[j]
 		if q.s == p.s && q.t == p.t && !q.skip {
-			return sameValue(q.v, q.h, p.v, p.h), true
+			return sameValue(q.v, q.h, p.v, p.h), true, nil
 		}
 	}
 	s := p.s
@@ -289,12 +293,20 @@ func (a *appender) existing(i int, p *pendingSample) (same, found bool) {
 	v, h, ok := s.find(p.t)
 	st.mu.Unlock()
 	if ok {
-		return sameValue(v, h, p.v, p.h), true
+		return sameValue(v, h, p.v, p.h), true, nil
 	}
 	if s.hasData && p.t == s.lastT.Load() && p.h == nil {
-		return s.lastV == math.Float64bits(p.v), true
+		return s.lastV == math.Float64bits(p.v), true, nil
 	}
-	return false, false
+	if s.mark.seq != 0 && p.t <= s.mark.sealT && p.t >= s.minT.Load() {
+		// Rare: an out-of-order sample at a time that is already sealed.
+		v, h, ok, err := a.db.sealedAt(s.id, p.t)
+		if err != nil || !ok {
+			return false, false, err
+		}
+		return sameValue(v, h, p.v, p.h), true, nil
+	}
+	return false, false, nil
 }
 
 func sameValue(v1 float64, h1 *Histogram, v2 float64, h2 *Histogram) bool {

@@ -319,3 +319,64 @@ func (db *DB) compactAll(ctx context.Context) error {
 	_, err := db.compactChunks(ctx, math.MaxInt64)
 	return err
 }
+
+// sealedAt returns series id's sealed sample at t, if there is one.
+// Callers hold commitMu (it uses the committer's decoders).
+func (db *DB) sealedAt(id uint32, t int64) (v float64, h *Histogram, found bool, err error) {
+	// A chunk never crosses a window, so one holding t starts in t's
+	// window, at or before t.
+	lower := keys.AppendMetricChunkPrefix(nil, id)
+	if chunkWindow(t) > minInt64/chunkRange+1 {
+		lower = keys.AppendMetricChunkFrom(nil, id, chunkWindow(t)*chunkRange)
+	}
+	upper := keys.PrefixEnd(keys.AppendMetricChunkPrefix(nil, id))
+	if t < math.MaxInt64 {
+		upper = keys.AppendMetricChunkFrom(nil, id, t+1)
+	}
+	it, err := db.p.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("tsdb: read series %d: %w", id, err)
+	}
+	c := &db.codec
+	for it.First(); it.Valid() && !found && err == nil; it.Next() {
+		_, cmin, cmax, _, perr := keys.ParseMetricChunk(it.Key())
+		if perr != nil {
+			err = perr
+			break
+		}
+		if t < cmin || t > cmax {
+			continue
+		}
+		val := it.Value()
+		enc, eerr := encoding.EncodingOf(val)
+		if eerr != nil {
+			err = eerr
+			break
+		}
+		if enc == encoding.EncHistogram {
+			if err = c.hit.Reset(val); err == nil && c.hit.SeekTo(t) && c.hit.AtT() == t {
+				_, h = c.hit.AtHistogram(nil)
+				found = true
+			}
+			if err == nil {
+				err = c.hit.Err()
+			}
+			continue
+		}
+		if err = c.fit.Reset(val); err == nil && c.fit.SeekTo(t) {
+			if ct, cv := c.fit.At(); ct == t {
+				v, found = cv, true
+			}
+		}
+		if err == nil {
+			err = c.fit.Err()
+		}
+	}
+	if cerr := it.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("tsdb: read series %d: %w", id, err)
+	}
+	return v, h, found, nil
+}

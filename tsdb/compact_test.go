@@ -2,6 +2,7 @@ package tsdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -33,6 +34,83 @@ func chunkKeys(t *testing.T, db *DB) (all, compacted int) {
 		}
 	}
 	return all, compacted
+}
+
+// TestOutOfOrderAtSealedTimestamp appends, within the out-of-order window,
+// samples at timestamps that are already sealed: a different value is
+// ErrDuplicateSampleForTimestamp, the same value changes nothing, for
+// floats and histograms, before and after the chunks are compacted.
+func TestOutOfOrderAtSealedTimestamp(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), &Options{OutOfOrderWindow: time.Hour, ChunkSamples: 4})
+	require.NoError(t, err)
+	defer db.Close()
+	fl, hl := FromStrings(MetricName, "f"), FromStrings(MetricName, "h")
+	for i := range 30 {
+		app := db.Appender(ctx)
+		_, err := app.Append(0, fl, int64(i)*1000, float64(i))
+		require.NoError(t, err)
+		_, err = app.AppendHistogram(0, hl, int64(i)*1000, testHist(i))
+		require.NoError(t, err)
+		require.NoError(t, app.Commit())
+	}
+	s := db.reg.lookup(fl.Hash(), fl)
+	require.NotNil(t, s)
+	require.GreaterOrEqual(t, s.mark.sealT, int64(20_000), "the early samples are sealed")
+	want := readAll(t, db, math.MinInt64, math.MaxInt64, mustMatcher(t, MatchEqual, MetricName, "f"))
+
+	try := func(phase string) {
+		for _, ts := range []int64{0, 3000, 17_000} {
+			app := db.Appender(ctx)
+			_, err := app.Append(0, fl, ts, float64(ts/1000)+0.5)
+			require.NoError(t, err)
+			err = app.Commit()
+			require.ErrorIs(t, err, ErrDuplicateSampleForTimestamp, "%s: float at %d", phase, ts)
+			var se *SampleError
+			require.True(t, errors.As(err, &se))
+			require.Equal(t, ts, se.T)
+
+			app = db.Appender(ctx)
+			_, err = app.Append(0, fl, ts, float64(ts/1000))
+			require.NoError(t, err)
+			require.NoError(t, app.Commit(), "%s: the same float at %d", phase, ts)
+
+			app = db.Appender(ctx)
+			_, err = app.AppendHistogram(0, hl, ts, testHist(int(ts/1000)+1))
+			require.NoError(t, err)
+			require.ErrorIs(t, app.Commit(), ErrDuplicateSampleForTimestamp, "%s: histogram at %d", phase, ts)
+
+			app = db.Appender(ctx)
+			_, err = app.Append(0, hl, ts, 1)
+			require.NoError(t, err)
+			require.ErrorIs(t, app.Commit(), ErrDuplicateSampleForTimestamp, "%s: a float where a histogram is", phase)
+
+			app = db.Appender(ctx)
+			_, err = app.AppendHistogram(0, hl, ts, testHist(int(ts/1000)))
+			require.NoError(t, err)
+			require.NoError(t, app.Commit(), "%s: the same histogram at %d", phase, ts)
+		}
+		// A sealed gap is not a duplicate.
+		app := db.Appender(ctx)
+		_, err := app.Append(0, fl, 2500, 99)
+		require.NoError(t, err)
+		require.NoError(t, app.Commit())
+		app = db.Appender(ctx)
+		_, err = app.Append(0, fl, 2500, 98)
+		require.NoError(t, err)
+		require.ErrorIs(t, app.Commit(), ErrDuplicateSampleForTimestamp)
+	}
+	try("sealed")
+	require.NoError(t, db.Flush(ctx))
+	_, compacted := chunkKeys(t, db)
+	require.Positive(t, compacted)
+	got := readAll(t, db, math.MinInt64, math.MaxInt64, mustMatcher(t, MatchEqual, MetricName, "f"))
+	f := got[fl.String()]
+	require.Len(t, f, 31)
+	require.Equal(t, fsample{2500, 99}, f[3])
+	f = append(f[:3], f[4:]...)
+	require.Equal(t, want[fl.String()], f, "nothing stored changed")
+	try("compacted")
 }
 
 // genStore fills a DB with series at several scrape intervals, some late

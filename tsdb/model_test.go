@@ -130,6 +130,7 @@ func TestModelRandomized(t *testing.T) {
 	m := newModel()
 	next := make([]int64, nSeries)
 	refs := make([]SeriesRef, nSeries)
+	added := make([][]int64, nSeries) // timestamps appended to each series, stored or not
 	newest := int64(0)
 	ctx := context.Background()
 
@@ -148,12 +149,16 @@ func TestModelRandomized(t *testing.T) {
 				ts = next[i] - rng.Int64N(2*window)
 			case r == 1 && next[i] > 0: // exact repeat of the newest timestamp
 				ts = next[i]
-
+			case r == 2 && len(added[i]) > 0: // repeat of an older one, maybe sealed or compacted
+				ts = added[i][rng.IntN(len(added[i]))]
 			default:
 				ts = next[i] + 1 + rng.Int64N(15*60*1000)
 				next[i] = ts
 			}
 			v := float64(rng.IntN(1000)) / 10
+			if old, ok := m.data[ls.String()][ts]; ok && rng.IntN(2) == 0 {
+				v = old
+			}
 			if rng.IntN(50) == 0 {
 				v = math.Float64frombits(0x7ff0000000000002) // a stale marker
 			}
@@ -163,6 +168,7 @@ func TestModelRandomized(t *testing.T) {
 				continue
 			}
 			refs[i] = ref
+			added[i] = append(added[i], ts)
 			newest = max(newest, ts)
 			batch = append(batch, modelSample{key: ls.String(), ls: ls, t: ts, v: v})
 		}

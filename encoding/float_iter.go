@@ -70,16 +70,62 @@ func (it *FloatIterator) Next() bool {
 		// below take long fields.
 		it.r.acc, it.r.n, it.r.b = refillBits(it.r.acc, it.r.n, it.r.b)
 	}
-	// An unchanged interval and a repeated gorilla value, two zero bits,
-	// is the whole of a constant series' chunk: checked first.
-	if it.enc == EncGorilla && it.r.acc>>62 == 0 && it.r.n >= 2 && it.i >= 2 && it.i < it.n {
-		if t := it.t + int64(it.delta); t > it.t {
+	// In a gorilla chunk after the second sample, a zero bit for an
+	// unchanged interval and then a repeated value (a zero bit: the whole
+	// of a constant series' chunk), an XOR in the current window or one
+	// in a new window: regular scrapes are mostly this, decoded here
+	// without the general path.
+	if it.enc == EncGorilla {
+		acc, n := it.r.acc, it.r.n
+		if acc>>63 != 0 || n < 2 || it.i < 2 || it.i >= it.n {
+			goto slow
+		}
+		t := it.t + int64(it.delta)
+		if t <= it.t {
+			goto slow
+		}
+		if acc>>62 == 0 { // a repeated value, on its own for constant series
 			it.r.acc <<= 2
 			it.r.n -= 2
 			it.t = t
 			it.i++
 			return true
 		}
+		var used uint
+		switch acc >> 61 {
+		case 0b010: // XOR in the current window
+			if it.lead == noWindow {
+				goto slow
+			}
+			sig := uint(64 - it.lead - it.trail)
+			used = 3 + sig
+			if n < used {
+				goto slow
+			}
+			it.v ^= acc << 3 >> (64 - sig) << it.trail
+		default: // 0b011: a new window
+			a := acc << 3
+			lead, hdr := uint8(a>>59), uint(3+5+1+2)
+			trail := trailBase(it.trail) + uint8(a>>56)&3
+			if a&(1<<58) != 0 {
+				trail, hdr = uint8(a>>52)&63, 3+5+1+6
+			}
+			if lead+trail > 63 {
+				goto slow
+			}
+			sig := uint(64 - lead - trail)
+			used = hdr + sig
+			if n < used {
+				goto slow
+			}
+			it.v ^= acc << hdr >> (64 - sig) << trail
+			it.lead, it.trail = lead, trail
+		}
+		it.r.acc <<= used
+		it.r.n -= used
+		it.t = t
+		it.i++
+		return true
 	}
 	// So, in a decimal chunk, is a zero bit and code 0 in the first
 	// bucket, when the last value had neither a change of d nor a
@@ -123,44 +169,12 @@ func (it *FloatIterator) Next() bool {
 		}
 	}
 	// After the second sample, a zero bit for an unchanged interval and
-	// then a zero bit for a repeated gorilla value, or a decimal code in
-	// any bucket: regular scrapes are mostly this, and it is decoded here
-	// without the general path.
+	// then a decimal code in any bucket or a chimp value: regular scrapes
+	// are mostly this, and it is decoded here without the general path.
 	if it.r.n >= 2 && it.r.acc>>63 == 0 && it.i >= 2 && it.i < it.n && it.grid.interval == 0 {
 		if t := it.t + int64(it.delta); t > it.t {
-			used := uint(2)
+			var used uint
 			switch it.enc {
-			case EncGorilla:
-				switch it.r.acc >> 61 {
-				case 0b000, 0b001: // repeated value
-				case 0b010: // XOR in the current window
-					if it.lead == noWindow {
-						goto slow
-					}
-					sig := uint(64 - it.lead - it.trail)
-					used = 3 + sig
-					if it.r.n < used {
-						goto slow
-					}
-					it.v ^= it.r.acc << 3 >> (64 - sig) << it.trail
-				default: // 0b011: a new window
-					acc := it.r.acc << 3
-					lead, hdr := uint8(acc>>59), uint(3+5+1+2)
-					trail := trailBase(it.trail) + uint8(acc>>56)&3
-					if acc&(1<<58) != 0 {
-						trail, hdr = uint8(acc>>52)&63, 3+5+1+6
-					}
-					if lead+trail > 63 {
-						goto slow
-					}
-					sig := uint(64 - lead - trail)
-					used = hdr + sig
-					if it.r.n < used {
-						goto slow
-					}
-					it.v ^= it.r.acc << hdr >> (64 - sig) << trail
-					it.lead, it.trail = lead, trail
-				}
 			case EncDecimal:
 				u, ok := it.decFast(it.r.acc<<1, it.r.n-1)
 				if !ok {

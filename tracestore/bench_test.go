@@ -345,6 +345,78 @@ func BenchmarkFind(b *testing.B) {
 	reportLatency(b, lat, f, cpu0)
 }
 
+// BenchmarkFindCommonAttribute is the `pillar bench` query: a service and
+// an attribute most spans carry, in a one-hour window ending at a random
+// time of the stored range, 20 results.
+func BenchmarkFindCommonAttribute(b *testing.B) {
+	f := loadQueryFixture(b)
+	ctx := context.Background()
+	svcs := tracegen.New(tracegen.Config{}).Services()
+	attrs := [][2]string{{"http.method", "GET"}, {"user.tier", "pro"}, {"cloud.region", "eu-west-1"}, {"retry", "false"}}
+	var lat []time.Duration
+	i, cpu0 := 0, cpuTime()
+	for b.Loop() {
+		a := attrs[i%len(attrs)]
+		end := f.t0 + int64(time.Minute) + (f.t1-f.t0-int64(time.Minute))*int64(i%97)/96
+		q := tracestore.Query{
+			Service:    svcs[1+i%(len(svcs)-1)],
+			Attributes: map[string]string{a[0]: a[1]},
+			Start:      end - int64(time.Hour), End: end, Limit: 20,
+		}
+		s := time.Now()
+		found, err := f.st.Find(ctx, q)
+		lat = append(lat, time.Since(s))
+		if err != nil || len(found) == 0 {
+			b.Fatalf("find %v: %d results, %v", q, len(found), err)
+		}
+		i++
+	}
+	reportLatency(b, lat, f, cpu0)
+}
+
+// BenchmarkFindTraceDuration finds the newest 20 traces of one service
+// whose whole duration is at least 100 ms, in a one-hour window.
+func BenchmarkFindTraceDuration(b *testing.B) {
+	f := loadQueryFixture(b)
+	ctx := context.Background()
+	svcs := tracegen.New(tracegen.Config{}).Services()
+	var lat []time.Duration
+	i, cpu0 := 0, cpuTime()
+	for b.Loop() {
+		q := tracestore.Query{
+			Service:          svcs[i%len(svcs)],
+			MinTraceDuration: 100 * time.Millisecond,
+			Start:            f.t1 - int64(time.Hour), End: f.t1, Limit: 20,
+		}
+		s := time.Now()
+		found, err := f.st.Find(ctx, q)
+		lat = append(lat, time.Since(s))
+		if err != nil || len(found) == 0 {
+			b.Fatalf("find %v: %d results, %v", q, len(found), err)
+		}
+		i++
+	}
+	reportLatency(b, lat, f, cpu0)
+}
+
+// BenchmarkAttributeValues lists the values of one attribute key over the
+// stored hour, 100 at most.
+func BenchmarkAttributeValues(b *testing.B) {
+	f := loadQueryFixture(b)
+	ctx := context.Background()
+	var lat []time.Duration
+	cpu0 := cpuTime()
+	for b.Loop() {
+		s := time.Now()
+		vals, err := f.st.AttributeValues(ctx, "load", f.t1-int64(time.Hour), f.t1, 100)
+		lat = append(lat, time.Since(s))
+		if err != nil || len(vals) != 100 {
+			b.Fatalf("attribute values: %d, %v", len(vals), err)
+		}
+	}
+	reportLatency(b, lat, f, cpu0)
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if fixture != nil {

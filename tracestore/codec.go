@@ -378,11 +378,13 @@ func (e *blockEncoder) encode(spans []*Span) []byte {
 type blockDecoder struct {
 	g      *dict // shared dictionary; nil: a block must not refer to it
 	kvSlab []KeyValue
-	d      encoding.Decoder
-	err    error // first semantic error; d holds the first read error
-	strs   []string
-	res    []Resource
-	scopes []Scope
+	// slabUsed counts attributes handed out since the last reuseSlab.
+	slabUsed int
+	d        encoding.Decoder
+	err      error // first semantic error; d holds the first read error
+	strs     []string
+	res      []Resource
+	scopes   []Scope
 }
 
 func corruptf(format string, args ...any) error {
@@ -456,6 +458,7 @@ func (bd *blockDecoder) attrs(depth int) []KeyValue {
 // handed out stay valid, and each is capped so appends cannot run into its
 // neighbour.
 func (bd *blockDecoder) allocKVs(n int) []KeyValue {
+	bd.slabUsed += n
 	if cap(bd.kvSlab)-len(bd.kvSlab) < n {
 		bd.kvSlab = make([]KeyValue, 0, max(n, 1024))
 	}
@@ -466,7 +469,15 @@ func (bd *blockDecoder) allocKVs(n int) []KeyValue {
 
 // reuseSlab lets the next decode overwrite the attributes handed out so
 // far. Only for callers that no longer hold any span decoded before.
-func (bd *blockDecoder) reuseSlab() { bd.kvSlab = bd.kvSlab[:0] }
+// When the last decodes needed more than the slab holds, it is replaced by
+// one of that size (up to 256 Ki attributes), so a reader of many traces
+// (Find) stops allocating a run of small slabs for every large trace.
+func (bd *blockDecoder) reuseSlab() {
+	if bd.slabUsed > cap(bd.kvSlab) {
+		bd.kvSlab = make([]KeyValue, 0, min(bd.slabUsed, 1<<18))
+	}
+	bd.kvSlab, bd.slabUsed = bd.kvSlab[:0], 0
+}
 
 func (bd *blockDecoder) value(depth int) Value {
 	return bd.valueBody(ValueKind(bd.d.Byte()), depth)

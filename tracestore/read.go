@@ -139,11 +139,12 @@ func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 		return nil, err
 	}
 	defer s.end()
-	f := finder{q: &q, limit: q.Limit, seen: make(map[TraceID]struct{})}
+	f := s.finders.Get().(*finder)
+	defer s.putFinder(f)
+	f.q, f.limit = &q, q.Limit
 	if f.limit <= 0 {
 		f.limit = 20
 	}
-	f.rb.dec.g = s.dict
 	var svcs []string
 	if q.Service == "" && len(q.Attributes) > 0 {
 		var err error
@@ -175,7 +176,7 @@ func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 		if lo > hi {
 			continue
 		}
-		done, err := s.scanBuckets(ctx, p, lo, hi, acc, &f)
+		done, err := s.scanBuckets(ctx, p, lo, hi, acc, f)
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +188,18 @@ func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 	if len(f.out) > f.limit {
 		f.out = f.out[:f.limit]
 	}
-	return f.out, nil
+	return slices.Clip(f.out), nil
+}
+
+// putFinder returns a finder's buffers to the pool: the decoded spans and
+// attribute slab of a large trace are kept for the next Find instead of
+// being allocated again. The caller keeps out.
+func (s *Store) putFinder(f *finder) {
+	f.spans = f.spans[:0]
+	f.rb.dec.reuseSlab()
+	clear(f.seen)
+	f.q, f.out, f.n = nil, nil, 0
+	s.finders.Put(f)
 }
 
 func sortSummaries(out []TraceSummary) {

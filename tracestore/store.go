@@ -174,6 +174,7 @@ type Store struct {
 	partList []uint32
 
 	scratch sync.Pool // *writeScratch
+	finders sync.Pool // *finder
 
 	// compactMu keeps two Compact calls from merging the same segments.
 	compactMu sync.Mutex
@@ -237,6 +238,11 @@ func open(db *pebble.DB, opts Options) (*Store, error) {
 		partGen: make(map[uint32]uint64),
 	}
 	s.bucketDur = max(1, s.partDur/timeBuckets)
+	s.finders.New = func() any {
+		f := &finder{seen: make(map[TraceID]struct{})}
+		f.rb.dec.g = s.dict
+		return f
+	}
 	s.scratch.New = func() any {
 		ws := newWriteScratch()
 		ws.enc.g = s.dict

@@ -210,24 +210,21 @@ func (p *decParams) write(w *BitWriter) {
 }
 
 func (p *decParams) read(r *BitReader) error {
-	h, err := r.ReadBits(5)
+	x, err := r.ReadBits(5 + 4*7) // in one read: a chunk's first value waits on them
 	if err != nil {
 		return err
 	}
-	p.e, p.order = uint8(h>>1), uint8(h&1)+1
+	p.e, p.order = uint8(x>>29), uint8(x>>28&1)+1
 	if p.e > maxDecimalScale {
 		return corruptf("decimal scale %d", p.e)
 	}
 	prev := uint8(0)
 	for i := range p.w {
-		x, err := r.ReadBits(7)
-		if err != nil {
-			return err
-		}
-		if x > 64 || uint8(x) < prev {
+		wd := uint8(x>>(21-7*i)) & 127
+		if wd > 64 || wd < prev {
 			return corruptf("decimal bucket widths out of order")
 		}
-		p.w[i], prev = uint8(x), uint8(x)
+		p.w[i], prev = wd, wd
 	}
 	return nil
 }

@@ -247,6 +247,18 @@ slow:
 		case EncGorilla:
 			err = it.readXOR()
 		case EncDecimal:
+			if it.i > 0 {
+				// The second sample's value, or one after an escape
+				// in the timestamps, as later ones where it can be.
+				if it.r.n < 57 {
+					it.r.refill()
+				}
+				if u, ok := it.decFast(it.r.acc, it.r.n); ok {
+					it.r.acc <<= u
+					it.r.n -= u
+					break
+				}
+			}
 			it.v, err = it.dec.read(&it.r, it.i)
 			if it.i == 0 && it.grid.interval == 0 && it.dec.p.w[0] < 62 {
 				it.rep = 2 + uint(it.dec.p.w[0])
@@ -463,13 +475,29 @@ func (it *FloatIterator) fastNext() bool {
 		sig := uint(64 - lead - trail)
 		if sig > n {
 			acc, n, b = refillBits(acc, n, b)
-			if sig > n {
+		}
+		var x uint64
+		if sig <= n {
+			x = acc >> (64 - sig)
+			acc <<= sig
+			n -= sig
+		} else {
+			// Wider than the register holds after the header (a jump
+			// between zero and a full-precision value): in two parts.
+			if n < 32 {
 				return false
 			}
+			hi := acc >> 32
+			acc, n, b = refillBits(acc<<32, n-32, b)
+			r := sig - 32
+			if r > n {
+				return false
+			}
+			x = hi<<r | acc>>(64-r)
+			acc <<= r
+			n -= r
 		}
-		v ^= acc >> (64 - sig) << trail
-		acc <<= sig
-		n -= sig
+		v ^= x << trail
 		it.lead, it.trail = lead, trail
 
 	case EncDecimal:

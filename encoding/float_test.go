@@ -692,3 +692,28 @@ func TestDodBits(t *testing.T) {
 		require.Equal(t, w.BitLen(), dodBits(dod), "dod %d", dod)
 	}
 }
+
+// TestFloatChunkBytesAsItGrows reads an open chunk at every point its
+// count's uvarint widens (128 and 16384 samples) and around them, and
+// only at the end: the count is written by Bytes, widening the header in
+// place, and every read must decode to the samples so far.
+func TestFloatChunkBytesAsItGrows(t *testing.T) {
+	n := 16500
+	ts, vs := make([]int64, n), make([]float64, n)
+	for i := range ts {
+		ts[i] = 1_700_000_000_000 + int64(i)*15000
+		vs[i] = float64(i % 3)
+	}
+	reads := map[int]bool{1: true, 2: true, 3: true, 127: true, 128: true, 129: true, 200: true, 16383: true, 16384: true, 16385: true}
+	c := NewFloatChunk()
+	once := NewFloatChunk()
+	for i := range ts {
+		require.NoError(t, c.Append(ts[i], vs[i]))
+		require.NoError(t, once.Append(ts[i], vs[i]))
+		if reads[i+1] {
+			requireSameSamples(t, ts[:i+1], vs[:i+1], decodeAll(t, c.Bytes()))
+		}
+	}
+	requireSameSamples(t, ts, vs, decodeAll(t, c.Bytes()))
+	require.Equal(t, c.Bytes(), once.Bytes(), "reading as it grows must not change the chunk")
+}

@@ -2,6 +2,7 @@ package tsdb
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -434,4 +435,108 @@ func TestRollupIteratorAllocs(t *testing.T) {
 	})
 	require.Less(t, allocs, 8.0)
 	require.Less(t, allocs/float64(n), 0.01)
+}
+
+func TestRollupConcurrent(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), &Options{ChunkSamples: 30})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	const nSeries, steps = 10, 600
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	go func() { // the writer: one commit per minute of data
+		defer close(done)
+		refs := make([]SeriesRef, nSeries)
+		for i := range int64(steps) {
+			app := db.Appender(ctx)
+			for j := range nSeries {
+				var err error
+				refs[j], err = app.Append(refs[j], FromStrings(MetricName, "c", "s", strconv.Itoa(j)), i*60_000, float64(i%97))
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			if err := app.Commit(); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 2 { // two downsamplers racing each other and the writer
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := db.Downsample(ctx, math.MaxInt64); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	go func() { // a reader checking that windows never go past Complete
+		var it *RollupIterator
+		for {
+			select {
+			case <-done:
+				errs <- nil
+				return
+			default:
+			}
+			q, err := db.Querier(math.MinInt64, math.MaxInt64)
+			if err != nil {
+				errs <- err
+				return
+			}
+			rs := q.SelectRollups(ctx, Res5m)
+			for rs.Next() {
+				it = rs.At().Iterator(it)
+				for it.Next() {
+					if r := it.At(); r.End > it.Complete() || r.Count > 5 {
+						errs <- fmt.Errorf("window %d past %d or with %d samples", r.End, it.Complete(), r.Count)
+						return
+					}
+				}
+				if it.Err() != nil {
+					errs <- it.Err()
+					return
+				}
+			}
+			_ = q.Close()
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	<-done
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	for j := range nSeries {
+		var samples []rollupSample
+		for i := range int64(steps) {
+			samples = append(samples, rollupSample{i * 60_000, float64(i % 97)})
+		}
+		q, err := db.Querier(math.MinInt64, math.MaxInt64)
+		require.NoError(t, err)
+		rs := q.SelectRollups(ctx, Res1h, mustMatcher(t, MatchEqual, "s", strconv.Itoa(j)))
+		require.True(t, rs.Next())
+		it := rs.At().Iterator(nil)
+		var got []Rollup
+		for it.Next() {
+			got = append(got, *it.At())
+		}
+		require.NoError(t, it.Err())
+		require.Equal(t, floorTo((steps-1)*60_000, Res1h.Millis()), it.Complete())
+		requireSameRollups(t, refRollups(samples, Res1h.Millis(), math.MinInt64, it.Complete()), got, "series "+strconv.Itoa(j))
+		require.NoError(t, q.Close())
+	}
 }

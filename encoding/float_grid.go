@@ -123,21 +123,27 @@ func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) (tsGrid, int) {
 
 	// Bit lengths of the offsets, a missed scrape restarting the grid as
 	// it would; the width is fitted to them.
-	var lens [65]int
+	// Two histograms, for odd and even samples, so that successive counts
+	// of the same length (most of them: jitter has one spread) do not wait
+	// on each other's increment.
+	var lens2 [2][65]int
 	gp := ts[0] + g.phase
+	half := interval / 2
 	for i := 1; i < len(ts); i++ {
 		gp += interval
 		o := ts[i] - gp
-		if o > interval/2 || o < -interval/2 {
+		if o > half || o < -half {
 			gp = ts[i]
-			lens[64]++
+			lens2[i&1][64]++
 			continue
 		}
-		lens[bits.Len64(Zigzag(o))]++
+		lens2[i&1][bits.Len64(Zigzag(o))]++
 	}
+	var lens [65]int
 	total, cum := 0, 0
-	for _, k := range lens {
-		total += k
+	for l := range lens {
+		lens[l] = lens2[0][l] + lens2[1][l]
+		total += lens[l]
 	}
 	bestCost := -1
 	for w := range 41 {

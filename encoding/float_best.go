@@ -139,17 +139,32 @@ func chimpFloor(vs []float64) int {
 	if len(vs) <= chimpRefs {
 		return n
 	}
-	// Past the first chimpRefs values, the comparisons with the eight
-	// before are made without branches (which values repeat is data).
+	// Past the first chimpRefs values, a byte-wide hash of each of the
+	// eight before sits in one word: a value whose hash is none of them
+	// equals none of them, settled in a few instructions, as is a repeat of
+	// the last; the rest (an older repeat, or one hash in 32 by chance)
+	// are compared in full, without branches.
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hash := func(vb uint64) uint64 { return vb * 0x9e3779b97f4a7c15 >> 56 }
+	var win uint64
+	for j := range chimpRefs {
+		win = win<<8 | hash(math.Float64bits(vs[j]))
+	}
 	eq := 0
 	for i := chimpRefs; i < len(vs); i++ {
 		vb := math.Float64bits(vs[i])
-		w := vs[i-chimpRefs : i : i]
-		e := b2u(vb == math.Float64bits(w[0])) | b2u(vb == math.Float64bits(w[1])) |
-			b2u(vb == math.Float64bits(w[2])) | b2u(vb == math.Float64bits(w[3])) |
-			b2u(vb == math.Float64bits(w[4])) | b2u(vb == math.Float64bits(w[5])) |
-			b2u(vb == math.Float64bits(w[6])) | b2u(vb == math.Float64bits(w[7]))
-		eq += int(e)
+		h := hash(vb)
+		if vb == math.Float64bits(vs[i-1]) { // a run of one value
+			eq++
+		} else if x := win ^ h*ones; (x-ones)&^x&highs != 0 { // some byte of x is zero
+			w := vs[i-chimpRefs : i : i]
+			e := b2u(vb == math.Float64bits(w[0])) | b2u(vb == math.Float64bits(w[1])) |
+				b2u(vb == math.Float64bits(w[2])) | b2u(vb == math.Float64bits(w[3])) |
+				b2u(vb == math.Float64bits(w[4])) | b2u(vb == math.Float64bits(w[5])) |
+				b2u(vb == math.Float64bits(w[6])) | b2u(vb == math.Float64bits(w[7]))
+			eq += int(e)
+		}
+		win = win<<8 | h
 	}
 	return n + 15*(len(vs)-chimpRefs) - 10*eq
 }

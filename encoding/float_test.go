@@ -717,3 +717,37 @@ func TestFloatChunkBytesAsItGrows(t *testing.T) {
 	requireSameSamples(t, ts, vs, decodeAll(t, c.Bytes()))
 	require.Equal(t, c.Bytes(), once.Bytes(), "reading as it grows must not change the chunk")
 }
+
+// TestChimpFloor holds chimpFloor's shortcut to the plain count it stands
+// for: 64 for the first value, 5 for one equal to any of the eight before
+// it, 15 for the rest, on values with few and many repeats.
+func TestChimpFloor(t *testing.T) {
+	plain := func(vs []float64) int {
+		if len(vs) == 0 {
+			return 0
+		}
+		n := 64
+		for i := 1; i < len(vs); i++ {
+			c := 15
+			for j := max(0, i-chimpRefs); j < i; j++ {
+				if math.Float64bits(vs[j]) == math.Float64bits(vs[i]) {
+					c = 5
+				}
+			}
+			n += c
+		}
+		return n
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, distinct := range []int{1, 2, 5, 9, 40, 1 << 30} {
+		for _, n := range []int{0, 1, 7, 8, 9, 120, 500} {
+			vs := make([]float64, n)
+			for i := range vs {
+				vs[i] = float64(rng.IntN(distinct))
+			}
+			require.Equal(t, plain(vs), chimpFloor(vs), "%d values of %d distinct", n, distinct)
+			_, full := mixedSamples(n)
+			require.Equal(t, plain(full), chimpFloor(full))
+		}
+	}
+}

@@ -51,10 +51,9 @@ func (e *SpanError) Unwrap() error { return e.Err }
 var ErrFormat = errors.New("tracestore: unsupported index format")
 
 // FormatError reports a store written with an index layout this version
-// does not read. Version 1 (no `t f` key) indexed attributes without their
-// service; version 2 scopes them by service and adds start-time and
-// whole-trace duration buckets. Nothing is changed on disk when Open
-// returns it.
+// does not read. Version 1 (no `t f` key) had no start-time buckets, no
+// whole-trace durations and no trace extents, which Find relies on since
+// version 2. Nothing is changed on disk when Open returns it.
 type FormatError struct {
 	Version uint32 // the store's layout version
 	Want    uint32 // the layout this version reads and writes

@@ -251,7 +251,7 @@ func TestFindStopsWhenCertain(t *testing.T) {
 	f := finder{q: &q, limit: 20, seen: make(map[TraceID]struct{})}
 	f.rb.dec.g = st.dict
 	p := st.partitionOf(t0)
-	acc, err := st.candidates(p, q.clauses(nil))
+	acc, err := st.candidates(p, q.clauses())
 	require.NoError(t, err)
 	require.Equal(t, uint64(2000), acc.GetCardinality())
 	done, err := st.scanBuckets(ctx, p, st.timeBucket(p, q.Start), st.timeBucket(p, q.End), acc, &f)
@@ -464,8 +464,8 @@ func TestClosePartitionsSkipsAndReopens(t *testing.T) {
 	require.Zero(t, n, "closed partitions stay closed")
 	p0, p1 := st.partitionOf(t0), st.partitionOf(t0+int64(worldPart))
 	svcB := Query{Service: "b"}
-	require.False(t, st.filter(p0).admits(svcB.clauses(nil)), "partition 0 has no span of b")
-	require.True(t, st.filter(p1).admits(svcB.clauses(nil)))
+	require.False(t, st.filter(p0).admits(svcB.clauses()), "partition 0 has no span of b")
+	require.True(t, st.filter(p1).admits(svcB.clauses()))
 	found, err := st.Find(ctx, Query{Service: "a"})
 	require.NoError(t, err)
 	require.Len(t, found, 2)

@@ -145,14 +145,7 @@ func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 	if f.limit <= 0 {
 		f.limit = 20
 	}
-	var svcs []string
-	if q.Service == "" && len(q.Attributes) > 0 {
-		var err error
-		if svcs, err = s.serviceList(); err != nil {
-			return nil, err
-		}
-	}
-	clauses := q.clauses(svcs)
+	clauses := q.clauses()
 	parts := s.partitionsIn(q.Start, q.End)
 	for pi := len(parts) - 1; pi >= 0; pi-- {
 		p := parts[pi]
@@ -339,9 +332,8 @@ type clause struct {
 }
 
 // clauses returns the conditions of q that postings decide, to be
-// intersected. svcs are the known services, used to look up attributes
-// when q names no service.
-func (q *Query) clauses(svcs []string) []clause {
+// intersected.
+func (q *Query) clauses() []clause {
 	var out []clause
 	if q.Service != "" {
 		out = append(out, clause{terms: [][]byte{append([]byte{termService}, q.Service...)}})
@@ -356,14 +348,7 @@ func (q *Query) clauses(svcs []string) []clause {
 	slices.Sort(ks)
 	for _, k := range ks {
 		v := StringValue(q.Attributes[k])
-		var c clause
-		if q.Service != "" {
-			c.terms = append(c.terms, appendAttrTerm(nil, q.Service, k, &v))
-		}
-		for _, svc := range svcs {
-			c.terms = append(c.terms, appendAttrTerm(nil, svc, k, &v))
-		}
-		out = append(out, c)
+		out = append(out, clause{terms: [][]byte{appendAttrTerm(nil, k, &v)}})
 	}
 	if q.MinDuration > 0 || q.MaxDuration > 0 {
 		hi := byte(64)

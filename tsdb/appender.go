@@ -87,6 +87,9 @@ func (a *appender) add(ref SeriesRef, l Labels, t int64, v float64, h *Histogram
 	if last := s.lastT.Load(); last != math.MinInt64 && t < last-a.db.window {
 		return 0, &SampleError{Err: ErrOutOfOrderSample, Labels: s.lset, T: t}
 	}
+	if a.samples == nil {
+		a.samples = a.db.getSamples()
+	}
 	a.samples = append(a.samples, pendingSample{s: s, t: t, v: v, h: h})
 	return SeriesRef(s.id), nil
 }
@@ -134,6 +137,27 @@ func (a *appender) series(ref SeriesRef, l Labels) (*memSeries, error) {
 	return s, nil
 }
 
+// getSamples returns an empty batch buffer, reusing one a finished
+// appender gave back: a scrape's batch is thousands of samples, and
+// growing a new one per commit costs more than appending to it.
+func (db *DB) getSamples() []pendingSample {
+	if p, ok := db.samplePool.Get().(*[]pendingSample); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// putSamples gives a batch buffer back for reuse.
+func (db *DB) putSamples(ps []pendingSample) {
+	if cap(ps) == 0 {
+		return
+	}
+	ps = ps[:cap(ps)]
+	clear(ps) // drop the series and histogram pointers
+	ps = ps[:0]
+	db.samplePool.Put(&ps)
+}
+
 func newMemSeries(id uint32, ls Labels) *memSeries {
 	s := &memSeries{id: id, lset: ls, compactW: math.MinInt64}
 	s.lastT.Store(math.MinInt64)
@@ -146,6 +170,7 @@ func (a *appender) Rollback() error {
 		return ErrClosed
 	}
 	a.done = true
+	a.db.putSamples(a.samples)
 	a.samples, a.created = nil, nil
 	return nil
 }
@@ -155,6 +180,10 @@ func (a *appender) Commit() error {
 		return ErrClosed
 	}
 	a.done = true
+	defer func() {
+		a.db.putSamples(a.samples)
+		a.samples = nil
+	}()
 	db := a.db
 	if db.closed.Load() {
 		return ErrClosed

@@ -76,6 +76,8 @@ type DB struct {
 
 	samples      atomic.Uint64
 	sealedChunks atomic.Uint64
+
+	samplePool sync.Pool // *[]pendingSample, appenders' batch buffers
 }
 
 // Stats is a snapshot of a DB's size.

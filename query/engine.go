@@ -30,6 +30,14 @@ type Options struct {
 	// SubqueryStep is the resolution of a subquery written without a step
 	// (`x[1h:]`). Default 1m, Prometheus' default evaluation interval.
 	SubqueryStep time.Duration
+	// NoRollups makes every range function read raw samples, never the
+	// store's rollups. Default false: rollups are read where they give the
+	// raw answer to the bit (see rollup.go).
+	NoRollups bool
+	// AllowRollups also reads rollups where the answer may differ from the
+	// raw one by rounding: sum_over_time, avg_over_time, rate, increase and
+	// delta over ranges of several rollup windows. Default false.
+	AllowRollups bool
 }
 
 const (
@@ -105,6 +113,18 @@ func newParseError(qs string, err error) error {
 // Instant evaluates qs at ts. The result is a Vector, Scalar, String or (for
 // a range-vector expression) Matrix.
 func (e *Engine) Instant(ctx context.Context, qs string, ts time.Time) (Value, error) {
+	v, _, err := e.InstantWithStats(ctx, qs, ts)
+	return v, err
+}
+
+// InstantWithStats is Instant, also saying how the query was answered.
+func (e *Engine) InstantWithStats(ctx context.Context, qs string, ts time.Time) (Value, Stats, error) {
+	var st Stats
+	v, err := e.instant(ctx, qs, ts, &st)
+	return v, st, err
+}
+
+func (e *Engine) instant(ctx context.Context, qs string, ts time.Time, st *Stats) (Value, error) {
 	expr, err := e.Parse(qs)
 	if err != nil {
 		return nil, err
@@ -113,6 +133,7 @@ func (e *Engine) Instant(ctx context.Context, qs string, ts time.Time) (Value, e
 	ctx, cancel := e.withTimeout(ctx)
 	defer cancel()
 	ev := e.newEvaluator(ctx, t, t, 0)
+	ev.stats = st
 	var v Value
 	err = ev.run(func() {
 		v = ev.instantResult(expr, ev.eval(expr))
@@ -127,6 +148,19 @@ func (e *Engine) Instant(ctx context.Context, qs string, ts time.Time) (Value, e
 // a whole step fits). qs must be a scalar or instant-vector expression. The
 // result's series are sorted by labels.
 func (e *Engine) Range(ctx context.Context, qs string, start, end time.Time, step time.Duration) (Matrix, error) {
+	m, _, err := e.RangeWithStats(ctx, qs, start, end, step)
+	return m, err
+}
+
+// RangeWithStats is Range, also saying how the query was answered (which
+// rollup resolution it read, if any).
+func (e *Engine) RangeWithStats(ctx context.Context, qs string, start, end time.Time, step time.Duration) (Matrix, Stats, error) {
+	var st Stats
+	m, err := e.rangeQuery(ctx, qs, start, end, step, &st)
+	return m, st, err
+}
+
+func (e *Engine) rangeQuery(ctx context.Context, qs string, start, end time.Time, step time.Duration, st *Stats) (Matrix, error) {
 	if step <= 0 {
 		return nil, fmt.Errorf("%w: step %v must be positive", ErrInvalidArgument, step)
 	}
@@ -143,6 +177,7 @@ func (e *Engine) Range(ctx context.Context, qs string, start, end time.Time, ste
 	ctx, cancel := e.withTimeout(ctx)
 	defer cancel()
 	ev := e.newEvaluator(ctx, start.UnixMilli(), end.UnixMilli(), step.Milliseconds())
+	ev.stats = st
 	var m Matrix
 	err = ev.run(func() {
 		m = ev.eval(expr).(Matrix)
@@ -166,16 +201,19 @@ func (e *Engine) newEvaluator(ctx context.Context, start, end, interval int64) *
 		interval = 1
 	}
 	return &evaluator{
-		ctx:        ctx,
-		db:         e.db,
-		start:      start,
-		end:        end,
-		interval:   interval,
-		queryStart: start,
-		queryEnd:   end,
-		lookback:   e.opts.LookbackDelta.Milliseconds(),
-		maxSamples: e.opts.MaxSamples,
-		subqStep:   e.opts.SubqueryStep.Milliseconds(),
+		ctx:          ctx,
+		db:           e.db,
+		start:        start,
+		end:          end,
+		interval:     interval,
+		queryStart:   start,
+		queryEnd:     end,
+		lookback:     e.opts.LookbackDelta.Milliseconds(),
+		maxSamples:   e.opts.MaxSamples,
+		subqStep:     e.opts.SubqueryStep.Milliseconds(),
+		noRollups:    e.opts.NoRollups,
+		allowRollups: e.opts.AllowRollups,
+		stats:        &Stats{},
 	}
 }
 

@@ -27,6 +27,9 @@ type evaluator struct {
 	samples              int // samples currently held, checked against maxSamples
 	subqStep             int64
 	ctxCheck             int
+	// noRollups and allowRollups are Options.NoRollups and AllowRollups.
+	noRollups, allowRollups bool
+	stats                   *Stats // shared with subquery evaluators
 }
 
 // evalError carries an error out of the evaluation through a panic that
@@ -375,7 +378,7 @@ func (ev *evaluator) selectSeries(vs *parser.VectorSelector, mint, maxt int64) (
 	return q, q.Select(ev.ctx, true, ev.toMatchers(vs.LabelMatchers)...)
 }
 
-func closeQuerier(ev *evaluator, q *tsdb.Querier, ss tsdb.SeriesSet) {
+func closeQuerier(ev *evaluator, q *tsdb.Querier, ss interface{ Err() error }) {
 	err := ss.Err()
 	if cerr := q.Close(); err == nil {
 		err = cerr

@@ -327,6 +327,9 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 	// perSeries evaluates one series read from it (a store iterator) or,
 	// when it is nil, from cur.
 	var scratch encoding.Histogram
+	// ru, when set, answers the steps its series' rollups cover; the other
+	// steps read the series' raw samples (it is then made on first use).
+	var ru *rollupEval
 	perSeries := func(labels tsdb.Labels, it tsdb.Iterator, cur cursor) {
 		ev.checkCtx()
 		w.reset()
@@ -342,6 +345,25 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 		for ts := ev.start; ts <= ev.end; ts, step = ts+ev.interval, step+1 {
 			maxt := rt.at1(ts)
 			mint := maxt - rangeMs
+			if ru != nil {
+				if maxt <= ru.complete {
+					f, ok, exact := ru.step(mint, maxt)
+					if exact {
+						if ok {
+							if series.Floats == nil {
+								series.Floats = make([]FPoint, 0, numSteps)
+							}
+							series.Floats = append(series.Floats, FPoint{T: ts, F: f})
+						}
+						continue
+					}
+				}
+				ev.stats.RawSteps++
+				if it == nil {
+					ru.rawIt = ru.series.Raw().Iterator(ru.rawIt)
+					it = ru.rawIt
+				}
+			}
 			prev := w.len()
 			if it != nil {
 				w.fillIter(ev, it, &scratch, mint, maxt)
@@ -378,6 +400,9 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 			}
 		}
 		ev.addSamples(-w.len())
+		if ru != nil {
+			ev.addSamples(-len(ru.rows))
+		}
 		n := len(series.Floats) + len(series.Histograms)
 		switch {
 		case n == 0:
@@ -404,6 +429,12 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 		rangeMs = a.Range.Milliseconds()
 		wa.rangeSeconds = a.Range.Seconds()
 		lo, hi := rt.bounds(ev)
+		if res := ev.rollupResolution(name, rt, rangeMs); res != 0 {
+			ru = &rollupEval{fn: rollupFuncs[name], width: res.Millis(), rangeMs: rangeMs, rangeSeconds: wa.rangeSeconds}
+			ev.rollupSelect(vs, res, lo-rangeMs+1, hi, ru, func(labels tsdb.Labels) { perSeries(labels, nil, nil) })
+			break
+		}
+		ev.stats.RawSelectors++
 		q, ss := ev.selectSeries(vs, lo-rangeMs+1, hi)
 		var it tsdb.Iterator
 		for ss.Next() {

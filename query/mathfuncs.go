@@ -501,6 +501,14 @@ func extrapolatedRate(f []FPoint, rangeStart, rangeEnd int64, rangeSeconds float
 			prev = p.F
 		}
 	}
+	return extrapolate(result, firstT, lastT, f[0].F, numSamplesMinusOne, rangeStart, rangeEnd, rangeSeconds, isCounter, isRate), true
+}
+
+// extrapolate scales result, the (reset-corrected) difference between the
+// first and last of numSamplesMinusOne+1 samples in (rangeStart, rangeEnd],
+// to the whole range as Prometheus does; rollups call it with the fields
+// they keep.
+func extrapolate(result float64, firstT, lastT int64, firstV float64, numSamplesMinusOne int, rangeStart, rangeEnd int64, rangeSeconds float64, isCounter, isRate bool) float64 {
 	durationToStart := float64(firstT-rangeStart) / 1000
 	durationToEnd := float64(rangeEnd-lastT) / 1000
 	sampledInterval := float64(lastT-firstT) / 1000
@@ -511,8 +519,8 @@ func extrapolatedRate(f []FPoint, rangeStart, rangeEnd int64, rangeSeconds float
 	}
 	if isCounter {
 		durationToZero := durationToStart
-		if result > 0 && f[0].F >= 0 {
-			durationToZero = sampledInterval * (f[0].F / result)
+		if result > 0 && firstV >= 0 {
+			durationToZero = sampledInterval * (firstV / result)
 		}
 		if durationToZero < durationToStart {
 			durationToStart = durationToZero
@@ -528,7 +536,7 @@ func extrapolatedRate(f []FPoint, rangeStart, rangeEnd int64, rangeSeconds float
 	if isRate {
 		factor /= rangeSeconds
 	}
-	return result * factor, true
+	return result * factor
 }
 
 // instantRate is irate (isRate) and idelta over the last two samples of a

@@ -196,7 +196,7 @@ func TestCompactChunksSameResults(t *testing.T) {
 	opts := &Options{OutOfOrderWindow: 8 * time.Hour}
 	db, err := Open(dir, opts)
 	require.NoError(t, err)
-	newest := genStore(t, db, rng, 60, 1500)
+	newest := genStore(t, db, rng, 40, 1000)
 	type rng2 struct{ lo, hi int64 }
 	ranges := []rng2{{math.MinInt64, math.MaxInt64}}
 	for range 20 {
@@ -243,7 +243,7 @@ func TestCompactChunksCancel(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
-	genStore(t, db, rng, 3000, 60)
+	genStore(t, db, rng, 1200, 30)
 	want := readEverything(t, db, math.MinInt64, math.MaxInt64)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -266,7 +266,7 @@ func TestCompactChunksConcurrent(t *testing.T) {
 	db, err := Open(t.TempDir(), &Options{ChunkSamples: 4, OutOfOrderWindow: 24 * time.Hour})
 	require.NoError(t, err)
 	defer db.Close()
-	const series, batches = 20, 400
+	const series, batches = 12, 200
 	var ackedMain, ackedLate atomic.Int64
 	lss := make([]Labels, series)
 	for i := range lss {
@@ -320,6 +320,7 @@ func TestCompactChunksConcurrent(t *testing.T) {
 				return
 			}
 			passes.Add(1)
+			time.Sleep(100 * time.Microsecond) // leave the writer room
 		}
 	})
 	for range 2 {

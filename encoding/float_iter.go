@@ -75,24 +75,30 @@ func (it *FloatIterator) Next() bool {
 	// of a constant series' chunk), an XOR in the current window or one
 	// in a new window: regular scrapes are mostly this, decoded here
 	// without the general path.
-	if it.enc == EncGorilla {
-		acc, n := it.r.acc, it.r.n
-		if acc>>63 != 0 || n < 2 || it.i < 2 || it.i >= it.n {
-			goto slow
-		}
-		t := it.t + int64(it.delta)
-		if t <= it.t {
-			goto slow
-		}
-		if acc>>62 == 0 { // a repeated value, on its own for constant series
+	if it.enc == EncGorilla && it.r.acc>>62 == 0 && it.r.n >= 2 && it.i >= 2 && it.i < it.n {
+		// The repeat first and on its own: a constant series is nothing
+		// else.
+		if t := it.t + int64(it.delta); t > it.t {
 			it.r.acc <<= 2
 			it.r.n -= 2
 			it.t = t
 			it.i++
 			return true
 		}
+	}
+	if it.enc == EncGorilla {
+		acc, n := it.r.acc, it.r.n
+		if acc>>63 != 0 || n < 3 || it.i < 2 || it.i >= it.n {
+			goto slow
+		}
+		t := it.t + int64(it.delta)
+		if t <= it.t {
+			goto slow
+		}
 		var used uint
 		switch acc >> 61 {
+		case 0b000, 0b001: // a repeat, taken above unless suspicious
+			goto slow
 		case 0b010: // XOR in the current window
 			if it.lead == noWindow {
 				goto slow

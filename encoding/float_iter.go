@@ -88,7 +88,10 @@ func (it *FloatIterator) Next() bool {
 	}
 	if it.enc == EncGorilla {
 		acc, n := it.r.acc, it.r.n
-		if acc>>63 != 0 || n < 3 || it.i < 2 || it.i >= it.n {
+		if acc>>63 != 0 {
+			goto gorillaDod
+		}
+		if n < 3 || it.i < 2 || it.i >= it.n {
 			goto slow
 		}
 		t := it.t + int64(it.delta)
@@ -130,6 +133,76 @@ func (it *FloatIterator) Next() bool {
 		it.r.acc <<= used
 		it.r.n -= used
 		it.t = t
+		it.i++
+		return true
+	}
+gorillaDod:
+	if it.enc == EncGorilla {
+		// After the second sample, a delta of deltas in a bucket up to
+		// 20 bits (jitter, a missed scrape), then a repeat, an XOR in
+		// the current window or one in a new window: the same, after a
+		// timestamp of its own.
+		acc, n := it.r.acc, it.r.n
+		if n < 3 || it.i < 2 || it.i >= it.n {
+			goto slow
+		}
+		delta, tu := it.delta, uint(1)
+		if acc>>63 != 0 {
+			ones := uint(bits.LeadingZeros64(^acc))
+			if ones >= 5 {
+				goto slow
+			}
+			w := uint(dodWidth[ones])
+			tu = ones + 1 + w
+			delta += uint64(int64(acc<<(ones+1)) >> (64 - w))
+		}
+		t := it.t + int64(delta)
+		if delta == 0 || t <= it.t || tu >= n {
+			goto slow
+		}
+		// The value's header, then its XOR's sig bits, after a refill
+		// when they are more than the register has left.
+		a := acc << tu
+		lead, trail := it.lead, it.trail
+		hdr, sig := uint(1), uint(0) // a repeated value
+		switch a >> 62 {
+		case 0b00, 0b01:
+		case 0b10: // XOR in the current window
+			if lead == noWindow {
+				goto slow
+			}
+			hdr, sig = 2, uint(64-lead-trail)
+		default: // a new window
+			b := a << 2
+			hdr = 2 + 5 + 1 + 2
+			lead, trail = uint8(b>>59), trailBase(trail)+uint8(b>>56)&3
+			if b&(1<<58) != 0 {
+				trail, hdr = uint8(b>>52)&63, 2+5+1+6
+			}
+			if lead+trail > 63 {
+				goto slow
+			}
+			sig = uint(64 - lead - trail)
+		}
+		if tu+hdr > n {
+			goto slow
+		}
+		acc, n, rest := acc<<(tu+hdr), n-(tu+hdr), it.r.b
+		v := it.v
+		if sig > 0 {
+			if sig > n {
+				acc, n, rest = refillBits(acc, n, rest)
+				if sig > n {
+					goto slow
+				}
+			}
+			v ^= acc >> (64 - sig) << trail
+			acc <<= sig
+			n -= sig
+		}
+		it.r.acc, it.r.n, it.r.b = acc, n, rest
+		it.t, it.delta, it.v = t, delta, v
+		it.lead, it.trail = lead, trail
 		it.i++
 		return true
 	}

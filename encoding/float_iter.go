@@ -581,9 +581,28 @@ func (it *FloatIterator) fastNext() bool {
 
 	case EncDecimal:
 		// Bucket prefix, or the residual escape 11110 + 7-bit length + r
-		// before it; raw values (11111) take the careful path.
+		// before it, or a raw value: 11111 + 64 bits.
 		var res uint64
 		ones := uint(bits.LeadingZeros64(^acc))
+		if ones >= 5 && n >= 5 {
+			acc <<= 5
+			n -= 5
+			var raw uint64
+			for range 2 { // two halves: the register holds 57 bits at least
+				if n < 32 {
+					acc, n, b = refillBits(acc, n, b)
+					if n < 32 {
+						return false
+					}
+				}
+				raw = raw<<32 | acc>>32
+				acc <<= 32
+				n -= 32
+			}
+			v = raw
+			it.dec.skip(raw) // the state a raw value leaves, as the careful path does
+			break
+		}
 		if ones >= 4 {
 			if n < 12 || acc&(1<<59) != 0 {
 				return false

@@ -68,6 +68,23 @@ var rollupFuncs = map[string]rollupKind{
 // exactOverMany says whether a kind is exact over any number of windows.
 func (k rollupKind) exactOverMany() bool { return k <= rollupLast }
 
+// fields returns the rollup fields a kind reads.
+func (k rollupKind) fields() tsdb.RollupFields {
+	switch k {
+	case rollupMax:
+		return tsdb.FieldMax
+	case rollupMin:
+		return tsdb.FieldMin
+	case rollupCount:
+		return 0
+	case rollupLast:
+		return tsdb.FieldLast
+	case rollupSum, rollupAvg:
+		return tsdb.FieldSum
+	}
+	return tsdb.FieldFirst | tsdb.FieldLast | tsdb.FieldIncrease | tsdb.FieldTimes
+}
+
 // Stats says how a query was answered.
 type Stats struct {
 	// Resolution is the coarsest rollup resolution a range selector read,
@@ -119,15 +136,12 @@ func (ev *evaluator) rollupSelect(vs *parser.VectorSelector, res tsdb.Resolution
 	}
 	ev.stats.RollupSelectors++
 	ev.stats.Resolution = max(ev.stats.Resolution, res.Duration())
-	rs := q.SelectRollups(ev.ctx, res, ev.toMatchers(vs.LabelMatchers)...)
+	rs := q.SelectRollups(ev.ctx, res, ru.fn.fields(), ev.toMatchers(vs.LabelMatchers)...)
 	var it *tsdb.RollupIterator
 	for rs.Next() {
 		s := rs.At()
 		it = s.Iterator(it)
-		ru.rows = ru.rows[:0]
-		for it.Next() {
-			ru.rows = append(ru.rows, *it.At())
-		}
+		ru.rows = it.Windows()
 		if err := it.Err(); err != nil {
 			_ = q.Close()
 			ev.failf("query: read rollups: %w", err)
@@ -149,7 +163,7 @@ type rollupEval struct {
 	rangeSeconds float64
 
 	series   *tsdb.RollupSeries
-	rows     []tsdb.Rollup
+	rows     []tsdb.Rollup // the iterator's windows, not copied
 	complete int64
 	lo, hi   int // rows[lo:hi] are the current step's windows
 	rawIt    tsdb.Iterator

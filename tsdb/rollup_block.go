@@ -1,8 +1,10 @@
 package tsdb
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/pillar-db/pillar/encoding"
@@ -75,6 +77,27 @@ type Rollup struct {
 	// First.
 	Increase float64
 }
+
+// RollupFields selects the fields of a Rollup a reader needs, so that the
+// others are not decoded (they read as zero). End and Count are always
+// there.
+type RollupFields uint8
+
+// Float fields of a Rollup.
+const (
+	FieldMin      RollupFields = 1 << iota // Min
+	FieldMax                               // Max
+	FieldSum                               // Sum and SumC
+	FieldFirst                             // First
+	FieldLast                              // Last
+	FieldIncrease                          // Increase
+	FieldTimes                             // FirstT and LastT
+
+	AllRollupFields = FieldMin | FieldMax | FieldSum | FieldFirst | FieldLast | FieldIncrease | FieldTimes
+)
+
+// columnFields maps a float column to the field that asks for it.
+var columnFields = [rollupFloatColumns]RollupFields{FieldMin, FieldMax, FieldSum, FieldSum, FieldFirst, FieldLast, FieldIncrease}
 
 // SumValue is sum_over_time over the window.
 func (r *Rollup) SumValue() float64 {
@@ -306,6 +329,12 @@ func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockE
 // rows. Any damage gives an error wrapping encoding.ErrCorrupt; it never
 // panics on arbitrary bytes.
 func (c *rollupCodec) decodeRollupBlock(rows []Rollup, b []byte, width, blockEnd int64) ([]Rollup, error) {
+	return c.decodeRollupFields(rows, b, width, blockEnd, AllRollupFields)
+}
+
+// decodeRollupFields is decodeRollupBlock decoding only the float columns
+// fields asks for. The block's checksum still covers every byte.
+func (c *rollupCodec) decodeRollupFields(rows []Rollup, b []byte, width, blockEnd int64, fields RollupFields) ([]Rollup, error) {
 	var err error
 	c.payload, err = encoding.DecodeBlock(c.payload[:0], b)
 	if err != nil {
@@ -324,41 +353,70 @@ func (c *rollupCodec) decodeRollupBlock(rows []Rollup, b []byte, width, blockEnd
 	}
 	start := len(rows)
 	base := blockEnd - width*rollupBlockWindows
+	// The integer columns are read with binary.Uvarint directly: they are
+	// most of a block's values and this is the read path of every query.
+	p := d.Rest()
+	rows = slices.Grow(rows, int(n))[:start+int(n)]
+	nr := rows[start:]
+	clear(nr)
 	slot := uint64(0)
-	for range n {
-		delta := d.Uvarint()
+	for i := range nr {
+		delta, k := binary.Uvarint(p)
 		slot += delta
-		if delta == 0 || slot > rollupBlockWindows {
+		if k <= 0 || delta == 0 || slot > rollupBlockWindows {
 			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: window slot %d", encoding.ErrCorrupt, slot)
 		}
-		rows = append(rows, Rollup{End: base + int64(slot)*width})
+		p = p[k:]
+		nr[i].End = base + int64(slot)*width
 	}
-	nr := rows[start:]
 	for i := range nr {
-		cnt := d.Uvarint()
-		if cnt == 0 || cnt > math.MaxInt64/2 {
+		cnt, k := binary.Uvarint(p)
+		if k <= 0 || cnt == 0 || cnt > math.MaxInt64/2 {
 			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: count %d", encoding.ErrCorrupt, cnt)
 		}
+		p = p[k:]
 		nr[i].Count = int64(cnt)
 	}
-	for i := range nr {
-		off := d.Uvarint()
-		if off >= uint64(width) {
-			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: first offset %d", encoding.ErrCorrupt, off)
+	if fields&FieldTimes == 0 {
+		// Skip both offset columns: 2n uvarints, each ending in a byte
+		// below 0x80.
+		left := 2 * len(nr)
+		i := 0
+		for ; i < len(p) && left > 0; i++ {
+			if p[i] < 0x80 {
+				left--
+			}
 		}
-		nr[i].FirstT = nr[i].End - width + 1 + int64(off)
-	}
-	for i := range nr {
-		off := d.Uvarint()
-		if off >= uint64(width) || nr[i].End-int64(off) < nr[i].FirstT {
-			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: last offset %d", encoding.ErrCorrupt, off)
+		if left > 0 {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: truncated offsets", encoding.ErrCorrupt)
 		}
-		nr[i].LastT = nr[i].End - int64(off)
+		p = p[i:]
+	} else {
+		for i := range nr {
+			off, k := binary.Uvarint(p)
+			if k <= 0 || off >= uint64(width) {
+				return rows[:start], fmt.Errorf("tsdb: rollup block: %w: first offset %d", encoding.ErrCorrupt, off)
+			}
+			p = p[k:]
+			nr[i].FirstT = nr[i].End - width + 1 + int64(off)
+		}
+		for i := range nr {
+			off, k := binary.Uvarint(p)
+			if k <= 0 || off >= uint64(width) || nr[i].End-int64(off) < nr[i].FirstT {
+				return rows[:start], fmt.Errorf("tsdb: rollup block: %w: last offset %d", encoding.ErrCorrupt, off)
+			}
+			p = p[k:]
+			nr[i].LastT = nr[i].End - int64(off)
+		}
 	}
+	d.Reset(p)
 	for col := range rollupFloatColumns {
 		chunk := d.Bytes()
 		if err := d.Err(); err != nil {
 			return rows[:start], fmt.Errorf("tsdb: rollup block: %w", err)
+		}
+		if fields&columnFields[col] == 0 {
+			continue
 		}
 		if err := c.fit.Reset(chunk); err != nil {
 			return rows[:start], fmt.Errorf("tsdb: rollup block: %w", err)

@@ -16,19 +16,21 @@ import (
 // res: the windows lying wholly inside the range, (End-width, End] ⊆
 // [mint, maxt]. Windows after a series' RollupIterator.Complete are not
 // rolled up (yet, or not trustworthy); read them from RollupSeries.Raw.
-func (q *Querier) SelectRollups(ctx context.Context, res Resolution, ms ...*Matcher) *RollupSet {
+// Only the float fields in fields are decoded; the others read as zero.
+func (q *Querier) SelectRollups(ctx context.Context, res Resolution, fields RollupFields, ms ...*Matcher) *RollupSet {
 	if res.Millis() == 0 {
 		return &RollupSet{err: fmt.Errorf("%w: %d", ErrUnknownResolution, uint8(res))}
 	}
-	return &RollupSet{ss: q.Select(ctx, true, ms...), res: res}
+	return &RollupSet{ss: q.Select(ctx, true, ms...), res: res, fields: fields}
 }
 
 // RollupSet is a cursor over the series of SelectRollups.
 type RollupSet struct {
-	ss  SeriesSet
-	res Resolution
-	cur RollupSeries
-	err error
+	ss     SeriesSet
+	res    Resolution
+	fields RollupFields
+	cur    RollupSeries
+	err    error
 }
 
 // Next advances to the next series.
@@ -37,7 +39,7 @@ func (rs *RollupSet) Next() bool {
 		return false
 	}
 	s := rs.ss.At().(*series)
-	rs.cur = RollupSeries{raw: *s, res: rs.res}
+	rs.cur = RollupSeries{raw: *s, res: rs.res, fields: rs.fields}
 	return true
 }
 
@@ -54,8 +56,9 @@ func (rs *RollupSet) Err() error {
 
 // RollupSeries is one series of SelectRollups.
 type RollupSeries struct {
-	raw series
-	res Resolution
+	raw    series
+	res    Resolution
+	fields RollupFields
 }
 
 // Labels returns the series' labels. The caller must not modify them.
@@ -79,7 +82,7 @@ func (r *RollupSeries) Iterator(reuse *RollupIterator) *RollupIterator {
 	if it == nil {
 		it = &RollupIterator{}
 	}
-	it.load(r.raw.q.db, r.raw.s.id, r.res, r.raw.q.mint, r.raw.q.maxt)
+	it.load(r.raw.q.db, r.raw.s.id, r.res, r.fields, r.raw.q.mint, r.raw.q.maxt)
 	return it
 }
 
@@ -121,6 +124,12 @@ func (it *RollupIterator) SeekTo(end int64) bool {
 	return it.i < len(it.rows)
 }
 
+// Windows returns every window the iterator holds, in time order, without
+// moving it: a batch read for callers that look at several windows at once.
+// The slice is overwritten when the iterator is reloaded; the caller must
+// not modify it.
+func (it *RollupIterator) Windows() []Rollup { return it.rows }
+
 // At returns the current window. It is overwritten by the next load of the
 // iterator; the caller must not modify it.
 func (it *RollupIterator) At() *Rollup { return &it.rows[it.i] }
@@ -128,15 +137,15 @@ func (it *RollupIterator) At() *Rollup { return &it.rows[it.i] }
 // Err returns the first error met, if any.
 func (it *RollupIterator) Err() error { return it.err }
 
-func (it *RollupIterator) load(db *DB, id uint32, res Resolution, mint, maxt int64) {
+func (it *RollupIterator) load(db *DB, id uint32, res Resolution, fields RollupFields, mint, maxt int64) {
 	it.rows, it.i, it.complete, it.err = it.rows[:0], -1, math.MinInt64, nil
-	if err := it.read(db, id, res, mint, maxt); err != nil {
+	if err := it.read(db, id, res, fields, mint, maxt); err != nil {
 		it.rows = it.rows[:0]
 		it.err = fmt.Errorf("tsdb: read rollups of series %d: %w", id, err)
 	}
 }
 
-func (it *RollupIterator) read(db *DB, id uint32, res Resolution, mint, maxt int64) error {
+func (it *RollupIterator) read(db *DB, id uint32, res Resolution, fields RollupFields, mint, maxt int64) error {
 	width := res.Millis()
 	it.key = keys.AppendMetricRollupPrefix(it.key[:0], uint8(res), id)
 	it.upper = append(it.upper[:0], it.key...)
@@ -179,7 +188,7 @@ func (it *RollupIterator) read(db *DB, id uint32, res Resolution, mint, maxt int
 			break
 		}
 		start := len(it.rows)
-		if it.rows, err = it.codec.decodeRollupBlock(it.rows, pit.Value(), width, blockEnd); err != nil {
+		if it.rows, err = it.codec.decodeRollupFields(it.rows, pit.Value(), width, blockEnd, fields); err != nil {
 			return err
 		}
 		w := start

@@ -112,7 +112,7 @@ func readRollups(t *testing.T, db *DB, res Resolution, name string) ([]Rollup, i
 	q, err := db.Querier(math.MinInt64, math.MaxInt64)
 	require.NoError(t, err)
 	defer q.Close()
-	rs := q.SelectRollups(context.Background(), res, mustMatcher(t, MatchEqual, MetricName, name))
+	rs := q.SelectRollups(context.Background(), res, AllRollupFields, mustMatcher(t, MatchEqual, MetricName, name))
 	require.True(t, rs.Next(), "series %s", name)
 	it := rs.At().Iterator(nil)
 	var out []Rollup
@@ -195,7 +195,7 @@ func TestRollupsMatchRaw(t *testing.T) {
 	mint, maxt := windowEnd(t0, w)+5*w+1, windowEnd(t0, w)+9*w+10
 	q, err := db.Querier(mint, maxt)
 	require.NoError(t, err)
-	rs := q.SelectRollups(ctx, Res1h, mustMatcher(t, MatchEqual, MetricName, "s1"))
+	rs := q.SelectRollups(ctx, Res1h, AllRollupFields, mustMatcher(t, MatchEqual, MetricName, "s1"))
 	require.True(t, rs.Next())
 	it := rs.At().Iterator(nil)
 	var ends []int64
@@ -210,7 +210,24 @@ func TestRollupsMatchRaw(t *testing.T) {
 	require.GreaterOrEqual(t, rit.AtT(), mint)
 	require.NoError(t, q.Close())
 
-	bad := q.SelectRollups(ctx, Resolution(9))
+	// Asking for some fields decodes those and leaves the others zero.
+	full, _ := readRollups(t, db, Res5m, "s2")
+	q2, err := db.Querier(math.MinInt64, math.MaxInt64)
+	require.NoError(t, err)
+	rs = q2.SelectRollups(ctx, Res5m, FieldMax|FieldIncrease, mustMatcher(t, MatchEqual, MetricName, "s2"))
+	require.True(t, rs.Next())
+	it = rs.At().Iterator(it)
+	for i := 0; it.Next(); i++ {
+		w, g := full[i], *it.At()
+		require.Equal(t, []int64{w.End, w.Count, 0, 0}, []int64{g.End, g.Count, g.FirstT, g.LastT})
+		require.Equal(t, math.Float64bits(w.Max), math.Float64bits(g.Max))
+		require.Equal(t, math.Float64bits(w.Increase), math.Float64bits(g.Increase))
+		require.Zero(t, g.Min+g.Sum+g.SumC+g.First+g.Last)
+	}
+	require.NoError(t, it.Err())
+	require.NoError(t, q2.Close())
+
+	bad := q.SelectRollups(ctx, Resolution(9), AllRollupFields)
 	require.False(t, bad.Next())
 	require.ErrorIs(t, bad.Err(), ErrUnknownResolution)
 }
@@ -414,7 +431,7 @@ func TestRollupIteratorAllocs(t *testing.T) {
 	require.NoError(t, err)
 	q, err := db.Querier(math.MinInt64, math.MaxInt64)
 	require.NoError(t, err)
-	rs := q.SelectRollups(ctx, Res5m)
+	rs := q.SelectRollups(ctx, Res5m, AllRollupFields)
 	require.True(t, rs.Next())
 	s := rs.At()
 	it := s.Iterator(nil)
@@ -496,7 +513,7 @@ func TestRollupConcurrent(t *testing.T) {
 				errs <- err
 				return
 			}
-			rs := q.SelectRollups(ctx, Res5m)
+			rs := q.SelectRollups(ctx, Res5m, AllRollupFields)
 			for rs.Next() {
 				it = rs.At().Iterator(it)
 				for it.Next() {
@@ -527,7 +544,7 @@ func TestRollupConcurrent(t *testing.T) {
 		}
 		q, err := db.Querier(math.MinInt64, math.MaxInt64)
 		require.NoError(t, err)
-		rs := q.SelectRollups(ctx, Res1h, mustMatcher(t, MatchEqual, "s", strconv.Itoa(j)))
+		rs := q.SelectRollups(ctx, Res1h, AllRollupFields, mustMatcher(t, MatchEqual, "s", strconv.Itoa(j)))
 		require.True(t, rs.Next())
 		it := rs.At().Iterator(nil)
 		var got []Rollup

@@ -95,6 +95,11 @@ type Options struct {
 	// CompactionConcurrency is how many maintenance jobs may run at once.
 	// Default: a quarter of the CPUs, at least 1.
 	CompactionConcurrency int
+	// CompactionNormalPriority runs background maintenance jobs at the
+	// process's own CPU priority. Default false: on Linux they run at the
+	// lowest priority, so ingestion and queries win when CPU is short
+	// (see compaction.Options.NormalPriority).
+	CompactionNormalPriority bool
 	// DisableMaintenance stops the background maintenance passes; Compact
 	// still runs one. Default false: a pass runs every CompactionInterval.
 	DisableMaintenance bool
@@ -195,9 +200,10 @@ func Open(dir string, o *Options) (*DB, error) {
 		return nil, db.abort(fmt.Errorf("pillar: logs: %w", err))
 	}
 	db.maint, err = compaction.New(db.jobs(), &compaction.Options{
-		Concurrency: opts.CompactionConcurrency,
-		Interval:    opts.CompactionInterval,
-		Now:         opts.Now,
+		Concurrency:    opts.CompactionConcurrency,
+		Interval:       opts.CompactionInterval,
+		Now:            opts.Now,
+		NormalPriority: opts.CompactionNormalPriority,
 	})
 	if err != nil {
 		return nil, db.abort(fmt.Errorf("pillar: %w", err))

@@ -21,7 +21,7 @@ import (
 )
 
 // Workloads are the names Run accepts, in the order they run.
-var Workloads = []string{"metrics", "tsbs", "traces", "logs", "demo"}
+var Workloads = []string{"metrics", "tsbs", "traces", "logs", "demo", "compaction"}
 
 // Config chooses what to run and how big.
 type Config struct {
@@ -108,6 +108,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			err = r.logs(ctx, dir)
 		case "demo":
 			err = r.demo(ctx, dir)
+		case "compaction":
+			err = r.compaction(ctx, dir)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("bench: %s: %w", n, err)

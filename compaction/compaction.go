@@ -71,6 +71,12 @@ type Options struct {
 	Interval time.Duration
 	// Now is the clock run times are stamped with. Default time.Now.
 	Now func() time.Time
+	// NormalPriority runs background passes' jobs at the process's own CPU
+	// priority. Default false: on Linux each background job runs on a
+	// thread of its own at the lowest priority (niceness 19), so when CPU
+	// is short ingestion and queries get it and maintenance waits; RunOnce
+	// always runs at normal priority. Elsewhere there is no difference.
+	NormalPriority bool
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -328,7 +334,7 @@ func (s *Scheduler) pass(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-s.sem }()
-			if err := s.run(ctx, i); err != nil {
+			if err := s.run(ctx, i, background && !s.opts.NormalPriority); err != nil {
 				emu.Lock()
 				errs = append(errs, err)
 				emu.Unlock()
@@ -342,9 +348,10 @@ func (s *Scheduler) pass(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// run runs job i once and records it. A panic in a job is recovered and
-// recorded as its error: maintenance must never take the process down.
-func (s *Scheduler) run(ctx context.Context, i int) (err error) {
+// run runs job i once, at low CPU priority when low is set, and records
+// it. A panic in a job is recovered and recorded as its error: maintenance
+// must never take the process down.
+func (s *Scheduler) run(ctx context.Context, i int, low bool) (err error) {
 	s.jobMu[i].Lock()
 	defer s.jobMu[i].Unlock()
 	if err := ctx.Err(); err != nil {
@@ -357,14 +364,19 @@ func (s *Scheduler) run(ctx context.Context, i int) (err error) {
 	start := s.opts.Now()
 	began := time.Now()
 	var res Result
-	func() {
+	call := func() {
 		defer func() {
 			if r := recover(); r != nil {
 				err = fmt.Errorf("compaction: job %s panicked: %v", j.Name, r)
 			}
 		}()
 		res, err = j.Run(ctx)
-	}()
+	}
+	if low {
+		runLowPriority(call)
+	} else {
+		call()
+	}
 	d := time.Since(began)
 	if err != nil {
 		err = fmt.Errorf("compaction: job %s: %w", j.Name, err)

@@ -21,6 +21,7 @@
 // within retention, one job per kind of pass, each working through the
 // store's own maintenance method:
 //
+//	metrics.compact           tsdb CompactChunks: a closed window's chunks merged and re-encoded
 //	metrics.downsample        tsdb Downsample: 5 m and 1 h rollups of final windows
 //	metrics.retention         tsdb DropBefore(now − Retention): chunks past retention
 //	metrics.rollup_retention  tsdb DropRollupsBefore(now − DownsampleRetention)
@@ -274,6 +275,10 @@ func (db *DB) Close() error {
 // statsJob(name, func(ctx) { return db.metrics.Pass(ctx, …) }).
 func (db *DB) jobs() []compaction.Job {
 	return []compaction.Job{
+		statsJob("metrics.compact", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
+			// A window is final once the out-of-order window has passed.
+			return db.metrics.CompactChunks(ctx, db.opts.Now().Add(-db.opts.Metrics.OutOfOrderWindow).UnixMilli())
+		}),
 		statsJob("metrics.downsample", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
 			return db.metrics.Downsample(ctx, db.opts.Now().UnixMilli())
 		}),

@@ -28,13 +28,18 @@ const dropBatchSeries = 1024
 // series whose samples are all gone. Series records and label postings are
 // kept: a series may receive samples again.
 //
-// Series are processed in batches, each committed atomically under the
-// commit lock, so appends wait for one batch at a time; a crash between
+// It excludes CompactChunks and Close while it runs. Series are processed
+// in batches, each committed atomically under the commit lock, so appends
+// wait for one batch at a time; a crash between
 // batches leaves some series trimmed and the others whole, and running
 // DropBefore again finishes the work. It returns the chunks dropped
 // (Items) and their encoded bytes (BytesIn).
 func (db *DB) DropBefore(ctx context.Context, t int64) (MaintenanceStats, error) {
 	var st MaintenanceStats
+	// CompactChunks reads chunks outside the commit lock and replaces them
+	// under it: the two passes must not interleave.
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
 	if db.closed.Load() {
 		return st, ErrClosed
 	}

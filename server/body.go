@@ -40,15 +40,43 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// readRaw reads at most limit bytes of r's body.
-func readRaw(r *http.Request, limit int64) ([]byte, error) {
+// bodyBuffers are the memory a handler may reuse from one request to the
+// next for a body as sent and as decoded; readBodyInto hands back slices
+// of them. Only a handler that keeps nothing of the body past the request
+// may pass them.
+type bodyBuffers struct {
+	raw, dec []byte
+}
+
+// maxPooledBody bounds the buffers kept for reuse, so one huge request
+// does not pin its memory in a pool.
+const maxPooledBody = 4 << 20
+
+// keep drops buffers too large to pool.
+func (b *bodyBuffers) keep() {
+	if cap(b.raw) > maxPooledBody {
+		b.raw = nil
+	}
+	if cap(b.dec) > maxPooledBody {
+		b.dec = nil
+	}
+}
+
+// readRaw reads at most limit bytes of r's body, into buf when it is
+// large enough.
+func readRaw(r *http.Request, limit int64, buf []byte) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes sent, limit %d", ErrBodyTooLarge, r.ContentLength, limit)
 	}
 	if r.ContentLength > 0 {
 		// The announced length (which net/http holds the body to) is
 		// read into one buffer instead of one grown by doubling.
-		b := make([]byte, r.ContentLength)
+		var b []byte
+		if int64(cap(buf)) >= r.ContentLength {
+			b = buf[:r.ContentLength]
+		} else {
+			b = make([]byte, r.ContentLength)
+		}
 		if _, err := io.ReadFull(r.Body, b); err != nil {
 			return nil, fmt.Errorf("%w: reading body: %v", ErrBadPayload, err)
 		}
@@ -64,9 +92,10 @@ func readRaw(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// decodeSnappyBlock decodes a snappy block (remote-write framing), checking
-// the length it declares against limit before allocating.
-func decodeSnappyBlock(b []byte, limit int64) ([]byte, error) {
+// decodeSnappyBlock decodes a snappy block (remote-write framing) into
+// dst when it is large enough, checking the length the block declares
+// against limit before allocating.
+func decodeSnappyBlock(b []byte, limit int64, dst []byte) ([]byte, error) {
 	n, err := snappy.DecodedLen(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: snappy: %v", ErrBadEncoding, err)
@@ -74,7 +103,7 @@ func decodeSnappyBlock(b []byte, limit int64) ([]byte, error) {
 	if int64(n) > limit {
 		return nil, fmt.Errorf("%w: snappy body decodes to %d bytes, limit %d", ErrBodyTooLarge, n, limit)
 	}
-	out, err := snappy.Decode(nil, b)
+	out, err := snappy.Decode(dst[:cap(dst)], b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: snappy: %v", ErrBadEncoding, err)
 	}
@@ -86,9 +115,17 @@ func decodeSnappyBlock(b []byte, limit int64) ([]byte, error) {
 // a Content-Encoding header is accepted when snappyDefault is set, as
 // remote-write senders do.
 func (s *Server) readBody(r *http.Request, snappyDefault bool) ([]byte, error) {
-	raw, err := readRaw(r, s.opts.MaxBodyBytes)
+	return s.readBodyInto(r, snappyDefault, &bodyBuffers{})
+}
+
+// readBodyInto is readBody reusing bufs' memory, which it grows as needed.
+func (s *Server) readBodyInto(r *http.Request, snappyDefault bool, bufs *bodyBuffers) ([]byte, error) {
+	raw, err := readRaw(r, s.opts.MaxBodyBytes, bufs.raw)
 	if err != nil {
 		return nil, err
+	}
+	if cap(raw) > cap(bufs.raw) {
+		bufs.raw = raw[:0]
 	}
 	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
 	if enc == "" && snappyDefault {
@@ -101,7 +138,11 @@ func (s *Server) readBody(r *http.Request, snappyDefault bool) ([]byte, error) {
 		}
 		return raw, nil
 	case "snappy":
-		return decodeSnappyBlock(raw, s.opts.MaxDecodedBytes)
+		out, err := decodeSnappyBlock(raw, s.opts.MaxDecodedBytes, bufs.dec)
+		if cap(out) > cap(bufs.dec) {
+			bufs.dec = out[:0]
+		}
+		return out, err
 	case "gzip", "x-gzip":
 		return gunzip(raw, s.opts.MaxDecodedBytes)
 	}

@@ -13,7 +13,7 @@ import (
 
 func FuzzRemoteWrite(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		raw, err := decodeSnappyBlock(body, 1<<20)
+		raw, err := decodeSnappyBlock(body, 1<<20, nil)
 		if err != nil {
 			raw = body
 		}

@@ -24,7 +24,17 @@ import (
 // of it is stored. Exemplars are dropped (and counted in
 // pillar_server_exemplars_dropped_total): the metric store keeps none.
 func (s *Server) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(r, true)
+	// Nothing keeps the body past the request (label strings are copied
+	// out of it), so its buffers are reused.
+	bufs, _ := s.rwBuffers.Get().(*bodyBuffers)
+	if bufs == nil {
+		bufs = new(bodyBuffers)
+	}
+	defer func() {
+		bufs.keep()
+		s.rwBuffers.Put(bufs)
+	}()
+	body, err := s.readBodyInto(r, true, bufs)
 	if err != nil {
 		http.Error(w, err.Error(), statusOf(err))
 		return

@@ -112,6 +112,7 @@ type Server struct {
 	refs    *refCache
 
 	traceScratch sync.Pool // *traceScratch, one per concurrent OTLP trace request
+	rwBuffers    sync.Pool // *bodyBuffers, one per concurrent remote-write request
 }
 
 // New returns a Server over db. The caller keeps ownership of db and closes

@@ -560,12 +560,13 @@ func decodeSpans(dst []Span, traceID TraceID, payload []byte) ([]Span, error) {
 	return bd.decode(dst, traceID, payload)
 }
 
-func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]Span, error) {
+// header reads a block's version, string table, resources and scopes, and
+// returns the span count and the time base.
+func (bd *blockDecoder) header(payload []byte) (n int, base int64, err error) {
 	bd.d.Reset(payload)
 	bd.err = nil
-	orig := len(dst)
 	if v := bd.d.Byte(); bd.d.Err() == nil && v != blockFormatVersion {
-		return dst, corruptf("span block version %d, want %d", v, blockFormatVersion)
+		return 0, 0, corruptf("span block version %d, want %d", v, blockFormatVersion)
 	}
 	nstr := bd.count("string", 1)
 	bd.strs = bd.strs[:0]
@@ -615,10 +616,19 @@ func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]S
 		s.SchemaURL = bd.str()
 		bd.scopes = append(bd.scopes, s)
 	}
-	n := bd.count("span", 16)
-	base := bd.d.Varint()
+	n = bd.count("span", 16)
+	base = bd.d.Varint()
 	if bd.failed() {
-		return dst[:orig], bd.error()
+		return 0, 0, bd.error()
+	}
+	return n, base, nil
+}
+
+func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]Span, error) {
+	orig := len(dst)
+	n, base, err := bd.header(payload)
+	if err != nil {
+		return dst[:orig], err
 	}
 	dst = growSpans(dst, n)
 	for i := range n {

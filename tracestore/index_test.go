@@ -248,7 +248,8 @@ func TestFindStopsWhenCertain(t *testing.T) {
 	}
 	require.NoError(t, st.Write(ctx, batch))
 	q := Query{Service: "svc", Attributes: map[string]string{"k": "v"}, Start: t0, End: t0 + int64(time.Hour), Limit: 20}
-	f := finder{q: &q, limit: 20, seen: make(map[TraceID]struct{})}
+	f := finder{q: &q, limit: 20, seen: make(map[TraceID]struct{}), ts: newTraceScan()}
+	f.ts.setQuery(&q)
 	f.rb.dec.g = st.dict
 	p := st.partitionOf(t0)
 	acc, err := st.candidates(p, q.clauses())

@@ -142,6 +142,7 @@ func (s *Store) Find(ctx context.Context, q Query) ([]TraceSummary, error) {
 	f := s.finders.Get().(*finder)
 	defer s.putFinder(f)
 	f.q, f.limit = &q, q.Limit
+	f.ts.setQuery(&q)
 	if f.limit <= 0 {
 		f.limit = 20
 	}
@@ -192,6 +193,7 @@ func (s *Store) putFinder(f *finder) {
 	f.rb.dec.reuseSlab()
 	clear(f.seen)
 	f.q, f.out, f.n = nil, nil, 0
+	f.ts.q = nil
 	s.finders.Put(f)
 }
 
@@ -212,6 +214,7 @@ type finder struct {
 	seen  map[TraceID]struct{}
 	out   []TraceSummary
 	rb    readBuf
+	ts    *traceScan
 	spans []Span
 	m     matcher
 	n     int
@@ -233,16 +236,26 @@ func (f *finder) consider(ctx context.Context, s *Store, p, ord uint32) error {
 		return nil
 	}
 	f.seen[id] = struct{}{}
-	// The previous candidate's spans are dropped (its summary holds no
-	// attribute), so its attribute memory can be reused.
+	// The previous candidate's attributes are dropped (a summary holds
+	// none), so their memory can be reused.
 	f.rb.dec.reuseSlab()
-	if f.spans, err = s.readTrace(&f.rb, id, f.spans[:0]); err != nil {
-		return err
+	var sum TraceSummary
+	if len(f.q.Attributes) <= maxScanAttrs {
+		// Check and summarize straight from the blocks.
+		matched, err := s.scanTrace(&f.rb, id, f.ts)
+		if err != nil || !matched {
+			return err
+		}
+		sum = f.ts.summary(id)
+	} else {
+		if f.spans, err = s.readTrace(&f.rb, id, f.spans[:0]); err != nil {
+			return err
+		}
+		if !f.m.matchAny(f.q, f.spans) {
+			return nil
+		}
+		sum = summarize(id, f.spans)
 	}
-	if !f.m.matchAny(f.q, f.spans) {
-		return nil
-	}
-	sum := summarize(id, f.spans)
 	if !f.q.traceDurationHolds(sum.Duration) {
 		return nil
 	}

@@ -241,7 +241,7 @@ func open(db *pebble.DB, opts Options) (*Store, error) {
 	}
 	s.bucketDur = max(1, s.partDur/timeBuckets)
 	s.finders.New = func() any {
-		f := &finder{seen: make(map[TraceID]struct{})}
+		f := &finder{seen: make(map[TraceID]struct{}), ts: newTraceScan()}
 		f.rb.dec.g = s.dict
 		return f
 	}

@@ -204,17 +204,17 @@ func TestFindEqualsBruteForce(t *testing.T) {
 	st, err := Open(dir, opts)
 	require.NoError(t, err)
 	w := newRandomWorld(7)
-	w.write(t, st, 400)
-	w.checkQueries(t, st, 250)
+	w.write(t, st, 250)
+	w.checkQueries(t, st, 80)
 
 	_, err = st.Compact(t.Context())
 	require.NoError(t, err)
-	w.checkQueries(t, st, 100)
+	w.checkQueries(t, st, 30)
 
 	closed, err := st.ClosePartitions(t.Context(), t0+3*int64(worldPart))
 	require.NoError(t, err)
 	require.Equal(t, 3, closed)
-	w.checkQueries(t, st, 150)
+	w.checkQueries(t, st, 40)
 
 	// Late traces land in closed partitions and reopen them.
 	w.write(t, st, 40)
@@ -222,7 +222,7 @@ func TestFindEqualsBruteForce(t *testing.T) {
 	reopened := 3 - len(st.filters)
 	st.pmu.RUnlock()
 	require.Positive(t, reopened)
-	w.checkQueries(t, st, 150)
+	w.checkQueries(t, st, 40)
 
 	closed, err = st.ClosePartitions(t.Context(), t0+3*int64(worldPart))
 	require.NoError(t, err)
@@ -232,7 +232,7 @@ func TestFindEqualsBruteForce(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	require.Len(t, st.filters, 3)
-	w.checkQueries(t, st, 150)
+	w.checkQueries(t, st, 40)
 }
 
 func TestFindStopsWhenCertain(t *testing.T) {

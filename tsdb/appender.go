@@ -354,29 +354,88 @@ func histEqual(a, b *Histogram) bool {
 		slices.Equal(a.PositiveBuckets, b.PositiveBuckets) && slices.Equal(a.NegativeBuckets, b.NegativeBuckets)
 }
 
-// encodeWAL appends the write-ahead payload of the batch to p.
+// encodeWAL appends the write-ahead payload of the batch to p (see the
+// format in records.go).
 func (a *appender) encodeWAL(p []byte) []byte {
-	n := 0
+	n, hist := 0, false
 	for i := range a.samples {
-		if !a.samples[i].skip {
+		if q := &a.samples[i]; !q.skip {
 			n++
+			hist = hist || q.h != nil
 		}
 	}
 	p = encoding.AppendUvarint(p, uint64(n))
-	var prevID, prevT int64
+	if hist {
+		p = append(p, walKinds)
+	} else {
+		p = append(p, 0)
+	}
+	db := a.db
+	col := db.walCol[:0]
+	var last int64
+	run := 0
 	for i := range a.samples {
 		q := &a.samples[i]
 		if q.skip {
 			continue
 		}
-		p = encoding.AppendVarint(p, int64(q.s.id)-prevID)
-		p = encoding.AppendVarint(p, q.t-prevT)
-		prevID, prevT = int64(q.s.id), q.t
-		if q.h != nil {
-			p = append(p, kindHistogram)
+		id := int64(q.s.id)
+		if run > 0 && id == last+1 {
+			run++
+			last = id
+			continue
+		}
+		if run > 0 {
+			col = encoding.AppendUvarint(col, uint64(run-1))
+		}
+		col = encoding.AppendVarint(col, id-last)
+		last, run = id, 1
+	}
+	if run > 0 {
+		col = encoding.AppendUvarint(col, uint64(run-1))
+	}
+	p = encoding.AppendBytesField(p, col)
+	col, last, run = col[:0], 0, 0
+	for i := range a.samples {
+		q := &a.samples[i]
+		if q.skip {
+			continue
+		}
+		if run > 0 && q.t == last {
+			run++
+			continue
+		}
+		if run > 0 {
+			col = encoding.AppendUvarint(col, uint64(run-1))
+		}
+		col = encoding.AppendVarint(col, q.t-last)
+		last, run = q.t, 1
+	}
+	if run > 0 {
+		col = encoding.AppendUvarint(col, uint64(run-1))
+	}
+	p = encoding.AppendBytesField(p, col)
+	if hist {
+		col = col[:0]
+		for i := range a.samples {
+			if q := &a.samples[i]; !q.skip {
+				if q.h != nil {
+					col = append(col, kindHistogram)
+				} else {
+					col = append(col, kindFloat)
+				}
+			}
+		}
+		p = encoding.AppendBytesField(p, col)
+	}
+	db.walCol = col
+	for i := range a.samples {
+		q := &a.samples[i]
+		switch {
+		case q.skip:
+		case q.h != nil:
 			p = appendHistogram(p, q.h)
-		} else {
-			p = append(p, kindFloat)
+		default:
 			p = appendFloatBits(p, q.v)
 		}
 	}

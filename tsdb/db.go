@@ -66,6 +66,7 @@ type DB struct {
 	closed    atomic.Bool
 	buf       []byte
 	scratch   []byte
+	walCol    []byte // a write-ahead column being encoded
 	touched   []*memSeries
 	codec     chunkCodec
 	sealBuf   sampleBuf

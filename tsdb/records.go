@@ -16,11 +16,17 @@ import (
 //	uvarint n | n × (name string field, value string field)
 //
 // Write-ahead entry (m w <seq>), payload: the samples of one commit in
-// append order, timestamps and series IDs delta-coded against the previous
-// sample of the entry:
+// append order, in columns. A scrape commits one sample per series with
+// cached refs, so ids come in runs of consecutive ids and timestamps in
+// runs of one value (a target's scrape time); each column stores runs:
 //
-//	uvarint n | n × ( varint Δid | varint Δt | kind byte | value )
+//	uvarint n | flags byte | ids field | timestamps field | [kinds field] | n × value
+//	ids:        runs × (varint first id − previous run's last id | uvarint length−1)
+//	timestamps: runs × (varint t − previous run's t | uvarint length−1)
+//	kinds:      n kind bytes, present when flags has walKinds; else every sample is 'f'
 //	value: kind 'f' → 8 B IEEE bits (little-endian); kind 'h' → histogram
+//
+// (a field is a uvarint length and that many bytes.)
 //
 // Histogram:
 //
@@ -40,6 +46,9 @@ const (
 	kindFloat     byte = 'f'
 	kindHistogram byte = 'h'
 )
+
+// walKinds is the write-ahead flag saying the entry has a kinds column.
+const walKinds byte = 1
 
 // maxRecordItems bounds counts read from records so corrupt input cannot
 // make a decoder allocate without limit.
@@ -165,17 +174,36 @@ type walSample struct {
 
 // walDecoder walks the samples of one write-ahead entry.
 type walDecoder struct {
-	d      encoding.Decoder
-	n, i   uint64
-	prevID int64
-	prevT  int64
+	d       encoding.Decoder // the values
+	ids, ts encoding.Decoder // the run columns
+	kinds   []byte           // nil when every sample is a float
+	n, i    uint64
+	id      int64  // the last id decoded
+	idLeft  uint64 // ids left in the current run
+	t       int64
+	tLeft   uint64
 }
 
 func (w *walDecoder) reset(payload []byte) error {
 	w.d.Reset(payload)
-	w.n, w.i, w.prevID, w.prevT = w.d.Uvarint(), 0, 0, 0
-	if w.d.Err() != nil || w.n > uint64(w.d.Len()) {
+	w.n, w.i = w.d.Uvarint(), 0
+	flags := w.d.Byte()
+	w.ids.Reset(w.d.Bytes())
+	w.ts.Reset(w.d.Bytes())
+	w.kinds = nil
+	if flags&walKinds != 0 {
+		w.kinds = w.d.Bytes()
+	}
+	w.id, w.idLeft, w.t, w.tLeft = 0, 0, 0, 0
+	switch {
+	case w.d.Err() != nil:
+		return fmt.Errorf("tsdb: write-ahead entry: %w", w.d.Err())
+	case flags&^walKinds != 0:
+		return fmt.Errorf("tsdb: write-ahead entry: %w: flags %#x", encoding.ErrCorrupt, flags)
+	case w.n > uint64(w.d.Len()):
 		return fmt.Errorf("tsdb: write-ahead entry: %w: bad sample count", encoding.ErrCorrupt)
+	case w.kinds != nil && uint64(len(w.kinds)) != w.n:
+		return fmt.Errorf("tsdb: write-ahead entry: %w: %d kinds for %d samples", encoding.ErrCorrupt, len(w.kinds), w.n)
 	}
 	return nil
 }
@@ -183,28 +211,49 @@ func (w *walDecoder) reset(payload []byte) error {
 // next decodes the next sample into s; false at the end or on error.
 func (w *walDecoder) next(s *walSample) (bool, error) {
 	if w.i >= w.n {
-		if w.d.Len() != 0 {
-			return false, fmt.Errorf("tsdb: write-ahead entry: %w: %d trailing bytes", encoding.ErrCorrupt, w.d.Len())
+		if n := w.d.Len() + w.ids.Len() + w.ts.Len(); n != 0 || w.idLeft != 0 || w.tLeft != 0 {
+			return false, fmt.Errorf("tsdb: write-ahead entry: %w: %d trailing bytes, runs past the samples", encoding.ErrCorrupt, n)
 		}
 		return false, nil
 	}
-	w.i++
-	id := w.prevID + w.d.Varint()
-	w.prevT += w.d.Varint()
-	if id < 0 || id > math.MaxUint32 {
-		return false, fmt.Errorf("tsdb: write-ahead entry: %w: series id %d", encoding.ErrCorrupt, id)
+	left := w.n - w.i
+	if w.idLeft == 0 {
+		w.id += w.ids.Varint()
+		if w.idLeft = w.ids.Uvarint() + 1; w.idLeft == 0 || w.idLeft > left {
+			return false, fmt.Errorf("tsdb: write-ahead entry: %w: id run past the samples", encoding.ErrCorrupt)
+		}
+	} else {
+		w.id++
 	}
-	w.prevID = id
-	s.id, s.t = uint32(id), w.prevT
-	switch s.kind = w.d.Byte(); s.kind {
+	w.idLeft--
+	if w.tLeft == 0 {
+		w.t += w.ts.Varint()
+		if w.tLeft = w.ts.Uvarint() + 1; w.tLeft == 0 || w.tLeft > left {
+			return false, fmt.Errorf("tsdb: write-ahead entry: %w: timestamp run past the samples", encoding.ErrCorrupt)
+		}
+	}
+	w.tLeft--
+	if err := w.ids.Err(); err != nil {
+		return false, fmt.Errorf("tsdb: write-ahead entry: ids: %w", err)
+	}
+	if err := w.ts.Err(); err != nil {
+		return false, fmt.Errorf("tsdb: write-ahead entry: timestamps: %w", err)
+	}
+	if w.id < 0 || w.id > math.MaxUint32 {
+		return false, fmt.Errorf("tsdb: write-ahead entry: %w: series id %d", encoding.ErrCorrupt, w.id)
+	}
+	s.id, s.t, s.kind = uint32(w.id), w.t, kindFloat
+	if w.kinds != nil {
+		s.kind = w.kinds[w.i]
+	}
+	w.i++
+	switch s.kind {
 	case kindFloat:
 		s.v = math.Float64frombits(w.d.Uint64())
 	case kindHistogram:
 		decodeHistogram(&w.d, &s.h)
 	default:
-		if w.d.Err() == nil {
-			return false, fmt.Errorf("tsdb: write-ahead entry: %w: sample kind %d", encoding.ErrCorrupt, s.kind)
-		}
+		return false, fmt.Errorf("tsdb: write-ahead entry: %w: sample kind %d", encoding.ErrCorrupt, s.kind)
 	}
 	if err := w.d.Err(); err != nil {
 		return false, fmt.Errorf("tsdb: write-ahead entry: %w", err)

@@ -151,12 +151,36 @@ type DB struct {
 	traces  *tracestore.Store
 	logs    *logindex.Index
 	maint   *compaction.Scheduler
-	// traceCut is the retention cutoff at the last compaction of the
-	// traces' key range (zero before the first).
-	traceCut struct {
-		sync.Mutex
-		at time.Time
-	}
+	// The retention cutoffs of the last drops that compacted what they
+	// dropped: chunks, rollups, and the traces' key range.
+	chunkCut, rollupCut, traceCut cutoff
+}
+
+// cutoff remembers the retention cutoff of the last drop of one kind, so
+// drops that make Pebble rewrite a whole key range run only once the
+// cutoff has moved on by a step: series-first (metrics) and trace-first
+// (spans) keys spread a time range's data over the whole range, so each
+// such drop rewrites the live data too. A step of an eighth of the
+// retention bounds the dropped data still on disk to about an eighth of
+// the retained, and rewrites the live data about eight times per
+// retention period.
+type cutoff struct {
+	mu sync.Mutex
+	at time.Time // zero before the first drop
+}
+
+// due reports whether a drop at cut is due: the first one, or cut is at
+// least step past the last. The caller calls done after a drop.
+func (c *cutoff) due(cut time.Time, step time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.at.IsZero() || cut.Sub(c.at) >= step
+}
+
+func (c *cutoff) done(cut time.Time) {
+	c.mu.Lock()
+	c.at = cut
+	c.mu.Unlock()
 }
 
 // Open opens, creating if needed, the store in dir.
@@ -283,16 +307,10 @@ func (db *DB) jobs() []compaction.Job {
 			return db.metrics.Downsample(ctx, db.opts.Now().UnixMilli())
 		}),
 		statsJob("metrics.retention", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
-			if db.opts.Retention <= 0 {
-				return tsdb.MaintenanceStats{}, nil
-			}
-			return db.metrics.DropBefore(ctx, db.opts.Now().Add(-db.opts.Retention).UnixMilli())
+			return stepDrop(ctx, &db.chunkCut, db.opts.Now(), db.opts.Retention, db.metrics.DropBefore)
 		}),
 		statsJob("metrics.rollup_retention", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
-			if db.opts.DownsampleRetention <= 0 {
-				return tsdb.MaintenanceStats{}, nil
-			}
-			return db.metrics.DropRollupsBefore(ctx, db.opts.Now().Add(-db.opts.DownsampleRetention).UnixMilli())
+			return stepDrop(ctx, &db.rollupCut, db.opts.Now(), db.opts.DownsampleRetention, db.metrics.DropRollupsBefore)
 		}),
 		{Name: "traces.close", Run: func(ctx context.Context) (compaction.Result, error) {
 			n, err := db.traces.ClosePartitions(ctx, db.opts.Now().Add(-db.opts.LateWindow).UnixNano())
@@ -319,11 +337,8 @@ func (db *DB) jobs() []compaction.Job {
 // trace's keys, so Pebble would reclaim them only as it happens to rewrite
 // the tables: the job has it compact the traces' key range, which rewrites
 // the live spans too. It does so when this pass dropped partitions, and
-// when the retention cutoff has moved on by an eighth of the retention
-// since the last compaction (the store also drops partitions on Open and
-// when a Write opens a new one), so at most about an eighth of the store
-// is dropped data waiting, and live spans are rewritten about eight times
-// per retention period.
+// when a step of the retention cutoff is due (see cutoff): the store also
+// drops partitions by itself, on Open and when a Write opens a new one.
 func (db *DB) tracesRetention(ctx context.Context) (compaction.Result, error) {
 	if db.opts.Traces.Retention == 0 && db.opts.Retention == 0 {
 		return compaction.Result{}, nil
@@ -338,17 +353,33 @@ func (db *DB) tracesRetention(ctx context.Context) (compaction.Result, error) {
 		retention = db.opts.Retention
 	}
 	cut := db.opts.Now().Add(-retention)
-	db.traceCut.Lock()
-	defer db.traceCut.Unlock()
-	if n == 0 && !db.traceCut.at.IsZero() && cut.Sub(db.traceCut.at) < retention/8 {
+	if n == 0 && !db.traceCut.due(cut, retention/8) {
 		return res, nil
 	}
 	freed, err := db.compactStore(ctx, keys.StoreTraces)
 	res.BytesIn = freed
 	if err == nil {
-		db.traceCut.at = cut
+		db.traceCut.done(cut)
 	}
 	return res, err
+}
+
+// stepDrop runs a tsdb drop (of chunks or rollups) at now-retention when
+// it is due (see cutoff); with no retention it does nothing.
+func stepDrop(ctx context.Context, c *cutoff, now time.Time, retention time.Duration,
+	drop func(context.Context, int64) (tsdb.MaintenanceStats, error)) (tsdb.MaintenanceStats, error) {
+	if retention <= 0 {
+		return tsdb.MaintenanceStats{}, nil
+	}
+	cut := now.Add(-retention)
+	if !c.due(cut, retention/8) {
+		return tsdb.MaintenanceStats{}, nil
+	}
+	st, err := drop(ctx, cut.UnixMilli())
+	if err == nil {
+		c.done(cut)
+	}
+	return st, err
 }
 
 // statsJob adapts a tsdb maintenance pass to a compaction job.

@@ -368,7 +368,7 @@ func TestMaintenancePassKeepsRetainedDataAndDropsTheRest(t *testing.T) {
 			require.Positive(t, j.Items, name)
 		}
 	}
-	positive(db.Maintenance().Metrics(), "metrics.downsample", "logs.seal", "traces.close")
+	positive(db.Maintenance().Metrics(), "metrics.compact", "metrics.downsample", "logs.seal", "traces.close")
 	seal, _ := db.Maintenance().Metrics().Job("logs.seal")
 	require.Positive(t, seal.BytesIn)
 	require.Positive(t, seal.BytesOut)
@@ -644,4 +644,32 @@ func TestMaintenanceKill9(t *testing.T) {
 		t.Logf("round %d: %v acknowledged, all found once", round, acked)
 	}
 	require.Positive(t, passes, "the child ran maintenance passes")
+}
+
+// Chunk drops, which rewrite the metrics' key range, run once the
+// retention cutoff has moved on by an eighth of the retention.
+func TestMetricRetentionRunsInSteps(t *testing.T) {
+	var mu sync.Mutex
+	now := t0.Add(12 * time.Hour)
+	db, err := Open(t.TempDir(), &Options{DisableMaintenance: true, Retention: 8 * time.Hour,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	require.NoError(t, err)
+	defer db.Close()
+	fillHours(t, db, 12)
+	advance := func(d time.Duration) int64 {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		require.NoError(t, db.Compact(t.Context()))
+		j, _ := db.Maintenance().Metrics().Job("metrics.retention")
+		return j.Items
+	}
+	first := advance(0)
+	require.Positive(t, first, "the first pass drops")
+	require.Equal(t, first, advance(30*time.Minute), "half a step: nothing dropped")
+	require.Greater(t, advance(90*time.Minute), first, "past a step and a window: the next window goes")
+	got := takeSnapshot(t, db, t0, t0.Add(12*time.Hour))
+	for k, s := range got.samples {
+		require.Equal(t, float64(t0.Add(6*time.Hour).UnixMilli()), s[0][0], k)
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pillar-db/pillar"
 	"github.com/pillar-db/pillar/bench/metricgen"
+	"github.com/pillar-db/pillar/internal/keys"
 	"github.com/pillar-db/pillar/logindex"
 	"github.com/pillar-db/pillar/logindex/loggen"
 	"github.com/pillar-db/pillar/tracestore"
@@ -220,6 +221,12 @@ func (r *runner) compactionRetention(ctx context.Context, dir string) error {
 		return err
 	}
 	logsBefore := logBytes()
+	chunkBytes := func() uint64 {
+		lo := keys.AppendPrefix(nil, keys.StoreMetrics, keys.MetricChunk)
+		n, _ := db.Pebble().EstimateDiskUsage(lo, keys.PrefixEnd(lo))
+		return n
+	}
+	chunksBefore := chunkBytes()
 	t := time.Now()
 	if err := db.Compact(ctx); err != nil {
 		_ = db.Close()
@@ -236,8 +243,12 @@ func (r *runner) compactionRetention(ctx context.Context, dir string) error {
 		return err
 	}
 	logsAfter := logBytes()
+	chunksAfter := chunkBytes()
 	seal, _ := db.Maintenance().Metrics().Job("logs.seal")
-	r.add("compaction", "first pass (rollups, sealing), no retention", passTook.Seconds(), "s", "")
+	r.add("compaction", "first pass (chunks, rollups, sealing), no retention", passTook.Seconds(), "s", "")
+	samples := float64(w.NumSamples())
+	r.add("compaction", "metric chunks per sample, as sealed", float64(chunksBefore)/samples, "B/sample", "tables compacted")
+	r.add("compaction", "metric chunks per sample, after the pass", float64(chunksAfter)/samples, "B/sample", "CompactChunks; tables compacted")
 	r.add("compaction", "log store after sealing / before", 100*float64(logsAfter)/float64(logsBefore), "%",
 		fmt.Sprintf("%d partitions sealed; tables compacted both times", seal.Items))
 	r.add("compaction", "rare term search, whole range, before sealing, p50", ms(before), "ms", rare)

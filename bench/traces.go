@@ -109,5 +109,35 @@ func (r *runner) traces(ctx context.Context, dir string) error {
 		return err
 	}
 	r.add("traces", "find: service + attribute, 1 h window, p50", ms(p50), "ms", fmt.Sprintf("p99 %.2f ms", ms(p99)))
+
+	r.progress("traces: find by trace duration", 0.9)
+	p50, p99, err = latencies(ctx, budget, func(i int) error {
+		to := first + int64(float64(lastEnd-first)*rng.Float64())
+		_, err := st.Find(ctx, tracestore.Query{
+			Service:          svcs[i%len(svcs)],
+			MinTraceDuration: 100 * time.Millisecond,
+			Start:            to - int64(time.Hour), End: to, Limit: 20,
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.add("traces", "find: service + whole trace >= 100 ms, 1 h window, p50", ms(p50), "ms", fmt.Sprintf("p99 %.2f ms", ms(p99)))
+
+	r.progress("traces: attribute listings", 0.95)
+	p50, p99, err = latencies(ctx, budget, func(i int) error {
+		to := first + int64(float64(lastEnd-first)*rng.Float64())
+		names, err := st.AttributeKeys(ctx, to-int64(time.Hour), to)
+		if err != nil || len(names) == 0 {
+			return err
+		}
+		_, err = st.AttributeValues(ctx, names[i%len(names)], to-int64(time.Hour), to, 100)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.add("traces", "attribute keys, then values of one (<= 100), 1 h, p50", ms(p50), "ms", fmt.Sprintf("p99 %.2f ms", ms(p99)))
 	return nil
 }

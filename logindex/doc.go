@@ -35,6 +35,15 @@
 // of records past the last segment from their blocks. The key layout is in
 // internal/keys/logs.go and the postings formats in postings.go.
 //
+// SealPartitions puts a partition that time has closed into its final
+// form: its segments merged into one (numbered as the last of them, so
+// segments are always a run [first, next)), whose meta also holds a bloom
+// filter of the partition's terms (filter.go) that lets a query skip the
+// partition's postings for a term it lacks; and runs of small blocks of one
+// stream merged, keeping their ordinals. Each step commits in one batch.
+// Records that arrive for a sealed partition later go into new segments
+// as usual, and the next seal folds them in.
+//
 // # Queries
 //
 // A query visits the partitions overlapping [t0, t1). In each it evaluates

@@ -260,3 +260,57 @@ func TestBloomFilter(t *testing.T) {
 	require.Less(t, fp, 300, "false positives out of 10000")
 	require.False(t, newBloom(nil).mayContain(bloomHash([]byte("t"))), "an empty filter holds nothing")
 }
+
+// BenchmarkSearchSealed compares searches over 24 hourly partitions of
+// 240k records flushed every 1,000 records (ten postings segments per
+// partition) before and after SealPartitions, and reports the log store's
+// table bytes per record in each state.
+func BenchmarkSearchSealed(b *testing.B) {
+	base := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).UnixNano()
+	recs := genRecords(3, 240_000, base, 24)
+	for i := range recs {
+		recs[i].TraceID = [16]byte{}
+		if i%50 == 0 {
+			recs[i].TraceID = [16]byte{0xab, byte(i >> 16), byte(i >> 8), byte(i)}
+		}
+	}
+	ix, err := Open(b.TempDir(), &Options{FlushRecords: 1000})
+	require.NoError(b, err)
+	defer ix.Close()
+	for i := 0; i < len(recs); i += 1000 {
+		require.NoError(b, ix.Write(b.Context(), recs[i:i+1000]))
+	}
+	require.NoError(b, ix.Flush(b.Context()))
+	t0, t1 := recs[0].Timestamp-int64(time.Hour), recs[len(recs)-1].Timestamp+1
+	trace := recs[len(recs)/2].TraceIDHex()
+	tableBytes := func() float64 {
+		lo := []byte{keys.StoreLogs}
+		require.NoError(b, ix.db.Compact(b.Context(), lo, keys.PrefixEnd(lo), true))
+		n, err := ix.db.EstimateDiskUsage(lo, keys.PrefixEnd(lo))
+		require.NoError(b, err)
+		return float64(n) / float64(len(recs))
+	}
+	for _, state := range []string{"unsealed", "sealed"} {
+		if state == "sealed" {
+			_, err := ix.SealPartitions(b.Context(), t1+int64(time.Hour))
+			require.NoError(b, err)
+		}
+		perRecord := tableBytes()
+		for _, q := range []struct{ name, query string }{
+			{"trace", "trace_id:" + trace},
+			{"rare", "id499 AND 東京 AND backoff AND gateway"},
+			{"absent", "nosuchterm"},
+			{"frequent", "error"},
+			{"prefix", "gate*"},
+		} {
+			b.Run(state+"/"+q.name, func(b *testing.B) {
+				for range b.N {
+					if _, err := ix.Search(b.Context(), q.query, t0, t1, 100); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(perRecord, "B/record")
+			})
+		}
+	}
+}

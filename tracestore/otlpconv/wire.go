@@ -121,11 +121,16 @@ type field struct {
 // validates what the protobuf runtime validates when it meets the field
 // as unknown, so skipping a field is as strict as reading it.
 func (f *field) next(b []byte) ([]byte, error) {
-	tag, n := protowire.ConsumeVarint(b)
-	if n < 0 {
-		return nil, errDecode
+	var tag uint64
+	var n int
+	if len(b) > 0 && b[0] < 0x80 {
+		tag, b = uint64(b[0]), b[1:] // the one-byte tag of fields 1–15
+	} else {
+		if tag, n = protowire.ConsumeVarint(b); n < 0 {
+			return nil, errDecode
+		}
+		b = b[n:]
 	}
-	b = b[n:]
 	num := tag >> 3
 	if num < uint64(protowire.MinValidNumber) || num > uint64(protowire.MaxValidNumber) {
 		return nil, errDecode
@@ -141,6 +146,12 @@ func (f *field) next(b []byte) ([]byte, error) {
 		v, n = protowire.ConsumeFixed32(b)
 		f.v = uint64(v)
 	case protowire.BytesType:
+		if len(b) > 0 && b[0] < 0x80 && int(b[0]) < len(b) {
+			// A length under 128, the common case.
+			l := int(b[0])
+			f.b = b[1 : 1+l]
+			return b[1+l:], nil
+		}
 		f.b, n = protowire.ConsumeBytes(b)
 	case protowire.EndGroupType:
 		// A message outside a group may not end one.

@@ -97,12 +97,17 @@ func writeOTLPSuccess(w http.ResponseWriter, f otlpFormat, jsonField string, rej
 
 // readOTLP reads and decompresses an OTLP body and says its format.
 func (s *Server) readOTLP(w http.ResponseWriter, r *http.Request) ([]byte, otlpFormat, bool) {
+	return s.readOTLPInto(w, r, &bodyBuffers{})
+}
+
+// readOTLPInto is readOTLP reusing bufs' memory.
+func (s *Server) readOTLPInto(w http.ResponseWriter, r *http.Request, bufs *bodyBuffers) ([]byte, otlpFormat, bool) {
 	f, err := otlpFormatOf(r)
 	if err != nil {
 		writeOTLPError(w, otlpProto, statusOf(err), err.Error())
 		return nil, f, false
 	}
-	body, err := s.readBody(r, false)
+	body, err := s.readBodyInto(r, false, bufs)
 	if err != nil {
 		writeOTLPError(w, f, statusOf(err), err.Error())
 		return nil, f, false
@@ -135,17 +140,15 @@ func decodeOTLPTraces(d *otlpconv.TraceDecoder, dst []tracestore.Span, body []by
 }
 
 // traceScratch is what one OTLP trace request reuses from the last: the
+// body's buffers (both decoders copy what they keep out of the body), the
 // wire decoder's arenas and the span slice.
 type traceScratch struct {
+	body  bodyBuffers
 	dec   otlpconv.TraceDecoder
 	spans []tracestore.Span
 }
 
 func (s *Server) handleOTLPTraces(w http.ResponseWriter, r *http.Request) {
-	body, f, ok := s.readOTLP(w, r)
-	if !ok {
-		return
-	}
 	sc, _ := s.traceScratch.Get().(*traceScratch)
 	if sc == nil {
 		sc = new(traceScratch)
@@ -155,8 +158,13 @@ func (s *Server) handleOTLPTraces(w http.ResponseWriter, r *http.Request) {
 		// Pooled memory must not keep the request's strings alive.
 		clear(sc.spans[:used])
 		sc.dec.Reset()
+		sc.body.keep()
 		s.traceScratch.Put(sc)
 	}()
+	body, f, ok := s.readOTLPInto(w, r, &sc.body)
+	if !ok {
+		return
+	}
 	spans, err := decodeOTLPTraces(&sc.dec, sc.spans[:0], body, f == otlpJSON)
 	if err != nil {
 		writeOTLPError(w, f, http.StatusBadRequest, err.Error())

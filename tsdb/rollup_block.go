@@ -223,20 +223,13 @@ func (a *rollupAcc) flush() {
 // (End = blockEnd - span + slot·width); slots are stored as deltas from the
 // previous one (the first from 0), each ≥ 1. First offs are FirstT -
 // (End-width) - 1 and last offs End - LastT, both in [0, width). The float
-// columns are Min, Max, Sum, SumC, First, Last, Increase, each a codec
-// byte and its values: rollupColumnChunk, one float chunk
-// (encoding.AppendBestFloats, with the windows' ends as timestamps and its
-// own checksum), or rollupColumnRaw, n IEEE bits little-endian. Five-minute
-// blocks use chunks, which are about a quarter of the size; hourly blocks,
-// a twelfth as many and the ones long-range queries read, use raw values,
-// which decode an order of magnitude faster.
+// columns are Min, Max, Sum, SumC, First, Last, Increase, each one float
+// chunk (encoding.AppendBestFloats) with the windows' ends as timestamps;
+// the chunks carry their own checksums.
 const (
 	rollupBlockVersion = 1
 	rollupBlockWindows = 256
 	rollupFloatColumns = 7
-
-	rollupColumnChunk = 0
-	rollupColumnRaw   = 1
 )
 
 // rollupBlockEnd returns the end of the block holding the window ending at end.
@@ -288,41 +281,6 @@ func setFloatColumn(r *Rollup, col int, v float64) {
 	}
 }
 
-// setRawColumn sets float column col of rows from b, 8 bytes a window.
-func setRawColumn(rows []Rollup, col int, b []byte) {
-	at := func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])) }
-	switch col {
-	case 0:
-		for i := range rows {
-			rows[i].Min = at(i)
-		}
-	case 1:
-		for i := range rows {
-			rows[i].Max = at(i)
-		}
-	case 2:
-		for i := range rows {
-			rows[i].Sum = at(i)
-		}
-	case 3:
-		for i := range rows {
-			rows[i].SumC = at(i)
-		}
-	case 4:
-		for i := range rows {
-			rows[i].First = at(i)
-		}
-	case 5:
-		for i := range rows {
-			rows[i].Last = at(i)
-		}
-	default:
-		for i := range rows {
-			rows[i].Increase = at(i)
-		}
-	}
-}
-
 // encodeRollupBlock appends the block of rows (time-ordered, all in the
 // block ending at blockEnd, at least one) to dst.
 func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockEnd int64) ([]byte, error) {
@@ -356,17 +314,10 @@ func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockE
 		for i := range rows {
 			c.vs = append(c.vs, floatColumn(&rows[i], col))
 		}
-		if width >= int64(time.Hour/time.Millisecond) {
-			c.raw = append(c.raw[:0], rollupColumnRaw)
-			for _, v := range c.vs {
-				c.raw = binary.LittleEndian.AppendUint64(c.raw, math.Float64bits(v))
-			}
-		} else {
-			var err error
-			c.raw, err = encoding.AppendBestFloats(append(c.raw[:0], rollupColumnChunk), c.ts, c.vs)
-			if err != nil {
-				return dst, fmt.Errorf("tsdb: encode rollup block: %w", err)
-			}
+		var err error
+		c.raw, err = encoding.AppendBestFloats(c.raw[:0], c.ts, c.vs)
+		if err != nil {
+			return dst, fmt.Errorf("tsdb: encode rollup block: %w", err)
 		}
 		p = encoding.AppendBytesField(p, c.raw)
 	}
@@ -466,21 +417,6 @@ func (c *rollupCodec) decodeRollupFields(rows []Rollup, b []byte, width, blockEn
 		}
 		if fields&columnFields[col] == 0 {
 			continue
-		}
-		if len(chunk) == 0 {
-			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: empty column %d", encoding.ErrCorrupt, col)
-		}
-		codec := chunk[0]
-		chunk = chunk[1:]
-		if codec == rollupColumnRaw {
-			if len(chunk) != 8*len(nr) {
-				return rows[:start], fmt.Errorf("tsdb: rollup block: %w: raw column %d of %d bytes for %d windows", encoding.ErrCorrupt, col, len(chunk), len(nr))
-			}
-			setRawColumn(nr, col, chunk)
-			continue
-		}
-		if codec != rollupColumnChunk {
-			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: column codec %d", encoding.ErrCorrupt, codec)
 		}
 		if err := c.fit.Reset(chunk); err != nil {
 			return rows[:start], fmt.Errorf("tsdb: rollup block: %w", err)

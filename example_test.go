@@ -46,3 +46,35 @@ func Example() {
 	fmt.Println(len(found), "slow trace;", len(hits), "log line:", hits[0].Body.Str)
 	// Output: 1 slow trace; 1 log line: slow query: SELECT destination FROM links
 }
+
+// Background maintenance: retention, rollups and compaction run as jobs of
+// a scheduler; Compact runs a pass now and Maintenance reports each job.
+func Example_maintenance() {
+	dir, _ := os.MkdirTemp("", "pillar-example")
+	defer os.RemoveAll(dir)
+	db, err := pillar.Open(dir, &pillar.Options{
+		Retention:           15 * 24 * time.Hour, // drop what is older than 15 days
+		DownsampleRetention: 90 * 24 * time.Hour, // keep 5 m and 1 h rollups for 90
+		CompactionInterval:  time.Minute,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	if err := db.Compact(context.Background()); err != nil {
+		panic(err)
+	}
+	for _, j := range db.Maintenance().Metrics().Jobs {
+		fmt.Println(j.Name, j.Runs, j.Errors)
+	}
+	// Output:
+	// metrics.compact 1 0
+	// metrics.downsample 1 0
+	// metrics.retention 1 0
+	// metrics.rollup_retention 1 0
+	// traces.close 1 0
+	// traces.compact 1 0
+	// traces.retention 1 0
+	// logs.seal 1 0
+	// logs.retention 1 0
+}

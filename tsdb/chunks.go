@@ -21,16 +21,6 @@ type chunkCodec struct {
 	hit encoding.HistogramIterator
 }
 
-// encodeFloats encodes ts/vs (sorted, unique) as one chunk appended to dst,
-// in whichever float encoding is smallest for them.
-func (c *chunkCodec) encodeFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
-	dst, err := encoding.AppendBestFloats(dst, ts, vs)
-	if err != nil {
-		return dst, fmt.Errorf("tsdb: encode chunk: %w", err)
-	}
-	return dst, nil
-}
-
 // encodeGorilla encodes ts/vs (sorted, unique) as one Gorilla chunk
 // appended to dst: the cheap encoding for sealing, which CompactChunks
 // later replaces with the best one.

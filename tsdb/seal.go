@@ -49,7 +49,7 @@ func (db *DB) seal(list []*memSeries, all bool) error {
 }
 
 // sealBatchBytes bounds one seal batch. A whole scrape's series tend to
-// seal (and merge windows) in the same commit; one batch for all of them
+// seal in the same commit; one batch for all of them
 // would reach tens of megabytes, which Pebble keeps in memory as a
 // flushable batch until its next flush. Each series' chunks and mark
 // still go into one batch, so every series is sealed atomically.

@@ -20,7 +20,10 @@ import (
 // downsampled) at a 1 h step, each iteration once from raw samples and
 // once from rollups, and reports both times and their ratio measured in
 // the same run. The answers are checked equal to the bit first. Set
-// PILLAR_ROLLUP_BENCH_SERIES to load fewer series for a quick run.
+// PILLAR_ROLLUP_BENCH_SERIES to load fewer series for a quick run, and
+// PILLAR_ROLLUP_BENCH_CACHE_MB to size Pebble's block cache (default 64):
+// with the default, each raw query evicts the rollup blocks and the rollup
+// query reads (and decompresses) them again.
 func BenchmarkRollupVsRaw(b *testing.B) {
 	nSeries := 1000
 	if v, err := strconv.Atoi(os.Getenv("PILLAR_ROLLUP_BENCH_SERIES")); err == nil && v > 0 {
@@ -31,7 +34,11 @@ func BenchmarkRollupVsRaw(b *testing.B) {
 		interval = minute
 	)
 	ctx := context.Background()
-	db, err := tsdb.Open(b.TempDir(), nil)
+	var opts tsdb.Options
+	if v, err := strconv.Atoi(os.Getenv("PILLAR_ROLLUP_BENCH_CACHE_MB")); err == nil && v > 0 {
+		opts.CacheSize = int64(v) << 20
+	}
+	db, err := tsdb.Open(b.TempDir(), &opts)
 	require.NoError(b, err)
 	defer func() { require.NoError(b, db.Close()) }()
 	t0 := int64(1_750_000_000_000) / hour * hour

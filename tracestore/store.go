@@ -19,15 +19,15 @@
 // (`t o`, `t r` keys) and every Write adds one roaring postings segment per
 // term it touched (`t p <partition> <term> <seq>`): service, operation
 // name, attribute key=value (span, resource, scope, event and link
-// attributes, by canonical string), error status,
-// span-duration bucket, whole-trace duration bucket, start-time bucket
-// (a 4096th of the partition) and "all traces". Compact merges the segments
+// attributes, by canonical string), error status, span-duration bucket,
+// whole-trace duration bucket, start-time bucket (a 4096th of the
+// partition) and "all traces". Compact merges the segments
 // of each term; ClosePartitions also keeps a filter of a finished
 // partition's terms so Find skips partitions that cannot match.
 //
 // Find intersects postings to narrow candidates, walks the start-time
 // buckets of the window from the newest back and checks candidate spans
-// exactly, so Jaeger's rule that all conditions hold on one and the same
+// exactly (scan.go: straight from the blocks), so Jaeger's rule that all conditions hold on one and the same
 // span is kept; it stops as soon as no older bucket can hold a trace newer
 // than the ones it has, so a candidate that fails the same-span check
 // costs a read only near the newest matches. (Keying attribute postings
@@ -37,7 +37,10 @@
 //
 // The extent of every trace (earliest start, latest end, over all its
 // spans and writes) is kept under `t w <traceID>`, so a Write that extends
-// a trace moves it to its new trace-duration bucket.
+// a trace moves it to its new trace-duration bucket. Retention keeps the
+// extent of a trace that outlives a dropped partition as it was, so such a
+// trace stays filed under its longer duration: a MaxTraceDuration bound
+// below that misses it.
 //
 // The index layout is versioned (`t f`); a store written with an older
 // layout is refused with a *FormatError.

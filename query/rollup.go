@@ -68,8 +68,9 @@ var rollupFuncs = map[string]rollupKind{
 // exactOverMany says whether a kind is exact over any number of windows.
 func (k rollupKind) exactOverMany() bool { return k <= rollupLast }
 
-// fields returns the rollup fields a kind reads.
-func (k rollupKind) fields() tsdb.RollupFields {
+// fields returns the rollup fields a kind reads over ranges of one
+// window (single) or several.
+func (k rollupKind) fields(single bool) tsdb.RollupFields {
 	switch k {
 	case rollupMax:
 		return tsdb.FieldMax
@@ -81,6 +82,13 @@ func (k rollupKind) fields() tsdb.RollupFields {
 		return tsdb.FieldLast
 	case rollupSum, rollupAvg:
 		return tsdb.FieldSum
+	case rollupDelta:
+		return tsdb.FieldFirst | tsdb.FieldLast | tsdb.FieldTimes
+	}
+	if single {
+		// One window's increase is already reset-corrected; the first
+		// value is still needed for the extrapolation towards zero.
+		return tsdb.FieldFirst | tsdb.FieldIncrease | tsdb.FieldTimes
 	}
 	return tsdb.FieldFirst | tsdb.FieldLast | tsdb.FieldIncrease | tsdb.FieldTimes
 }
@@ -136,7 +144,7 @@ func (ev *evaluator) rollupSelect(vs *parser.VectorSelector, res tsdb.Resolution
 	}
 	ev.stats.RollupSelectors++
 	ev.stats.Resolution = max(ev.stats.Resolution, res.Duration())
-	rs := q.SelectRollups(ev.ctx, res, ru.fn.fields(), ev.toMatchers(vs.LabelMatchers)...)
+	rs := q.SelectRollups(ev.ctx, res, ru.fn.fields(ru.rangeMs == ru.width), ev.toMatchers(vs.LabelMatchers)...)
 	var it *tsdb.RollupIterator
 	for rs.Next() {
 		s := rs.At()

@@ -21,7 +21,7 @@ import (
 )
 
 // Workloads are the names Run accepts, in the order they run.
-var Workloads = []string{"metrics", "tsbs", "traces", "logs", "demo", "compaction"}
+var Workloads = []string{"metrics", "tsbs", "traces", "logs", "demo", "compaction", "serve"}
 
 // Config chooses what to run and how big.
 type Config struct {
@@ -110,6 +110,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			err = r.demo(ctx, dir)
 		case "compaction":
 			err = r.compaction(ctx, dir)
+		case "serve":
+			err = r.serve(ctx, dir)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("bench: %s: %w", n, err)

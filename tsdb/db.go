@@ -57,6 +57,10 @@ type DB struct {
 	// compactMu serialises CompactChunks passes and Close. It is taken
 	// before commitMu.
 	compactMu sync.Mutex
+	// rollupMu serialises Downsample and DropRollupsBefore passes and
+	// Close: two passes at once would each write the same windows. It is
+	// taken after compactMu and before commitMu.
+	rollupMu sync.Mutex
 	// commitMu serialises commits, seals and write-ahead truncation.
 	commitMu  sync.Mutex
 	seq       uint64 // last write-ahead seq written
@@ -327,6 +331,8 @@ func (db *DB) noteSample(s *memSeries, seq uint64, t int64, v float64, h *Histog
 func (db *DB) Close() error {
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
+	db.rollupMu.Lock()
+	defer db.rollupMu.Unlock()
 	if db.closed.Swap(true) {
 		return ErrClosed
 	}

@@ -54,6 +54,11 @@ func (db *DB) Downsample(ctx context.Context, before int64) (MaintenanceStats, e
 	if db.closed.Load() {
 		return st, ErrClosed
 	}
+	db.rollupMu.Lock()
+	defer db.rollupMu.Unlock()
+	if db.closed.Load() {
+		return st, ErrClosed // closed while this pass waited for another
+	}
 	var list []*memSeries
 	db.reg.each(func(s *memSeries) { list = append(list, s) })
 	w := &rollupWriter{db: db}
@@ -279,6 +284,11 @@ func (db *DB) DropRollupsBefore(ctx context.Context, t int64) (MaintenanceStats,
 	var st MaintenanceStats
 	if db.closed.Load() {
 		return st, ErrClosed
+	}
+	db.rollupMu.Lock()
+	defer db.rollupMu.Unlock()
+	if db.closed.Load() {
+		return st, ErrClosed // closed while this pass waited for another
 	}
 	var list []*memSeries
 	db.reg.each(func(s *memSeries) { list = append(list, s) })

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/pillar-db/pillar/compaction"
 )
 
 // latencyBuckets are the upper bounds, in seconds, of the request latency
@@ -122,6 +124,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	gauge("pillar_logs_records", "Log records stored.", float64(ls.Records))
 	gauge("pillar_logs_partitions", "Log time partitions.", float64(ls.Partitions))
 	gauge("pillar_server_start_time_seconds", "Unix time the server started.", float64(m.start.UnixNano())/1e9)
+	if sch := s.db.Maintenance(); sch != nil {
+		writeMaintenance(bw, sch.Metrics())
+	}
 
 	routes := slices.Clone(m.routes)
 	bw.WriteString("# HELP pillar_server_requests_total Requests served, by route and status class.\n# TYPE pillar_server_requests_total counter\n")
@@ -157,4 +162,35 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 		bw.WriteString(`pillar_server_request_duration_seconds_count{route="` + r.name + `"} ` + strconv.FormatUint(n, 10) + "\n")
 	}
 	_ = bw.Flush()
+}
+
+// writeMaintenance exports what each background maintenance job has done,
+// so a dashboard shows what maintenance costs and what it reclaims.
+func writeMaintenance(bw *bufio.Writer, mm compaction.Metrics) {
+	series := func(name, typ, help string, v func(j *compaction.JobMetrics) float64) {
+		bw.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
+		for i := range mm.Jobs {
+			j := &mm.Jobs[i]
+			bw.WriteString(name + `{job="` + j.Name + `"} ` + strconv.FormatFloat(v(j), 'g', -1, 64) + "\n")
+		}
+	}
+	series("pillar_maintenance_runs_total", "counter", "Finished runs of each maintenance job, failed ones included.",
+		func(j *compaction.JobMetrics) float64 { return float64(j.Runs) })
+	series("pillar_maintenance_errors_total", "counter", "Runs of each maintenance job that returned an error.",
+		func(j *compaction.JobMetrics) float64 { return float64(j.Errors) })
+	series("pillar_maintenance_items_total", "counter", "What each maintenance job changed (chunks, windows, segments, partitions).",
+		func(j *compaction.JobMetrics) float64 { return float64(j.Items) })
+	series("pillar_maintenance_read_bytes_total", "counter", "Encoded bytes each maintenance job read or removed.",
+		func(j *compaction.JobMetrics) float64 { return float64(j.BytesIn) })
+	series("pillar_maintenance_written_bytes_total", "counter", "Encoded bytes each maintenance job wrote.",
+		func(j *compaction.JobMetrics) float64 { return float64(j.BytesOut) })
+	series("pillar_maintenance_duration_seconds_total", "counter", "Time spent in each maintenance job's runs.",
+		func(j *compaction.JobMetrics) float64 { return j.Duration.Seconds() })
+	series("pillar_maintenance_running", "gauge", "1 while a run of the job is under way.",
+		func(j *compaction.JobMetrics) float64 {
+			if j.Running {
+				return 1
+			}
+			return 0
+		})
 }

@@ -699,3 +699,17 @@ func TestGracefulShutdown(t *testing.T) {
 	require.Error(t, err, "the listener is closed")
 	require.NoError(t, db.Close())
 }
+
+func TestMetricsExportMaintenance(t *testing.T) {
+	ts := newTestServer(t, nil)
+	require.NoError(t, ts.db.Compact(t.Context()))
+	code, b := ts.get("/metrics", nil)
+	require.Equal(t, http.StatusOK, code)
+	body := string(b)
+	for _, j := range ts.db.Maintenance().Metrics().Jobs {
+		require.GreaterOrEqual(t, j.Runs, uint64(1), j.Name)
+		require.Contains(t, body, `pillar_maintenance_runs_total{job="`+j.Name+`"} `+strconv.FormatUint(j.Runs, 10)+"\n")
+		require.Contains(t, body, `pillar_maintenance_errors_total{job="`+j.Name+`"} 0`+"\n")
+	}
+	require.Contains(t, body, "# TYPE pillar_maintenance_running gauge\n")
+}

@@ -66,12 +66,15 @@ func BenchmarkRemoteWrite(b *testing.B) {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 		var worker atomic.Int64
 		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		bodies := prebuild(b.N, func(w, n int) []byte {
+			raw, _ := rwBatch(w, n).Marshal()
+			return snappy.Encode(nil, raw)
+		})
 		start, cpu0 := time.Now(), cpuTime()
 		b.RunParallel(func(pb *testing.PB) {
 			w := int(worker.Add(1))
 			for n := 0; pb.Next(); n++ {
-				raw, _ := rwBatch(w, n).Marshal()
-				resp, err := client.Post(ts.hs.URL+"/api/v1/write", "application/x-protobuf", bytes.NewReader(snappy.Encode(nil, raw)))
+				resp, err := client.Post(ts.hs.URL+"/api/v1/write", "application/x-protobuf", bytes.NewReader(bodies.get(w, n)))
 				if err != nil {
 					b.Error(err)
 					return
@@ -91,13 +94,14 @@ func BenchmarkRemoteWrite(b *testing.B) {
 		ts := newTestServer(b, nil)
 		var worker atomic.Int64
 		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		reqs := prebuild(b.N, rwBatch)
 		start, cpu0 := time.Now(), cpuTime()
 		b.RunParallel(func(pb *testing.PB) {
 			w := int(worker.Add(1))
 			refs := make([]tsdb.SeriesRef, seriesPerReq)
 			lsets := make([]tsdb.Labels, seriesPerReq)
 			for n := 0; pb.Next(); n++ {
-				wr := rwBatch(w, n)
+				wr := reqs.get(w, n)
 				app := ts.db.Metrics().Appender(context.Background())
 				for si, s := range wr.Timeseries {
 					if lsets[si] == nil {
@@ -148,12 +152,15 @@ func BenchmarkOTLPSpans(b *testing.B) {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 		var worker atomic.Int64
 		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		bodies := prebuild(b.N, func(w, n int) []byte {
+			body, _ := proto.Marshal(spanBatch(w, n))
+			return body
+		})
 		start, cpu0 := time.Now(), cpuTime()
 		b.RunParallel(func(pb *testing.PB) {
 			w := int(worker.Add(1))
 			for n := 0; pb.Next(); n++ {
-				body, _ := proto.Marshal(spanBatch(w, n))
-				resp, err := client.Post(ts.hs.URL+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+				resp, err := client.Post(ts.hs.URL+"/v1/traces", "application/x-protobuf", bytes.NewReader(bodies.get(w, n)))
 				if err != nil {
 					b.Error(err)
 					return
@@ -171,13 +178,14 @@ func BenchmarkOTLPSpans(b *testing.B) {
 		ts := newTestServer(b, nil)
 		var worker atomic.Int64
 		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		reqs := prebuild(b.N, spanBatch)
 		start, cpu0 := time.Now(), cpuTime()
 		b.RunParallel(func(pb *testing.PB) {
 			w := int(worker.Add(1))
 			var spans []tracestore.Span
 			for n := 0; pb.Next(); n++ {
 				var err error
-				if spans, err = otlpconv.FromResourceSpans(spans[:0], spanBatch(w, n).ResourceSpans); err != nil {
+				if spans, err = otlpconv.FromResourceSpans(spans[:0], reqs.get(w, n).ResourceSpans); err != nil {
 					b.Error(err)
 					return
 				}
@@ -189,4 +197,35 @@ func BenchmarkOTLPSpans(b *testing.B) {
 		})
 		reportRate(b, b.N*spansPerReq, "spans", start, cpu0)
 	})
+}
+
+// payloads holds each client's requests, built before the clock starts so
+// that both sides of a comparison time the store and the protocol, not the
+// generator or the client's encoder.
+type payloads[T any] struct {
+	perWorker [][]T
+	build     func(w, n int) T
+}
+
+// prebuild builds about n requests spread over the clients, with room for
+// RunParallel handing one client more than its share; get builds any
+// request beyond that on the spot.
+func prebuild[T any](n int, build func(w, n int) T) *payloads[T] {
+	p := &payloads[T]{perWorker: make([][]T, clients+1), build: build}
+	per := 2*n/clients + 8
+	for w := 1; w <= clients; w++ {
+		p.perWorker[w] = make([]T, per)
+		for i := range per {
+			p.perWorker[w][i] = build(w, i)
+		}
+	}
+	return p
+}
+
+// get returns client w's request n.
+func (p *payloads[T]) get(w, n int) T {
+	if w < len(p.perWorker) && n < len(p.perWorker[w]) {
+		return p.perWorker[w][n]
+	}
+	return p.build(w, n)
 }

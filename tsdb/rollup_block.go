@@ -216,18 +216,23 @@ func (a *rollupAcc) flush() {
 //
 //	+---------+---+-------------+---------+-------------+-------------+--------------------+
 //	| version | n | slot deltas | counts  | first offs  | last offs   | 7 float columns    |
-//	| 1 B     | uv| n × uv      | n × uv  | n × uv      | n × uv      | each uv len + chunk|
+//	| 1 B     | uv| runs        | runs    | runs        | runs        | each uv len + chunk|
 //	+---------+---+-------------+---------+-------------+-------------+--------------------+
 //
 // A window's slot is its position in the block, 1..rollupBlockWindows
 // (End = blockEnd - span + slot·width); slots are stored as deltas from the
 // previous one (the first from 0), each ≥ 1. First offs are FirstT -
-// (End-width) - 1 and last offs End - LastT, both in [0, width). The float
-// columns are Min, Max, Sum, SumC, First, Last, Increase, each one float
-// chunk (encoding.AppendBestFloats) with the windows' ends as timestamps;
-// the chunks carry their own checksums.
+// (End-width) - 1 and last offs End - LastT, both in [0, width). Each of
+// these four integer columns is a sequence of runs, (value uv, length uv)
+// pairs whose lengths (each ≥ 1) add up to n: a regularly scraped series
+// has consecutive windows with the same count and offsets, so a column is
+// one run, a few bytes that decode without a varint per window. (Version 1
+// blocks store n uvarints per column instead; they still decode.) The
+// float columns are Min, Max, Sum, SumC, First, Last, Increase, each one
+// float chunk (encoding.AppendBestFloats) with the windows' ends as
+// timestamps; the chunks carry their own checksums.
 const (
-	rollupBlockVersion = 1
+	rollupBlockVersion = 2
 	rollupBlockWindows = 256
 	rollupFloatColumns = 7
 )
@@ -242,6 +247,56 @@ type rollupCodec struct {
 	vs      []float64
 	fit     encoding.FloatIterator
 	raw     []byte
+	ints    []uint64
+}
+
+// appendRuns appends the integer column vs as runs of equal values.
+func appendRuns(dst []byte, vs []uint64) []byte {
+	for i := 0; i < len(vs); {
+		j := i + 1
+		for j < len(vs) && vs[j] == vs[i] {
+			j++
+		}
+		dst = encoding.AppendUvarint(dst, vs[i])
+		dst = encoding.AppendUvarint(dst, uint64(j-i))
+		i = j
+	}
+	return dst
+}
+
+// readInts reads an integer column of n values into c.ints: n uvarints
+// (version 1) or runs (version 2). It returns the rest of p.
+func (c *rollupCodec) readInts(p []byte, n int, version byte) ([]byte, error) {
+	c.ints = slices.Grow(c.ints[:0], n)[:n]
+	out := c.ints
+	if version == 1 {
+		for i := range out {
+			v, k := binary.Uvarint(p)
+			if k <= 0 {
+				return p, fmt.Errorf("%w: truncated integer column", encoding.ErrCorrupt)
+			}
+			out[i], p = v, p[k:]
+		}
+		return p, nil
+	}
+	for i := 0; i < n; {
+		v, k := binary.Uvarint(p)
+		if k <= 0 {
+			return p, fmt.Errorf("%w: truncated integer run", encoding.ErrCorrupt)
+		}
+		p = p[k:]
+		run, k := binary.Uvarint(p)
+		if k <= 0 || run == 0 || run > uint64(n-i) {
+			return p, fmt.Errorf("%w: integer run of %d at %d of %d", encoding.ErrCorrupt, run, i, n)
+		}
+		p = p[k:]
+		seg := out[i : i+int(run)]
+		for j := range seg {
+			seg[j] = v
+		}
+		i += int(run)
+	}
+	return p, nil
 }
 
 func floatColumn(r *Rollup, col int) float64 {
@@ -289,6 +344,7 @@ func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockE
 	p = encoding.AppendUvarint(p, uint64(len(rows)))
 	prev := int64(0)
 	c.ts = c.ts[:0]
+	c.ints = c.ints[:0]
 	for i := range rows {
 		r := &rows[i]
 		slot := (r.End - base) / width
@@ -296,19 +352,26 @@ func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockE
 			r.FirstT <= r.End-width || r.FirstT > r.LastT || r.LastT > r.End {
 			return dst, fmt.Errorf("tsdb: rollup window ending %d does not fit block %d", r.End, blockEnd)
 		}
-		p = encoding.AppendUvarint(p, uint64(slot-prev))
+		c.ints = append(c.ints, uint64(slot-prev))
 		prev = slot
 		c.ts = append(c.ts, r.End)
 	}
+	p = appendRuns(p, c.ints)
+	c.ints = c.ints[:0]
 	for i := range rows {
-		p = encoding.AppendUvarint(p, uint64(rows[i].Count))
+		c.ints = append(c.ints, uint64(rows[i].Count))
 	}
+	p = appendRuns(p, c.ints)
+	c.ints = c.ints[:0]
 	for i := range rows {
-		p = encoding.AppendUvarint(p, uint64(rows[i].FirstT-(rows[i].End-width)-1))
+		c.ints = append(c.ints, uint64(rows[i].FirstT-(rows[i].End-width)-1))
 	}
+	p = appendRuns(p, c.ints)
+	c.ints = c.ints[:0]
 	for i := range rows {
-		p = encoding.AppendUvarint(p, uint64(rows[i].End-rows[i].LastT))
+		c.ints = append(c.ints, uint64(rows[i].End-rows[i].LastT))
 	}
+	p = appendRuns(p, c.ints)
 	for col := range rollupFloatColumns {
 		c.vs = c.vs[:0]
 		for i := range rows {
@@ -341,8 +404,9 @@ func (c *rollupCodec) decodeRollupFields(rows []Rollup, b []byte, width, blockEn
 		return rows, fmt.Errorf("tsdb: rollup block: %w", err)
 	}
 	d := encoding.NewDecoder(c.payload)
-	if v := d.Byte(); d.Err() == nil && v != rollupBlockVersion {
-		return rows, fmt.Errorf("tsdb: rollup block: %w: version %d", encoding.ErrCorrupt, v)
+	version := d.Byte()
+	if d.Err() == nil && version != 1 && version != rollupBlockVersion {
+		return rows, fmt.Errorf("tsdb: rollup block: %w: version %d", encoding.ErrCorrupt, version)
 	}
 	n := d.Uvarint()
 	if d.Err() == nil && (n == 0 || n > rollupBlockWindows) {
@@ -353,59 +417,58 @@ func (c *rollupCodec) decodeRollupFields(rows []Rollup, b []byte, width, blockEn
 	}
 	start := len(rows)
 	base := blockEnd - width*rollupBlockWindows
-	// The integer columns are read with binary.Uvarint directly: they are
-	// most of a block's values and this is the read path of every query.
+	// The integer columns are read into a scratch column and then
+	// checked and spread over the windows: this is the read path of every
+	// query.
 	p := d.Rest()
 	rows = slices.Grow(rows, int(n))[:start+int(n)]
 	nr := rows[start:]
 	clear(nr)
+	if p, err = c.readInts(p, len(nr), version); err != nil {
+		return rows[:start], fmt.Errorf("tsdb: rollup block: slots: %w", err)
+	}
 	slot := uint64(0)
-	for i := range nr {
-		delta, k := binary.Uvarint(p)
+	for i, delta := range c.ints {
 		slot += delta
-		if k <= 0 || delta == 0 || slot > rollupBlockWindows {
+		if delta == 0 || slot > rollupBlockWindows {
 			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: window slot %d", encoding.ErrCorrupt, slot)
 		}
-		p = p[k:]
 		nr[i].End = base + int64(slot)*width
 	}
-	for i := range nr {
-		cnt, k := binary.Uvarint(p)
-		if k <= 0 || cnt == 0 || cnt > math.MaxInt64/2 {
+	if p, err = c.readInts(p, len(nr), version); err != nil {
+		return rows[:start], fmt.Errorf("tsdb: rollup block: counts: %w", err)
+	}
+	for i, cnt := range c.ints {
+		if cnt == 0 || cnt > math.MaxInt64/2 {
 			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: count %d", encoding.ErrCorrupt, cnt)
 		}
-		p = p[k:]
 		nr[i].Count = int64(cnt)
 	}
-	if fields&FieldTimes == 0 {
-		// Skip both offset columns: 2n uvarints, each ending in a byte
-		// below 0x80.
-		left := 2 * len(nr)
-		i := 0
-		for ; i < len(p) && left > 0; i++ {
-			if p[i] < 0x80 {
-				left--
-			}
+	// The offsets are read (and checked) even when the times are not
+	// wanted: with runs they cost a few bytes.
+	if p, err = c.readInts(p, len(nr), version); err != nil {
+		return rows[:start], fmt.Errorf("tsdb: rollup block: first offsets: %w", err)
+	}
+	times := fields&FieldTimes != 0
+	for i, off := range c.ints {
+		if off >= uint64(width) {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: first offset %d", encoding.ErrCorrupt, off)
 		}
-		if left > 0 {
-			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: truncated offsets", encoding.ErrCorrupt)
-		}
-		p = p[i:]
-	} else {
-		for i := range nr {
-			off, k := binary.Uvarint(p)
-			if k <= 0 || off >= uint64(width) {
-				return rows[:start], fmt.Errorf("tsdb: rollup block: %w: first offset %d", encoding.ErrCorrupt, off)
-			}
-			p = p[k:]
+		if times {
 			nr[i].FirstT = nr[i].End - width + 1 + int64(off)
 		}
-		for i := range nr {
-			off, k := binary.Uvarint(p)
-			if k <= 0 || off >= uint64(width) || nr[i].End-int64(off) < nr[i].FirstT {
+	}
+	if p, err = c.readInts(p, len(nr), version); err != nil {
+		return rows[:start], fmt.Errorf("tsdb: rollup block: last offsets: %w", err)
+	}
+	for i, off := range c.ints {
+		if off >= uint64(width) {
+			return rows[:start], fmt.Errorf("tsdb: rollup block: %w: last offset %d", encoding.ErrCorrupt, off)
+		}
+		if times {
+			if nr[i].End-int64(off) < nr[i].FirstT {
 				return rows[:start], fmt.Errorf("tsdb: rollup block: %w: last offset %d", encoding.ErrCorrupt, off)
 			}
-			p = p[k:]
 			nr[i].LastT = nr[i].End - int64(off)
 		}
 	}

@@ -194,7 +194,9 @@ func (it *RollupIterator) read(db *DB, id uint32, res Resolution, fields RollupF
 		w := start
 		for i := start; i < len(it.rows); i++ {
 			if e := it.rows[i].End; e >= lowEnd && e <= hiEnd {
-				it.rows[w] = it.rows[i]
+				if w != i {
+					it.rows[w] = it.rows[i]
+				}
 				w++
 			}
 		}

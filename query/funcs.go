@@ -341,8 +341,11 @@ func (ev *evaluator) rangeFunction(e *parser.Call, fn rangeFunc, sink func(*Seri
 		if sink != nil {
 			series.Floats, series.Histograms = fbuf[:0], hbuf[:0]
 		}
-		step := 0
-		for ts := ev.start; ts <= ev.end; ts, step = ts+ev.interval, step+1 {
+		step, ts := 0, ev.start
+		if ru != nil {
+			step, ts = ru.run(ev, rt, &series.Floats, numSteps)
+		}
+		for ; ts <= ev.end; ts, step = ts+ev.interval, step+1 {
 			maxt := rt.at1(ts)
 			mint := maxt - rangeMs
 			if ru != nil {

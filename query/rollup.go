@@ -282,3 +282,73 @@ func sumWindows(ws []tsdb.Rollup) (sum float64, n int64, fine bool) {
 	}
 	return sum + c, n, true
 }
+
+// run answers the leading steps of a series from its windows, appending
+// their points to dst, and returns the first step it left (the index and
+// its timestamp): a step past the rolled-up windows or one the windows
+// cannot answer exactly, which the caller computes from raw samples. It is
+// step in a loop, with the common one-window range read straight from its
+// window instead, so that a step costs a comparison and a field load.
+func (r *rollupEval) run(ev *evaluator, rt refTimes, dst *[]FPoint, numSteps int) (step int, ts int64) {
+	single := r.rangeMs == r.width
+	j := 0
+	for ts = ev.start; ts <= ev.end; ts, step = ts+ev.interval, step+1 {
+		maxt := rt.at1(ts)
+		if maxt > r.complete {
+			return step, ts
+		}
+		var (
+			f         float64
+			ok, exact bool
+		)
+		if single {
+			for j < len(r.rows) && r.rows[j].End < maxt {
+				j++
+			}
+			if j == len(r.rows) || r.rows[j].End != maxt {
+				continue
+			}
+			f, ok, exact = r.one(&r.rows[j], maxt)
+		} else {
+			f, ok, exact = r.step(maxt-r.rangeMs, maxt)
+		}
+		if !exact {
+			return step, ts
+		}
+		if ok {
+			if *dst == nil {
+				*dst = make([]FPoint, 0, numSteps)
+			}
+			*dst = append(*dst, FPoint{T: ts, F: f})
+		}
+	}
+	return step, ts
+}
+
+// one is step over the single window w ending at maxt, the range (maxt-width, maxt].
+func (r *rollupEval) one(w *tsdb.Rollup, maxt int64) (f float64, ok, exact bool) {
+	switch r.fn {
+	case rollupMax:
+		return w.Max, true, true
+	case rollupMin:
+		return w.Min, true, true
+	case rollupCount:
+		return float64(w.Count), true, true
+	case rollupLast:
+		return w.Last, true, true
+	case rollupSum:
+		return w.SumValue(), true, true
+	case rollupAvg:
+		m, fine := w.Mean()
+		return m, fine, fine
+	}
+	if w.Count < 2 {
+		return 0, false, true
+	}
+	isCounter := r.fn != rollupDelta
+	result := w.Increase
+	if !isCounter {
+		result = w.Last - w.First
+	}
+	return extrapolate(result, w.FirstT, w.LastT, w.First, int(w.Count-1), maxt-r.width, maxt, r.rangeSeconds, isCounter, r.fn == rollupRate), true, true
+}

@@ -47,8 +47,9 @@ const compactGroupSeries = 1024
 // histogram chunks are left as they are.
 //
 // It runs beside appends and queries, holding the commit lock only to take
-// a snapshot per group of series and to commit each batch, stops at the
-// next series when ctx is cancelled, and is idempotent. Flush, Compact and Close run it over every
+// a snapshot per group of series (its batches commit without it, so
+// appends never wait for a rewrite to reach Pebble), stops at the next
+// series when ctx is cancelled, and is idempotent. Flush, Compact and Close run it over every
 // window.
 func (db *DB) CompactChunks(ctx context.Context, before int64) (MaintenanceStats, error) {
 	db.compactMu.Lock()
@@ -176,19 +177,28 @@ func (c *compactor) group(ctx context.Context, group []*memSeries) (err error) {
 	return nil
 }
 
-// commit commits b, the rewrite of group[lo:hi], under the commit lock,
-// unless a series lost chunks since the snapshot (DropBefore moves its
-// earliest sample up): then b could write back a chunk that is gone, so
-// it is dropped and those series stay to do.
+// commit commits b, the rewrite of group[lo:hi], without the commit lock,
+// unless a series lost chunks since the snapshot (its earliest sample moved
+// up): then b could write back a chunk that is gone, so it is dropped and
+// those series stay to do.
+//
+// Appends never wait for this commit. It needs no commit lock because
+// nothing else that runs meanwhile touches the keys b writes or deletes:
+// seals only add chunks, under keys with seq >= 1 that b never writes
+// (its chunks carry seq 0) and that the snapshot did not hold, so b never
+// deletes them; a seal into a window b rewrites lowers that series'
+// compactW, so the next pass merges its chunk. The only other writer
+// that deletes chunks, DropBefore, holds compactMu as this pass does, so
+// it cannot run between the snapshot and the commit; the earliest-sample
+// check stays as a guard should that ever change.
 func (c *compactor) commit(b *pebble.Batch, group []*memSeries, lo, hi int) error {
-	db := c.db
-	db.commitMu.Lock()
-	defer db.commitMu.Unlock()
 	for j := lo; j < hi; j++ {
 		if group[j].minT.Load() > c.minT[j] {
+			c.db.commitMu.Lock()
 			for k := lo; k < hi; k++ {
 				group[k].compactW = min(group[k].compactW, c.from[k])
 			}
+			c.db.commitMu.Unlock()
 			return nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -236,4 +237,78 @@ func TestDropBeforeStops(t *testing.T) {
 	require.NoError(t, db.Close())
 	_, err = db.DropBefore(t.Context(), 3*hourMs)
 	require.ErrorIs(t, err, ErrClosed)
+}
+
+// TestDropBeforeWhileSealing drops old chunks again and again while every
+// series is being sealed every few commits, so seals land between a drop
+// batch's scan (done without the commit lock) and its commit. Every
+// acknowledged sample at or after the last cut is kept, nothing older
+// than the chunk straddling it is, and a reopened store (its marks and
+// write-ahead replay) reads back the same.
+func TestDropBeforeWhileSealing(t *testing.T) {
+	dir := t.TempDir()
+	opts := &Options{ChunkSamples: 4}
+	db, err := Open(dir, opts)
+	require.NoError(t, err)
+	ctx := t.Context()
+	const series, commits, step = 300, 600, int64(60_000)
+	lss := make([]Labels, series)
+	for i := range lss {
+		lss[i] = FromStrings(MetricName, "sealing", "i", fmt.Sprint(i))
+	}
+	var acked atomic.Int64 // commits acknowledged
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		refs := make([]SeriesRef, series)
+		for k := range int64(commits) {
+			app := db.Appender(ctx)
+			for i := range lss {
+				var err error
+				if refs[i], err = app.Append(refs[i], lss[i], k*step, float64(k)); !assertNoError(t, err) {
+					return
+				}
+			}
+			if !assertNoError(t, app.Commit()) {
+				return
+			}
+			acked.Store(k + 1)
+		}
+	})
+	var cut int64
+	for drops := 0; acked.Load() < commits && !t.Failed(); drops++ {
+		if c := (acked.Load() - 120) * step; c > cut {
+			cut = c
+		}
+		_, err := db.DropBefore(ctx, cut)
+		require.NoError(t, err)
+	}
+	wg.Wait()
+	require.False(t, t.Failed())
+	_, err = db.DropBefore(ctx, cut)
+	require.NoError(t, err)
+	check := func(db *DB) map[string][]fsample {
+		got := readAll(t, db, math.MinInt64, math.MaxInt64)
+		require.Len(t, got, series)
+		for k, s := range got {
+			var keep []fsample
+			for _, x := range s {
+				if x.t >= cut {
+					keep = append(keep, x)
+				}
+			}
+			require.Len(t, keep, int(commits-cut/step), k)
+			for j, x := range keep {
+				require.Equal(t, fsample{t: cut + int64(j)*step, v: float64(cut/step + int64(j))}, x, k)
+			}
+			// Only the chunk straddling the cut holds older samples.
+			require.Greater(t, s[0].t, cut-int64(opts.ChunkSamples)*step, k)
+		}
+		return got
+	}
+	want := check(db)
+	require.NoError(t, db.Close())
+	db, err = Open(dir, opts)
+	require.NoError(t, err)
+	require.Equal(t, want, check(db))
+	require.NoError(t, db.Close())
 }

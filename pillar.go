@@ -101,6 +101,10 @@ type Options struct {
 	// lowest priority, so ingestion and queries win when CPU is short
 	// (see compaction.Options.NormalPriority).
 	CompactionNormalPriority bool
+	// CompactionShare is the fraction of time a background maintenance
+	// slot may spend running jobs; after each job it rests for the rest
+	// (see compaction.Options.Share). Default 0.25.
+	CompactionShare float64
 	// DisableMaintenance stops the background maintenance passes; Compact
 	// still runs one. Default false: a pass runs every CompactionInterval.
 	DisableMaintenance bool
@@ -229,6 +233,7 @@ func Open(dir string, o *Options) (*DB, error) {
 		Interval:       opts.CompactionInterval,
 		Now:            opts.Now,
 		NormalPriority: opts.CompactionNormalPriority,
+		Share:          opts.CompactionShare,
 	})
 	if err != nil {
 		return nil, db.abort(fmt.Errorf("pillar: %w", err))

@@ -14,7 +14,10 @@
 //
 // A Scheduler runs every job once per Options.Interval, at most
 // Options.Concurrency at a time, in the order given (a job starts only
-// after every job before it has started). A job that fails is recorded and
+// after every job before it has started). In background passes each job
+// slot rests after a job in proportion to its run time (Options.Share),
+// so a pass of heavy jobs spreads out instead of taking a CPU from
+// ingestion for as long as it lasts. A job that fails is recorded and
 // runs again at the next interval; no job error stops the scheduler or the
 // process. Close cancels the context of the running jobs and waits for
 // them, so a job must return promptly when its context ends, and must
@@ -26,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -77,6 +81,14 @@ type Options struct {
 	// is short ingestion and queries get it and maintenance waits; RunOnce
 	// always runs at normal priority. Elsewhere there is no difference.
 	NormalPriority bool
+	// Share is the fraction of wall time a background job slot may spend
+	// running jobs: after a job that ran for d, its slot rests for
+	// d×(1−Share)/Share before the next job may take it, so a pass of
+	// heavy jobs leaves ingestion most of a CPU even while it runs (the
+	// Go scheduler has no priorities: a running job holds one of the
+	// process's Ps, whatever its thread's niceness). 1 means no rest;
+	// RunOnce never rests. Default 0.25.
+	Share float64
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -90,6 +102,12 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.Interval < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative Interval %v", ErrOptions, r.Interval))
+	}
+	if r.Share < 0 || r.Share > 1 || math.IsNaN(r.Share) {
+		errs = append(errs, fmt.Errorf("%w: Share %v outside (0, 1]", ErrOptions, r.Share))
+	}
+	if r.Share == 0 {
+		r.Share = 0.25
 	}
 	if r.Concurrency == 0 {
 		r.Concurrency = max(1, runtime.NumCPU()/4)
@@ -334,10 +352,14 @@ func (s *Scheduler) pass(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-s.sem }()
-			if err := s.run(ctx, i, background && !s.opts.NormalPriority); err != nil {
+			took, err := s.run(ctx, i, background && !s.opts.NormalPriority)
+			if err != nil {
 				emu.Lock()
 				errs = append(errs, err)
 				emu.Unlock()
+			}
+			if background {
+				s.rest(ctx, took)
 			}
 		}()
 	}
@@ -348,14 +370,30 @@ func (s *Scheduler) pass(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// run runs job i once, at low CPU priority when low is set, and records
-// it. A panic in a job is recovered and recorded as its error: maintenance
-// must never take the process down.
-func (s *Scheduler) run(ctx context.Context, i int, low bool) (err error) {
+// rest holds a job slot idle after a background job that ran for took,
+// so that background jobs run at most Share of the time (see
+// Options.Share); it returns early when ctx ends.
+func (s *Scheduler) rest(ctx context.Context, took time.Duration) {
+	d := time.Duration(float64(took) * (1 - s.opts.Share) / s.opts.Share)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// run runs job i once, at low CPU priority when low is set, records it
+// and returns how long it ran. A panic in a job is recovered and recorded
+// as its error: maintenance must never take the process down.
+func (s *Scheduler) run(ctx context.Context, i int, low bool) (d time.Duration, err error) {
 	s.jobMu[i].Lock()
 	defer s.jobMu[i].Unlock()
 	if err := ctx.Err(); err != nil {
-		return err // stopped before it began: not a run
+		return 0, err // stopped before it began: not a run
 	}
 	j := &s.jobs[i]
 	s.mu.Lock()
@@ -377,7 +415,7 @@ func (s *Scheduler) run(ctx context.Context, i int, low bool) (err error) {
 	} else {
 		call()
 	}
-	d := time.Since(began)
+	d = time.Since(began)
 	if err != nil {
 		err = fmt.Errorf("compaction: job %s: %w", j.Name, err)
 	}
@@ -398,7 +436,7 @@ func (s *Scheduler) run(ctx context.Context, i int, low bool) (err error) {
 		m.LastError = ""
 	}
 	s.mu.Unlock()
-	return err
+	return d, err
 }
 
 // Metrics returns a snapshot of what every job has done.

@@ -193,3 +193,41 @@ func TestRunOnceHonoursContext(t *testing.T) {
 	require.ErrorIs(t, s.RunOnce(ctx), context.Canceled)
 	require.Zero(t, runs.Load())
 }
+
+// A background job's slot rests after it in proportion to its run time,
+// so the next job starts only once the jobs have had their Share of the
+// time; a forced pass does not rest.
+func TestBackgroundJobsRestAfterRunning(t *testing.T) {
+	const work = 30 * time.Millisecond
+	var mu sync.Mutex
+	var starts []time.Time
+	job := func(context.Context) (Result, error) {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		mu.Unlock()
+		time.Sleep(work)
+		return Result{}, nil
+	}
+	s, err := New([]Job{{Name: "a", Run: job}, {Name: "b", Run: job}},
+		&Options{Interval: time.Hour, Concurrency: 1, Share: 0.25, NormalPriority: true})
+	require.NoError(t, err)
+	s.Start()
+	s.Trigger()
+	require.Eventually(t, func() bool { return s.Metrics().Passes == 1 }, 5*time.Second, time.Millisecond)
+	mu.Lock()
+	require.Len(t, starts, 2)
+	// a ran for work, then its slot rested 3×work.
+	require.GreaterOrEqual(t, starts[1].Sub(starts[0]), 4*work)
+	starts = starts[:0]
+	mu.Unlock()
+
+	require.NoError(t, s.RunOnce(t.Context()))
+	mu.Lock()
+	require.Len(t, starts, 2)
+	require.Less(t, starts[1].Sub(starts[0]), 4*work, "a forced pass does not rest")
+	mu.Unlock()
+	require.NoError(t, s.Close())
+
+	_, err = New(nil, &Options{Share: 1.5})
+	require.ErrorIs(t, err, ErrOptions)
+}

@@ -145,6 +145,9 @@ func (ev *evaluator) rollupSelect(vs *parser.VectorSelector, res tsdb.Resolution
 	ev.stats.RollupSelectors++
 	ev.stats.Resolution = max(ev.stats.Resolution, res.Duration())
 	rs := q.SelectRollups(ev.ctx, res, ru.fn.fields(ru.rangeMs == ru.width), ev.toMatchers(vs.LabelMatchers)...)
+	// The set holds a Pebble iterator until its end; a failed step
+	// unwinds before that.
+	defer func() { _ = rs.Close() }()
 	var it *tsdb.RollupIterator
 	for rs.Next() {
 		s := rs.At()

@@ -17,6 +17,10 @@ import (
 // [mint, maxt]. Windows after a series' RollupIterator.Complete are not
 // rolled up (yet, or not trustworthy); read them from RollupSeries.Raw.
 // Only the float fields in fields are decoded; the others read as zero.
+//
+// The set reads every series' rollups through one Pebble iterator, opened
+// by the first Iterator call and closed when Next reports the end; a
+// caller that stops before then must call Close.
 func (q *Querier) SelectRollups(ctx context.Context, res Resolution, fields RollupFields, ms ...*Matcher) *RollupSet {
 	if res.Millis() == 0 {
 		return &RollupSet{err: fmt.Errorf("%w: %d", ErrUnknownResolution, uint8(res))}
@@ -31,16 +35,56 @@ type RollupSet struct {
 	fields RollupFields
 	cur    RollupSeries
 	err    error
+	// pit reads the rollups of every series at res: one iterator per set
+	// rather than one per series, which costs more to open and position
+	// than reading an hourly series' few blocks.
+	pit    *pebble.Iterator
+	closed bool
 }
 
-// Next advances to the next series.
+// Next advances to the next series. At the end it closes the set.
 func (rs *RollupSet) Next() bool {
-	if rs.err != nil || !rs.ss.Next() {
+	if rs.err != nil || rs.closed || !rs.ss.Next() {
+		rs.closeIter()
 		return false
 	}
 	s := rs.ss.At().(*series)
-	rs.cur = RollupSeries{raw: *s, res: rs.res, fields: rs.fields}
+	rs.cur = RollupSeries{raw: *s, res: rs.res, fields: rs.fields, set: rs}
 	return true
+}
+
+// Close releases the set's Pebble iterator. It is idempotent; Next calls
+// it at the end, and a caller that stops earlier must. Series of a closed
+// set still read their rollups, each through an iterator of its own.
+func (rs *RollupSet) Close() error {
+	rs.closeIter()
+	return rs.err
+}
+
+func (rs *RollupSet) closeIter() {
+	rs.closed = true
+	if rs.pit == nil {
+		return
+	}
+	if err := rs.pit.Close(); err != nil && rs.err == nil {
+		rs.err = fmt.Errorf("tsdb: close rollup iterator: %w", err)
+	}
+	rs.pit = nil
+}
+
+// iter returns the set's Pebble iterator over every rollup key at its
+// resolution, opening it on first use; nil once the set is closed.
+func (rs *RollupSet) iter(db *DB) (*pebble.Iterator, error) {
+	if rs.pit != nil || rs.closed {
+		return rs.pit, nil
+	}
+	lower := keys.AppendMetricRollupResPrefix(nil, uint8(rs.res))
+	pit, err := db.p.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
+	if err != nil {
+		return nil, err
+	}
+	rs.pit = pit
+	return pit, nil
 }
 
 // At returns the current series, valid until the next call to Next.
@@ -59,6 +103,7 @@ type RollupSeries struct {
 	raw    series
 	res    Resolution
 	fields RollupFields
+	set    *RollupSet // lends its iterator while open
 }
 
 // Labels returns the series' labels. The caller must not modify them.
@@ -76,13 +121,23 @@ func (r *RollupSeries) Raw() Series {
 
 // Iterator returns an iterator over the series' rollup windows, reusing
 // reuse when non-nil. It reads the series' mark and blocks from one
-// consistent view of the store.
+// consistent view of the store: while the set is open, the view its
+// iterator opened with, the same for every series of the set.
 func (r *RollupSeries) Iterator(reuse *RollupIterator) *RollupIterator {
 	it := reuse
 	if it == nil {
 		it = &RollupIterator{}
 	}
-	it.load(r.raw.q.db, r.raw.s.id, r.res, r.fields, r.raw.q.mint, r.raw.q.maxt)
+	var pit *pebble.Iterator
+	if r.set != nil {
+		var err error
+		if pit, err = r.set.iter(r.raw.q.db); err != nil {
+			it.rows, it.i, it.complete = it.rows[:0], -1, math.MinInt64
+			it.err = fmt.Errorf("tsdb: read rollups of series %d: %w", r.raw.s.id, err)
+			return it
+		}
+	}
+	it.load(r.raw.q.db, pit, r.raw.s.id, r.res, r.fields, r.raw.q.mint, r.raw.q.maxt)
 	return it
 }
 
@@ -137,29 +192,34 @@ func (it *RollupIterator) At() *Rollup { return &it.rows[it.i] }
 // Err returns the first error met, if any.
 func (it *RollupIterator) Err() error { return it.err }
 
-func (it *RollupIterator) load(db *DB, id uint32, res Resolution, fields RollupFields, mint, maxt int64) {
+func (it *RollupIterator) load(db *DB, pit *pebble.Iterator, id uint32, res Resolution, fields RollupFields, mint, maxt int64) {
 	it.rows, it.i, it.complete, it.err = it.rows[:0], -1, math.MinInt64, nil
-	if err := it.read(db, id, res, fields, mint, maxt); err != nil {
+	if err := it.read(db, pit, id, res, fields, mint, maxt); err != nil {
 		it.rows = it.rows[:0]
 		it.err = fmt.Errorf("tsdb: read rollups of series %d: %w", id, err)
 	}
 }
 
-func (it *RollupIterator) read(db *DB, id uint32, res Resolution, fields RollupFields, mint, maxt int64) error {
+// read reads the series' rollups through pit, which may hold other
+// series' keys too, or through an iterator of its own when pit is nil.
+func (it *RollupIterator) read(db *DB, pit *pebble.Iterator, id uint32, res Resolution, fields RollupFields, mint, maxt int64) error {
 	width := res.Millis()
 	it.key = keys.AppendMetricRollupPrefix(it.key[:0], uint8(res), id)
-	it.upper = append(it.upper[:0], it.key...)
-	it.upper = keys.PrefixEnd(it.upper)
-	pit, err := db.p.NewIter(&pebble.IterOptions{LowerBound: it.key, UpperBound: it.upper})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := pit.Close(); cerr != nil && it.err == nil {
-			it.err = cerr
+	if pit == nil {
+		it.upper = append(it.upper[:0], it.key...)
+		it.upper = keys.PrefixEnd(it.upper)
+		own, err := db.p.NewIter(&pebble.IterOptions{LowerBound: it.key, UpperBound: it.upper})
+		if err != nil {
+			return err
 		}
-	}()
-	if !pit.First() || !bytes.Equal(pit.Key(), it.key) {
+		defer func() {
+			if cerr := own.Close(); cerr != nil && it.err == nil {
+				it.err = cerr
+			}
+		}()
+		pit = own
+	}
+	if !pit.SeekGE(it.key) || !bytes.Equal(pit.Key(), it.key) {
 		return pit.Error()
 	}
 	m, err := decodeRollupMark(pit.Value())
@@ -177,12 +237,12 @@ func (it *RollupIterator) read(db *DB, id uint32, res Resolution, fields RollupF
 	}
 	it.key = keys.AppendMetricRollupBlock(it.key[:0], uint8(res), id, rollupBlockEnd(windowEnd(lowEnd, width), width))
 	for ok := pit.SeekGE(it.key); ok; ok = pit.Next() {
-		_, _, blockEnd, isMark, err := keys.ParseMetricRollup(pit.Key())
+		_, kid, blockEnd, isMark, err := keys.ParseMetricRollup(pit.Key())
 		if err != nil {
 			return err
 		}
-		if isMark {
-			continue
+		if kid != id || isMark {
+			break // the next series
 		}
 		if blockEnd-width*rollupBlockWindows >= hiEnd {
 			break

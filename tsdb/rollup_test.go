@@ -208,6 +208,7 @@ func TestRollupsMatchRaw(t *testing.T) {
 	rit := rs.At().Raw().Iterator(nil)
 	require.Equal(t, ValFloat, rit.Next())
 	require.GreaterOrEqual(t, rit.AtT(), mint)
+	require.NoError(t, rs.Close())
 	require.NoError(t, q.Close())
 
 	// Asking for some fields decodes those and leaves the others zero.
@@ -225,6 +226,16 @@ func TestRollupsMatchRaw(t *testing.T) {
 		require.Zero(t, g.Min+g.Sum+g.SumC+g.First+g.Last)
 	}
 	require.NoError(t, it.Err())
+	require.NoError(t, rs.Close())
+	// A series' iterator still reads once its set is closed, through a
+	// Pebble iterator of its own.
+	it = rs.At().Iterator(it)
+	n := 0
+	for ; it.Next(); n++ {
+		require.Equal(t, math.Float64bits(full[n].Max), math.Float64bits(it.At().Max))
+	}
+	require.NoError(t, it.Err())
+	require.Len(t, full, n)
 	require.NoError(t, q2.Close())
 
 	bad := q.SelectRollups(ctx, Resolution(9), AllRollupFields)
@@ -452,6 +463,7 @@ func TestRollupIteratorAllocs(t *testing.T) {
 	})
 	require.Less(t, allocs, 8.0)
 	require.Less(t, allocs/float64(n), 0.01)
+	require.NoError(t, rs.Close())
 }
 
 func TestRollupConcurrent(t *testing.T) {
@@ -554,6 +566,7 @@ func TestRollupConcurrent(t *testing.T) {
 		require.NoError(t, it.Err())
 		require.Equal(t, floorTo((steps-1)*60_000, Res1h.Millis()), it.Complete())
 		requireSameRollups(t, refRollups(samples, Res1h.Millis(), math.MinInt64, it.Complete()), got, "series "+strconv.Itoa(j))
+		require.NoError(t, rs.Close())
 		require.NoError(t, q.Close())
 	}
 }

@@ -20,7 +20,13 @@ const (
 
 // AppendMetricRollupMark appends the key of a series' rollup mark at resolution res.
 func AppendMetricRollupMark(dst []byte, res uint8, id uint32) []byte {
-	return AppendUint32(append(AppendPrefix(dst, StoreMetrics, MetricRollup), res), id)
+	return AppendUint32(AppendMetricRollupResPrefix(dst, res), id)
+}
+
+// AppendMetricRollupResPrefix appends the prefix shared by every series'
+// rollup marks and blocks at resolution res.
+func AppendMetricRollupResPrefix(dst []byte, res uint8) []byte {
+	return append(AppendPrefix(dst, StoreMetrics, MetricRollup), res)
 }
 
 // AppendMetricRollupPrefix appends the prefix shared by a series' rollup

@@ -43,6 +43,14 @@ func TestMetricRollupOrder(t *testing.T) {
 	for _, k := range [][]byte{mark, a, b} {
 		require.True(t, bytes.HasPrefix(k, p))
 	}
+	// Every key at one resolution, of any series, shares its resolution's
+	// prefix, and no key at another resolution does.
+	rp := AppendMetricRollupResPrefix(nil, 1)
+	for _, k := range [][]byte{mark, a, b, other} {
+		require.True(t, bytes.HasPrefix(k, rp))
+	}
+	require.False(t, bytes.HasPrefix(otherRes, rp))
+	require.LessOrEqual(t, bytes.Compare(PrefixEnd(rp), otherRes), 0)
 	// Rollup keys never collide with the other metric kinds.
 	for _, k := range []byte{MetricSeries, MetricWAL, MetricChunk, MetricMark} {
 		require.NotEqual(t, k, MetricRollup)

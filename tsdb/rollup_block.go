@@ -226,16 +226,53 @@ func (a *rollupAcc) flush() {
 // these four integer columns is a sequence of runs, (value uv, length uv)
 // pairs whose lengths (each ≥ 1) add up to n: a regularly scraped series
 // has consecutive windows with the same count and offsets, so a column is
-// one run, a few bytes that decode without a varint per window. (Version 1
-// blocks store n uvarints per column instead; they still decode.) The
-// float columns are Min, Max, Sum, SumC, First, Last, Increase, each one
-// float chunk (encoding.AppendBestFloats) with the windows' ends as
-// timestamps; the chunks carry their own checksums.
+// one run, a few bytes that decode without a varint per window. The float
+// columns are Min, Max, Sum, SumC, First, Last, Increase, each a codec byte
+// and its data:
+//
+//   - colChunk: one float chunk (encoding.AppendBestFloats) with the
+//     windows' ends as timestamps, carrying its own checksum;
+//   - colIntDeltas: every value is an integer of magnitude at most 2^53
+//     (counters, counts, sums of integers), stored as n zigzag uvarints,
+//     each the difference from the previous value (the first from 0). It
+//     decodes several times faster than a chunk; hourly blocks, the ones
+//     long-range queries read, use it whenever the values allow and it
+//     takes at most twice a chunk's bytes, finer blocks only when it is
+//     no larger.
+//
+// Version 1 blocks store n uvarints per integer column and bare chunks as
+// float columns; they still decode.
 const (
 	rollupBlockVersion = 2
 	rollupBlockWindows = 256
 	rollupFloatColumns = 7
+
+	colChunk     = 0
+	colIntDeltas = 1
+
+	// maxExactInt bounds the values colIntDeltas stores: every integer up
+	// to it in magnitude is a float64 exactly.
+	maxExactInt = 1 << 53
 )
+
+// appendIntDeltas appends vs as colIntDeltas data, or reports false when a
+// value is not an integer within ±2^53 (or is -0, whose sign an integer
+// loses).
+func appendIntDeltas(dst []byte, vs []float64) ([]byte, bool) {
+	prev := int64(0)
+	for _, v := range vs {
+		if !(v >= -maxExactInt && v <= maxExactInt) {
+			return dst, false
+		}
+		x := int64(v)
+		if math.Float64bits(float64(x)) != math.Float64bits(v) {
+			return dst, false
+		}
+		dst = encoding.AppendVarint(dst, x-prev)
+		prev = x
+	}
+	return dst, true
+}
 
 // rollupBlockEnd returns the end of the block holding the window ending at end.
 func rollupBlockEnd(end, width int64) int64 { return windowEnd(end, width*rollupBlockWindows) }
@@ -247,6 +284,7 @@ type rollupCodec struct {
 	vs      []float64
 	fit     encoding.FloatIterator
 	raw     []byte
+	alt     []byte
 	ints    []uint64
 }
 
@@ -378,9 +416,18 @@ func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockE
 			c.vs = append(c.vs, floatColumn(&rows[i], col))
 		}
 		var err error
-		c.raw, err = encoding.AppendBestFloats(c.raw[:0], c.ts, c.vs)
+		c.raw, err = encoding.AppendBestFloats(append(c.raw[:0], colChunk), c.ts, c.vs)
 		if err != nil {
 			return dst, fmt.Errorf("tsdb: encode rollup block: %w", err)
+		}
+		limit := len(c.raw)
+		if width >= time.Hour.Milliseconds() {
+			limit *= 2
+		}
+		if ints, ok := appendIntDeltas(append(c.alt[:0], colIntDeltas), c.vs); ok && len(ints) <= limit {
+			c.raw, c.alt = ints, c.raw
+		} else {
+			c.alt = ints
 		}
 		p = encoding.AppendBytesField(p, c.raw)
 	}
@@ -481,6 +528,23 @@ func (c *rollupCodec) decodeRollupFields(rows []Rollup, b []byte, width, blockEn
 		if fields&columnFields[col] == 0 {
 			continue
 		}
+		if version != 1 {
+			if len(chunk) == 0 {
+				return rows[:start], fmt.Errorf("tsdb: rollup block: %w: column %d is empty", encoding.ErrCorrupt, col)
+			}
+			codec := chunk[0]
+			chunk = chunk[1:]
+			switch codec {
+			case colChunk:
+			case colIntDeltas:
+				if err := readIntDeltas(nr, col, chunk); err != nil {
+					return rows[:start], fmt.Errorf("tsdb: rollup block: column %d: %w", col, err)
+				}
+				continue
+			default:
+				return rows[:start], fmt.Errorf("tsdb: rollup block: %w: column %d codec %d", encoding.ErrCorrupt, col, codec)
+			}
+		}
 		if err := c.fit.Reset(chunk); err != nil {
 			return rows[:start], fmt.Errorf("tsdb: rollup block: %w", err)
 		}
@@ -507,6 +571,25 @@ func (c *rollupCodec) decodeRollupFields(rows []Rollup, b []byte, width, blockEn
 		return rows[:start], fmt.Errorf("tsdb: rollup block: %w: %d trailing bytes", encoding.ErrCorrupt, d.Len())
 	}
 	return rows, nil
+}
+
+// readIntDeltas sets column col of every window from colIntDeltas data b,
+// which must hold exactly len(nr) values.
+func readIntDeltas(nr []Rollup, col int, b []byte) error {
+	x := int64(0)
+	for i := range nr {
+		u, k := binary.Uvarint(b)
+		if k <= 0 {
+			return fmt.Errorf("%w: %d of %d integer values", encoding.ErrCorrupt, i, len(nr))
+		}
+		b = b[k:]
+		x += encoding.Unzigzag(u)
+		setFloatColumn(&nr[i], col, float64(x))
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("%w: %d bytes after the integer values", encoding.ErrCorrupt, len(b))
+	}
+	return nil
 }
 
 // rollupMark is a series' progress at one resolution: every window ending

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pillar-db/pillar/encoding"
 )
 
 // rollupSample is one raw sample of a rollup test series.
@@ -568,5 +570,83 @@ func TestRollupConcurrent(t *testing.T) {
 		requireSameRollups(t, refRollups(samples, Res1h.Millis(), math.MinInt64, it.Complete()), got, "series "+strconv.Itoa(j))
 		require.NoError(t, rs.Close())
 		require.NoError(t, q.Close())
+	}
+}
+
+// rollupColumnCodecs returns the codec byte of each float column of block b.
+func rollupColumnCodecs(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var c rollupCodec
+	payload, err := encoding.DecodeBlock(nil, b)
+	require.NoError(t, err)
+	d := encoding.NewDecoder(payload)
+	require.Equal(t, byte(rollupBlockVersion), d.Byte())
+	n := int(d.Uvarint())
+	p := d.Rest()
+	for range 4 {
+		p, err = c.readInts(p, n, rollupBlockVersion)
+		require.NoError(t, err)
+	}
+	d.Reset(p)
+	var codecs []byte
+	for range rollupFloatColumns {
+		col := d.Bytes()
+		require.NoError(t, d.Err())
+		require.NotEmpty(t, col)
+		codecs = append(codecs, col[0])
+	}
+	require.Zero(t, d.Len())
+	return codecs
+}
+
+func TestRollupBlockIntColumns(t *testing.T) {
+	var c rollupCodec
+	width := Res1h.Millis()
+	be := rollupBlockEnd(width, width)
+	base := be - width*rollupBlockWindows
+	// A counter: integer values, stored as deltas in an hourly block,
+	// except SumC (all zero, which a chunk stores in fewer bytes).
+	r := rand.New(rand.NewPCG(9, 10))
+	var rows []Rollup
+	v := 1000.0
+	for i := int64(1); i <= rollupBlockWindows; i++ {
+		e := base + i*width
+		first := v + float64(r.IntN(100))
+		v = first + float64(r.IntN(3000))
+		rows = append(rows, Rollup{End: e, Count: 60, FirstT: e - width + 60_000, LastT: e, First: first, Last: v, Min: first, Max: v, Sum: 60 * first, Increase: v - first})
+	}
+	b, err := c.encodeRollupBlock(nil, rows, width, be)
+	require.NoError(t, err)
+	got, err := c.decodeRollupBlock(nil, b, width, be)
+	require.NoError(t, err)
+	requireSameRollups(t, rows, got, "counter")
+	codecs := rollupColumnCodecs(t, b)
+	for col, codec := range codecs {
+		if col != 3 {
+			require.Equal(t, byte(colIntDeltas), codec, "column %d", col)
+		}
+	}
+	// Values an integer cannot hold to the bit keep a float chunk, each
+	// column on its own: -0, NaN, infinities, fractions, beyond 2^53.
+	for _, odd := range []float64{math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1), 0.5, 1 << 54, -(1 << 54) - 2} {
+		rows[7].Max = odd
+		b, err := c.encodeRollupBlock(nil, rows, width, be)
+		require.NoError(t, err)
+		got, err := c.decodeRollupBlock(nil, b, width, be)
+		require.NoError(t, err)
+		requireSameRollups(t, rows, got, fmt.Sprint(odd))
+		codecs := rollupColumnCodecs(t, b)
+		require.Equal(t, byte(colChunk), codecs[1], "max with %v", odd)
+		require.Equal(t, byte(colIntDeltas), codecs[0], "min with %v", odd)
+	}
+	// Only the wanted columns are decoded, whichever their codec.
+	b, err = c.encodeRollupBlock(nil, rows, width, be)
+	require.NoError(t, err)
+	got, err = c.decodeRollupFields(nil, b, width, be, FieldMax|FieldFirst)
+	require.NoError(t, err)
+	for i := range rows {
+		require.Equal(t, math.Float64bits(rows[i].Max), math.Float64bits(got[i].Max))
+		require.Equal(t, rows[i].First, got[i].First)
+		require.Zero(t, got[i].Min+got[i].Last+got[i].Increase+got[i].Sum)
 	}
 }

@@ -34,7 +34,8 @@
 //	                          filter, runs of small blocks merged
 //	logs.retention            logindex EnforceRetention, which compacts the dropped range
 //
-// Options CompactionInterval and CompactionConcurrency pace it,
+// Options CompactionInterval, CompactionConcurrency and CompactionShare
+// (the fraction of time a job slot may be busy) pace it,
 // DisableMaintenance turns the background passes off, Compact runs a pass
 // now, and Maintenance reports what each job has done and can pause it.
 package pillar

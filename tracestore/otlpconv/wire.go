@@ -229,45 +229,67 @@ func (d *TraceDecoder) resourceSpans(dst []tracestore.Span, b []byte, depth int)
 		return dst, errDepth
 	}
 	var res tracestore.Resource
-	var f field
-	var err error
 	kvStart := len(d.kvs)
-	scopes := 0
+	scopes, err := d.container(b, &res.SchemaURL, func(h []byte) error { return d.resource(&res, h, depth+1) })
+	if err != nil || scopes == 0 {
+		return dst, err
+	}
+	res.Attributes = d.kvList(kvStart)
+	err = eachChild(b, func(i int, c []byte) error {
+		var err error
+		if dst, err = d.scopeSpans(dst, &res, c, depth+1); err != nil {
+			return fmt.Errorf("scope %d: %w", i, err)
+		}
+		return nil
+	})
+	return dst, err
+}
+
+// container reads a ResourceSpans or ScopeSpans message, whose field 1
+// is its header (a Resource or a scope), field 2 its repeated children
+// and field 3 its schema URL: it decodes the header with header, sets
+// *schemaURL and counts the children, which the caller decodes once the
+// header is known (eachChild), since the wire may put it after them.
+func (d *TraceDecoder) container(b []byte, schemaURL *string, header func([]byte) error) (children int, err error) {
+	var f field
 	for rest := b; len(rest) > 0; {
 		if rest, err = f.next(rest); err != nil {
-			return dst, err
+			return 0, err
 		}
 		if f.typ != protowire.BytesType {
 			continue
 		}
 		switch f.num {
 		case 1:
-			if err := d.resource(&res, f.b, depth+1); err != nil {
-				return dst, err
+			if err := header(f.b); err != nil {
+				return 0, err
 			}
 		case 2:
-			scopes++
+			children++
 		case 3:
-			if res.SchemaURL, err = d.str(f.b); err != nil {
-				return dst, err
+			if *schemaURL, err = d.str(f.b); err != nil {
+				return 0, err
 			}
 		}
 	}
-	res.Attributes = d.kvList(kvStart)
-	if scopes == 0 {
-		return dst, nil
-	}
-	si := 0
+	return children, nil
+}
+
+// eachChild calls each with the index and bytes of every field-2
+// submessage of b, a message container has validated.
+func eachChild(b []byte, each func(i int, c []byte) error) error {
+	var f field
+	i := 0
 	for rest := b; len(rest) > 0; {
-		rest, _ = f.next(rest) // validated above
+		rest, _ = f.next(rest) // validated by container
 		if f.num == 2 && f.typ == protowire.BytesType {
-			if dst, err = d.scopeSpans(dst, &res, f.b, depth+1); err != nil {
-				return dst, fmt.Errorf("scope %d: %w", si, err)
+			if err := each(i, f.b); err != nil {
+				return err
 			}
-			si++
+			i++
 		}
 	}
-	return dst, nil
+	return nil
 }
 
 // resource merges one Resource message into res; its attributes go to
@@ -325,48 +347,22 @@ func (d *TraceDecoder) scopeSpans(dst []tracestore.Span, res *tracestore.Resourc
 		return dst, errDepth
 	}
 	var sc tracestore.Scope
-	var f field
-	var err error
 	kvStart := len(d.kvs)
-	spans := 0
-	for rest := b; len(rest) > 0; {
-		if rest, err = f.next(rest); err != nil {
-			return dst, err
-		}
-		if f.typ != protowire.BytesType {
-			continue
-		}
-		switch f.num {
-		case 1:
-			if err := d.scope(&sc, f.b, depth+1); err != nil {
-				return dst, err
-			}
-		case 2:
-			spans++
-		case 3:
-			if sc.SchemaURL, err = d.str(f.b); err != nil {
-				return dst, err
-			}
-		}
+	spans, err := d.container(b, &sc.SchemaURL, func(h []byte) error { return d.scope(&sc, h, depth+1) })
+	if err != nil || spans == 0 {
+		return dst, err
 	}
 	sc.Attributes = d.kvList(kvStart)
-	if spans == 0 {
-		return dst, nil
-	}
-	pi := 0
-	for rest := b; len(rest) > 0; {
-		rest, _ = f.next(rest)
-		if f.num == 2 && f.typ == protowire.BytesType {
-			dst = append(dst, tracestore.Span{})
-			sp := &dst[len(dst)-1]
-			if err := d.span(sp, f.b, depth+1); err != nil {
-				return dst, fmt.Errorf("span %d: %w", pi, err)
-			}
-			sp.Resource, sp.Scope = *res, sc
-			pi++
+	err = eachChild(b, func(i int, c []byte) error {
+		dst = append(dst, tracestore.Span{})
+		sp := &dst[len(dst)-1]
+		if err := d.span(sp, c, depth+1); err != nil {
+			return fmt.Errorf("span %d: %w", i, err)
 		}
-	}
-	return dst, nil
+		sp.Resource, sp.Scope = *res, sc
+		return nil
+	})
+	return dst, err
 }
 
 // scope merges one InstrumentationScope message into sc.

@@ -196,34 +196,12 @@ func appendValue(b []byte, v query.Value, ts int64) []byte {
 			}
 			b = append(b, `{"metric":`...)
 			b = appendLabels(b, s.Labels)
-			if len(s.Floats) > 0 {
-				b = append(b, `,"values":[`...)
-				for j, p := range s.Floats {
-					if j > 0 {
-						b = append(b, ',')
-					}
-					b = append(b, '[')
-					b = appendPromTime(b, p.T)
-					b = append(b, ',')
-					b = appendPromFloat(b, p.F)
-					b = append(b, ']')
-				}
-				b = append(b, ']')
-			}
-			if len(s.Histograms) > 0 {
-				b = append(b, `,"histograms":[`...)
-				for j, p := range s.Histograms {
-					if j > 0 {
-						b = append(b, ',')
-					}
-					b = append(b, '[')
-					b = appendPromTime(b, p.T)
-					b = append(b, ',')
-					b = appendHistogram(b, p.H)
-					b = append(b, ']')
-				}
-				b = append(b, ']')
-			}
+			b = appendPointList(b, `,"values":[`, s.Floats, func(b []byte, p query.FPoint) []byte {
+				return appendPromFloat(append(appendPromTime(b, p.T), ','), p.F)
+			})
+			b = appendPointList(b, `,"histograms":[`, s.Histograms, func(b []byte, p query.HPoint) []byte {
+				return appendHistogram(append(appendPromTime(b, p.T), ','), p.H)
+			})
 			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
@@ -462,4 +440,23 @@ const promAPIVersion = "2.53.0"
 func (s *Server) handlePromBuildInfo(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"status":"success","data":{"version":"`+promAPIVersion+
 		`","revision":"pillar","branch":"","buildUser":"","buildDate":"","goVersion":"go1.26"}}`))
+}
+
+// appendPointList appends a matrix series' points under open (a key and
+// its opening bracket) as [time, value] pairs, nothing when pts is empty;
+// point writes the time, a comma and the value.
+func appendPointList[P any](b []byte, open string, pts []P, point func(b []byte, p P) []byte) []byte {
+	if len(pts) == 0 {
+		return b
+	}
+	b = append(b, open...)
+	for j, p := range pts {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = point(b, p)
+		b = append(b, ']')
+	}
+	return append(b, ']')
 }

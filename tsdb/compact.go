@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -74,9 +75,11 @@ type compactor struct {
 
 	prefix, lower []byte
 	key           []byte
-	out           []byte
+	out, tmp      []byte
 	buf           sampleBuf
 	fit           encoding.FloatIterator
+	cols          columnSharer
+	tcol          []int64
 	changed       bool // the current series got a new chunk
 	stats         MaintenanceStats
 }
@@ -149,6 +152,7 @@ func (c *compactor) group(ctx context.Context, group []*memSeries) (err error) {
 		}
 	}()
 	b := db.p.NewBatch()
+	c.cols.newBatch()
 	defer func() { _ = b.Close() }()
 	for i, s := range group {
 		if i%64 == 0 {
@@ -165,11 +169,16 @@ func (c *compactor) group(ctx context.Context, group []*memSeries) (err error) {
 		}
 		if b.Len() >= compactBatchBytes || i == len(group)-1 {
 			if !b.Empty() {
-				if err := c.commit(b, group, done, i+1); err != nil {
+				ok, err := c.commit(b, group, done, i+1)
+				if err != nil {
 					return err
+				}
+				if ok {
+					c.cols.committed()
 				}
 				_ = b.Close()
 				b = db.p.NewBatch()
+				c.cols.newBatch()
 			}
 			done = i + 1
 		}
@@ -180,7 +189,7 @@ func (c *compactor) group(ctx context.Context, group []*memSeries) (err error) {
 // commit commits b, the rewrite of group[lo:hi], without the commit lock,
 // unless a series lost chunks since the snapshot (its earliest sample moved
 // up): then b could write back a chunk that is gone, so it is dropped and
-// those series stay to do.
+// those series stay to do. It reports whether b was committed.
 //
 // Appends never wait for this commit. It needs no commit lock because
 // nothing else that runs meanwhile touches the keys b writes or deletes:
@@ -191,7 +200,7 @@ func (c *compactor) group(ctx context.Context, group []*memSeries) (err error) {
 // that deletes chunks, DropBefore, holds compactMu as this pass does, so
 // it cannot run between the snapshot and the commit; the earliest-sample
 // check stays as a guard should that ever change.
-func (c *compactor) commit(b *pebble.Batch, group []*memSeries, lo, hi int) error {
+func (c *compactor) commit(b *pebble.Batch, group []*memSeries, lo, hi int) (bool, error) {
 	for j := lo; j < hi; j++ {
 		if group[j].minT.Load() > c.minT[j] {
 			c.db.commitMu.Lock()
@@ -199,13 +208,13 @@ func (c *compactor) commit(b *pebble.Batch, group []*memSeries, lo, hi int) erro
 				group[k].compactW = min(group[k].compactW, c.from[k])
 			}
 			c.db.commitMu.Unlock()
-			return nil
+			return false, nil
 		}
 	}
 	if err := b.Commit(kv.WriteOptions); err != nil {
-		return fmt.Errorf("tsdb: compact chunks: %w", err)
+		return false, fmt.Errorf("tsdb: compact chunks: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // series adds to b the rewrite of every window of series id from window
@@ -240,11 +249,15 @@ func (c *compactor) series(it *pebble.Iterator, b *pebble.Batch, id uint32, from
 		if err != nil {
 			return fmt.Errorf("tsdb: compact chunks: series %d: %w", id, err)
 		}
-		enc, err := encoding.EncodingOf(v)
-		if err != nil {
-			return fmt.Errorf("tsdb: compact chunks: series %d: %w", id, err)
+		hist := false
+		if !isTimesRef(v) {
+			enc, err := encoding.EncodingOf(v)
+			if err != nil {
+				return fmt.Errorf("tsdb: compact chunks: series %d: %w", id, err)
+			}
+			hist = enc == encoding.EncHistogram
 		}
-		rc := rawChunk{keyLo: len(c.arena), seq: seq, hist: enc == encoding.EncHistogram}
+		rc := rawChunk{keyLo: len(c.arena), seq: seq, hist: hist}
 		c.arena = append(c.arena, k...)
 		rc.valLo = len(c.arena)
 		c.arena = append(c.arena, v...)
@@ -282,6 +295,12 @@ func (c *compactor) window(b *pebble.Batch, id uint32) error {
 	for _, rc := range c.chunks {
 		v := c.arena[rc.valLo:rc.valHi]
 		in += len(v)
+		if isTimesRef(v) {
+			if err := c.readShared(buf, c.arena[rc.keyLo:rc.valLo], v); err != nil {
+				return fmt.Errorf("tsdb: compact chunks: series %d: %w", id, err)
+			}
+			continue
+		}
 		if err := c.fit.Reset(v); err != nil {
 			return fmt.Errorf("tsdb: compact chunks: series %d: %w", id, err)
 		}
@@ -307,8 +326,7 @@ func (c *compactor) window(b *pebble.Batch, id uint32) error {
 	out := 0
 	for p := range pieces {
 		lo, hi := n*p/pieces, n*(p+1)/pieces
-		var err error
-		if c.out, err = encoding.AppendBestFloats(c.out[:0], buf.ts[lo:hi], buf.vs[lo:hi]); err != nil {
+		if err := c.encode(b, buf.ts[lo:hi], buf.vs[lo:hi]); err != nil {
 			return fmt.Errorf("tsdb: compact chunks: series %d: %w", id, err)
 		}
 		c.key = keys.AppendMetricChunk(c.key[:0], id, buf.ts[lo], buf.ts[hi-1], 0)
@@ -323,11 +341,87 @@ func (c *compactor) window(b *pebble.Batch, id uint32) error {
 	return nil
 }
 
+// encode sets c.out to the chunk of ts and vs: its values and a reference
+// to a shared timestamp column when ts is one that other series have, else
+// a chunk of its own.
+func (c *compactor) encode(b *pebble.Batch, ts []int64, vs []float64) error {
+	hash, shared, err := c.cols.share(c.db, b, ts)
+	if err != nil {
+		return err
+	}
+	if !shared {
+		c.out, err = encoding.AppendBestFloats(c.out[:0], ts, vs)
+		return err
+	}
+	// The values chunk is built in the column codec's scratch, then framed.
+	c.tmp, err = c.cols.codec.encodeValues(c.tmp[:0], vs)
+	if err != nil {
+		return err
+	}
+	c.out = appendTimesRef(c.out[:0], hash, c.tmp)
+	return nil
+}
+
+// readShared appends the samples of the shared-timestamp chunk v, under
+// key, to buf. Its column cannot be dropped meanwhile: DropBefore holds
+// compactMu, as the caller does.
+func (c *compactor) readShared(buf *sampleBuf, key, v []byte) error {
+	_, cmin, cmax, _, err := keys.ParseMetricChunk(key)
+	if err != nil {
+		return err
+	}
+	hash, values, err := parseTimesRef(v)
+	if err != nil {
+		return err
+	}
+	n, err := valuesLen(values)
+	if err != nil {
+		return err
+	}
+	codec := &c.cols.codec
+	if c.tcol, err = codec.getColumn(c.tcol[:0], c.db, hash, n, cmin, cmax); err != nil {
+		return err
+	}
+	return codec.appendShared(buf, values, c.tcol)
+}
+
 // compactAll compacts every window, for Flush and Close. Callers hold
 // compactMu.
 func (db *DB) compactAll(ctx context.Context) error {
 	_, err := db.compactChunks(ctx, math.MaxInt64)
 	return err
+}
+
+// sharedAt returns the sample at t of the shared-timestamp chunk val with
+// bounds [cmin, cmax]. Callers hold commitMu, under which DropBefore
+// deletes columns, so the column of a chunk seen is there.
+func (db *DB) sharedAt(val []byte, t, cmin, cmax int64) (float64, bool, error) {
+	hash, values, err := parseTimesRef(val)
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := valuesLen(values)
+	if err != nil {
+		return 0, false, err
+	}
+	var codec timesCodec
+	ts, err := codec.getColumn(nil, db, hash, n, cmin, cmax)
+	if err != nil {
+		return 0, false, err
+	}
+	k, ok := slices.BinarySearch(ts, t)
+	if !ok {
+		return 0, false, nil
+	}
+	if err := codec.fit.Reset(values); err != nil {
+		return 0, false, err
+	}
+	if codec.fit.SeekTo(int64(k)) {
+		if i, v := codec.fit.At(); i == int64(k) {
+			return v, true, nil
+		}
+	}
+	return 0, false, codec.fit.Err()
 }
 
 // sealedAt returns series id's sealed sample at t, if there is one.
@@ -358,6 +452,10 @@ func (db *DB) sealedAt(id uint32, t int64) (v float64, h *Histogram, found bool,
 			continue
 		}
 		val := it.Value()
+		if isTimesRef(val) {
+			v, found, err = db.sharedAt(val, t, cmin, cmax)
+			continue
+		}
 		enc, eerr := encoding.EncodingOf(val)
 		if eerr != nil {
 			err = eerr

@@ -38,6 +38,10 @@ type seriesIterator struct {
 	key   []byte
 	lower []byte
 	iopts pebble.IterOptions
+	tcol  []int64    // the shared timestamp columns of segShared pieces
+	times timesCodec // decodes them
+	refs  []pendingColumn
+	ckey  []byte // a column's key
 
 	si      int  // current segment
 	open    bool // segs[si] has been pointed at
@@ -58,7 +62,14 @@ const (
 	segHistograms                // a histogram chunk in arena[lo:hi]
 	segSide                      // samples side[lo:hi]
 	segMerged                    // samples mat[lo:hi]
+	segShared                    // a values chunk in arena[lo:hi], its timestamps tcol[tlo:thi]
 )
+
+// pendingColumn is a segShared piece of tmp whose column is still to read.
+type pendingColumn struct {
+	seg  int // index in tmp
+	hash uint64
+}
 
 // segment is one time-ordered piece of a series: a chunk or a run of
 // buffered samples, with the bounds of its timestamps.
@@ -66,12 +77,14 @@ type segment struct {
 	kind       segKind
 	minT, maxT int64
 	lo, hi     int
+	tlo, thi   int // segShared: the timestamps in tcol
 	src        int // read order: lower reads win over equal timestamps
 }
 
 func (it *seriesIterator) load(db *DB, s *memSeries, mint, maxt int64) {
 	it.mint, it.maxt = mint, maxt
 	it.arena, it.segs, it.tmp = it.arena[:0], it.segs[:0], it.tmp[:0]
+	it.tcol, it.refs = it.tcol[:0], it.refs[:0]
 	it.side.reset()
 	it.mat.reset()
 	it.si, it.open, it.bi, it.started = 0, false, 0, false
@@ -153,6 +166,18 @@ func (it *seriesIterator) loadSealed(db *DB, id uint32) error {
 			continue
 		}
 		v := pit.Value()
+		if isTimesRef(v) {
+			hash, values, perr := parseTimesRef(v)
+			if perr != nil {
+				err = perr
+				break
+			}
+			lo := len(it.arena)
+			it.arena = append(it.arena, values...)
+			it.refs = append(it.refs, pendingColumn{seg: len(it.tmp), hash: hash})
+			it.tmp = append(it.tmp, segment{kind: segShared, minT: cmin, maxT: cmax, lo: lo, hi: len(it.arena)})
+			continue
+		}
 		enc, eerr := encoding.EncodingOf(v)
 		if eerr != nil {
 			err = fmt.Errorf("tsdb: chunk: %w", eerr)
@@ -166,10 +191,42 @@ func (it *seriesIterator) loadSealed(db *DB, id uint32) error {
 		it.arena = append(it.arena, v...)
 		it.tmp = append(it.tmp, segment{kind: kind, minT: cmin, maxT: cmax, lo: lo, hi: len(it.arena)})
 	}
+	if err == nil {
+		err = pit.Error()
+	}
+	if err == nil {
+		err = it.readColumns(pit)
+	}
 	if cerr := pit.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// readColumns reads the timestamp columns of the segShared pieces through
+// the iterator that found them. Consecutive pieces of series scraped
+// together often share one, which is then read once.
+func (it *seriesIterator) readColumns(pit *pebble.Iterator) error {
+	var last columnKey
+	lastLo, lastHi := 0, -1
+	for _, r := range it.refs {
+		seg := &it.tmp[r.seg]
+		n, err := valuesLen(it.arena[seg.lo:seg.hi])
+		if err != nil {
+			return err
+		}
+		if ck := (columnKey{minT: seg.minT, hash: r.hash}); ck == last && lastHi-lastLo == n {
+			seg.tlo, seg.thi = lastLo, lastHi
+			continue
+		}
+		lo := len(it.tcol)
+		if it.tcol, err = it.times.readColumn(it.tcol, pit, &it.ckey, r.hash, n, seg.minT, seg.maxT); err != nil {
+			return err
+		}
+		seg.tlo, seg.thi = lo, len(it.tcol)
+		last, lastLo, lastHi = columnKey{minT: seg.minT, hash: r.hash}, lo, len(it.tcol)
+	}
+	return nil
 }
 
 // group moves the time-sorted pieces of tmp to segs, merging each run of
@@ -226,6 +283,23 @@ func (it *seriesIterator) decodeInto(buf *sampleBuf, m segment) error {
 			buf.hi = append(buf.hi, int32(buf.nh-1))
 		}
 		return wrapChunkErr(it.hit.Err())
+	case segShared:
+		ts := it.tcol[m.tlo:m.thi]
+		k, _ := slices.BinarySearch(ts, it.mint)
+		if err := it.fit.Reset(it.arena[m.lo:m.hi]); err != nil {
+			return fmt.Errorf("tsdb: chunk: %w", err)
+		}
+		for ok := it.fit.SeekTo(int64(k)); ok; ok = it.fit.Next() {
+			i, v := it.fit.At()
+			if i < 0 || i >= int64(len(ts)) {
+				return errSharedIndex(i, len(ts))
+			}
+			if ts[i] > it.maxt {
+				break
+			}
+			buf.addFloat(ts[i], v)
+		}
+		return wrapChunkErr(it.fit.Err())
 	default:
 		if err := it.fit.Reset(it.arena[m.lo:m.hi]); err != nil {
 			return fmt.Errorf("tsdb: chunk: %w", err)
@@ -283,7 +357,7 @@ func (it *seriesIterator) advance(min int64) ValueType {
 func (it *seriesIterator) openSeg(seg *segment) bool {
 	it.open = true
 	switch seg.kind {
-	case segFloats:
+	case segFloats, segShared:
 		if err := it.fit.Reset(it.arena[seg.lo:seg.hi]); err != nil {
 			it.err = fmt.Errorf("tsdb: chunk: %w", err)
 			return false
@@ -309,6 +383,20 @@ func (it *seriesIterator) stepSeg(seg *segment, min int64) bool {
 			return false
 		}
 		it.t, it.v = it.fit.At()
+		it.typ = ValFloat
+	case segShared:
+		ts := it.tcol[seg.tlo:seg.thi]
+		k, _ := slices.BinarySearch(ts, min)
+		if !it.fit.SeekTo(int64(k)) {
+			it.err = wrapChunkErr(it.fit.Err())
+			return false
+		}
+		i, v := it.fit.At()
+		if i < 0 || i >= int64(len(ts)) {
+			it.err = errSharedIndex(i, len(ts))
+			return false
+		}
+		it.t, it.v = ts[i], v
 		it.typ = ValFloat
 	case segHistograms:
 		if !it.hit.SeekTo(min) {
@@ -354,6 +442,28 @@ func (it *seriesIterator) Next() ValueType {
 			}
 			// Past maxt, or a damaged chunk's regressing timestamp: advance
 			// ends or skips it.
+		} else {
+			if err := it.fit.Err(); err != nil {
+				it.err = wrapChunkErr(err)
+				it.typ = ValNone
+				return ValNone
+			}
+			it.open = false
+			it.si++
+		}
+	}
+	if it.typ == ValFloat && it.open && it.segs[it.si].kind == segShared {
+		// The same step in a chunk of shared timestamps.
+		seg := &it.segs[it.si]
+		if it.fit.Next() {
+			i, v := it.fit.At()
+			if i >= 0 && i < int64(seg.thi-seg.tlo) {
+				if t := it.tcol[seg.tlo+int(i)]; t > it.t && t <= it.maxt {
+					it.t, it.v = t, v
+					return ValFloat
+				}
+			}
+			// Past maxt, or damage: stepSeg reports it.
 		} else {
 			if err := it.fit.Err(); err != nil {
 				it.err = wrapChunkErr(err)

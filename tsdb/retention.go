@@ -3,6 +3,7 @@ package tsdb
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -69,6 +70,9 @@ func (db *DB) DropBefore(ctx context.Context, t int64) (MaintenanceStats, error)
 			hi = last
 		}
 	}
+	if err := db.dropColumns(ctx, t); err != nil {
+		return st, err
+	}
 	if lo == nil {
 		return st, nil
 	}
@@ -76,6 +80,46 @@ func (db *DB) DropBefore(ctx context.Context, t int64) (MaintenanceStats, error)
 		return st, fmt.Errorf("tsdb: retention: compact dropped chunks: %w", err)
 	}
 	return st, nil
+}
+
+// dropColumns deletes the shared timestamp columns of the windows that end
+// at or before t. Every chunk of those windows lies before t, so DropBefore,
+// having processed every series, has dropped them all: no chunk refers to
+// these columns any more. The delete is committed under commitMu, under
+// which sealedAt reads columns.
+func (db *DB) dropColumns(ctx context.Context, t int64) error {
+	w := chunkWindow(t)
+	if w <= minInt64/chunkRange+1 {
+		return nil
+	}
+	lo := keys.AppendMetricTimesFrom(nil, math.MinInt64)
+	hi := keys.AppendMetricTimesFrom(nil, w*chunkRange)
+	it, err := db.p.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("tsdb: retention: %w", err)
+	}
+	found := it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("tsdb: retention: %w", err)
+	}
+	if !found {
+		return nil
+	}
+	b := db.p.NewBatch()
+	defer func() { _ = b.Close() }()
+	if err := b.DeleteRange(lo, hi, nil); err != nil {
+		return fmt.Errorf("tsdb: retention: %w", err)
+	}
+	db.commitMu.Lock()
+	err = b.Commit(kv.WriteOptions)
+	db.commitMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("tsdb: retention: drop timestamp columns: %w", err)
+	}
+	if err := db.p.Compact(ctx, lo, hi, true); err != nil {
+		return fmt.Errorf("tsdb: retention: compact dropped columns: %w", err)
+	}
+	return nil
 }
 
 // dropSome drops the chunks before t of the given series in one batch and

@@ -9,6 +9,8 @@ import "fmt"
 //	m c <series u32> <minT i64> <maxT i64> <seq u64> → one sealed chunk
 //	m k <series u32>                                → the series' seal mark: the last write-ahead
 //	                                                  seq and timestamp its sealed chunks cover
+//	m t <minT i64> <hash u64>                       → a timestamp column that compacted chunks of
+//	                                                  several series share (hash: of its bytes)
 //
 // A series' chunks are contiguous and ordered by first timestamp, so a time
 // range of one series is one bounded scan. maxT in the chunk key lets a scan
@@ -20,6 +22,7 @@ const (
 	MetricWAL    byte = 'w'
 	MetricChunk  byte = 'c'
 	MetricMark   byte = 'k'
+	MetricTimes  byte = 't'
 )
 
 // AppendMetricSeries appends the key of a series' label record.
@@ -113,6 +116,35 @@ func ParseMetricChunk(key []byte) (id uint32, minT, maxT int64, seq uint64, err 
 		return 0, 0, 0, 0, metricTail(rest)
 	}
 	return id, minT, maxT, seq, nil
+}
+
+// AppendMetricTimesFrom appends the lower bound of a scan over the
+// timestamp columns whose first timestamp is at least minT.
+func AppendMetricTimesFrom(dst []byte, minT int64) []byte {
+	return AppendInt64(AppendPrefix(dst, StoreMetrics, MetricTimes), minT)
+}
+
+// AppendMetricTimes appends the key of one shared timestamp column.
+func AppendMetricTimes(dst []byte, minT int64, hash uint64) []byte {
+	return AppendUint64(AppendMetricTimesFrom(dst, minT), hash)
+}
+
+// ParseMetricTimes returns the fields of a timestamp column key.
+func ParseMetricTimes(key []byte) (minT int64, hash uint64, err error) {
+	rest, err := Split(key, StoreMetrics, MetricTimes)
+	if err != nil {
+		return 0, 0, err
+	}
+	if minT, rest, err = Int64(rest); err != nil {
+		return 0, 0, err
+	}
+	if hash, rest, err = Uint64(rest); err != nil {
+		return 0, 0, err
+	}
+	if len(rest) != 0 {
+		return 0, 0, metricTail(rest)
+	}
+	return minT, hash, nil
 }
 
 func metricTail(rest []byte) error {

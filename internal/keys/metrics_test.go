@@ -43,3 +43,26 @@ func TestMetricChunkOrder(t *testing.T) {
 	require.Positive(t, bytes.Compare(c, PrefixEnd(p))+1)
 	require.LessOrEqual(t, bytes.Compare(AppendMetricChunkFrom(nil, 1, 50), b), 0)
 }
+
+func TestMetricTimesKeys(t *testing.T) {
+	minT, hash, err := ParseMetricTimes(AppendMetricTimes(nil, -7200000, 1<<63|5))
+	require.NoError(t, err)
+	require.Equal(t, int64(-7200000), minT)
+	require.Equal(t, uint64(1<<63|5), hash)
+	_, _, err = ParseMetricTimes(AppendMetricTimesFrom(nil, 1))
+	require.ErrorIs(t, err, ErrMalformed)
+	_, _, err = ParseMetricTimes(append(AppendMetricTimes(nil, 1, 2), 0))
+	require.ErrorIs(t, err, ErrMalformed)
+	_, _, err = ParseMetricTimes(AppendMetricChunk(nil, 1, 2, 3, 4))
+	require.ErrorIs(t, err, ErrMalformed)
+
+	// Columns sort by first timestamp, negative first, so one range
+	// delete below a time drops every column that starts before it.
+	a := AppendMetricTimes(nil, -1, ^uint64(0))
+	b := AppendMetricTimes(nil, 0, 0)
+	c := AppendMetricTimes(nil, 0, 1)
+	require.Negative(t, bytes.Compare(a, b))
+	require.Negative(t, bytes.Compare(b, c))
+	require.Negative(t, bytes.Compare(a, AppendMetricTimesFrom(nil, 0)))
+	require.LessOrEqual(t, bytes.Compare(AppendMetricTimesFrom(nil, 0), b), 0)
+}

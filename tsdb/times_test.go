@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -271,4 +272,37 @@ func TestParseTimesRefRejectsDamage(t *testing.T) {
 		_, err := c.decodeColumn(nil, col, int(bad[0]), bad[1], bad[2])
 		require.ErrorIs(t, err, encoding.ErrCorrupt, "%v", bad)
 	}
+}
+
+// FuzzSharedChunk reads arbitrary bytes as a shared-timestamp chunk and its
+// column, the way a query does: damage is ErrCorrupt, never a panic, and
+// every sample read has a time from the column.
+func FuzzSharedChunk(f *testing.F) {
+	f.Fuzz(func(t *testing.T, v, col []byte, minT, maxT int64) {
+		_, values, err := parseTimesRef(v)
+		if err != nil {
+			require.ErrorIs(t, err, encoding.ErrCorrupt)
+			return
+		}
+		n, err := valuesLen(values)
+		if err != nil {
+			require.ErrorIs(t, err, encoding.ErrCorrupt)
+			return
+		}
+		var c timesCodec
+		ts, err := c.decodeColumn(nil, col, n, minT, maxT)
+		if err != nil {
+			require.ErrorIs(t, err, encoding.ErrCorrupt)
+			return
+		}
+		var buf sampleBuf
+		if err := c.appendShared(&buf, values, ts); err != nil {
+			require.ErrorIs(t, err, encoding.ErrCorrupt)
+			return
+		}
+		for _, x := range buf.ts {
+			_, ok := slices.BinarySearch(ts, x)
+			require.True(t, ok)
+		}
+	})
 }

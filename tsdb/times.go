@@ -1,9 +1,9 @@
 package tsdb
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -25,11 +25,11 @@ import (
 //
 // The values chunk is an encoding float chunk whose timestamps are the
 // sample indexes 0…n−1: sample i's time is column[i]. The hash is xxhash64
-// of the column's bytes; a column is written only when its bytes are
-// stored under that key or the key is free, so two different columns
+// of the timestamps as little-endian int64s; a column is written only when the key is free, and a
+// stored one is used only once read back equal, so two different columns
 // never share a key. The first series of a pass with a given column keeps
 // its timestamps inline, so a column exists only where a second series
-// uses it.
+// uses it; so do regular timestamps, which cost about a bit a sample.
 //
 // Columns are written only by CompactChunks, in the batch of the first
 // chunk that refers to them, and deleted only by DropBefore once every
@@ -44,10 +44,6 @@ const timesRef byte = 0xff
 // timesMinSamples is the fewest samples a chunk needs to share its
 // timestamps: below it a column's key costs more than it saves.
 const timesMinSamples = 32
-
-// timesColumnOverhead is about what a column costs beyond its timestamps:
-// its key in Pebble and the references' headers.
-const timesColumnOverhead = 24
 
 // timesRefHeader is the length of a shared-timestamp chunk's header.
 const timesRefHeader = 1 + 8
@@ -191,11 +187,11 @@ type columnKey struct {
 
 // columnState is what a CompactChunks pass knows of one column.
 type columnState struct {
-	data      []byte // the column's bytes
-	gen       int    // the batch that last wrote it
-	written   bool   // written into batch gen
-	committed bool   // in Pebble
-	clash     bool   // the key holds other bytes: keep timestamps inline
+	ts        []int64 // the column's timestamps
+	gen       int     // the batch that last wrote it
+	written   bool    // written into batch gen
+	committed bool    // in Pebble
+	clash     bool    // the key holds other timestamps: keep them inline
 }
 
 // maxColumnStates bounds the columns a pass remembers; past it the
@@ -211,7 +207,9 @@ type columnSharer struct {
 	gen     int // the current batch
 	pending []*columnState
 	key     []byte
-	col     []byte
+	raw     []byte  // timestamps to hash
+	col     []byte  // a column's bytes
+	got     []int64 // a stored column's timestamps
 }
 
 // newBatch starts batch generation gen+1: columns written into an earlier
@@ -229,22 +227,38 @@ func (s *columnSharer) committed() {
 	s.pending = s.pending[:0]
 }
 
+// columnHash is the hash in a column's key: xxhash64 of its timestamps as
+// little-endian int64s, so that it names the timestamps, whatever
+// encoding their column is written in.
+func (s *columnSharer) columnHash(ts []int64) uint64 {
+	s.raw = s.raw[:0]
+	for _, t := range ts {
+		s.raw = binary.LittleEndian.AppendUint64(s.raw, uint64(t))
+	}
+	return xxhash.Sum64(s.raw)
+}
+
+// irregular reports whether ts is jittered enough that its timestamps
+// cost more inline than a share of a column: regular timestamps, whose
+// deltas rarely change, take about a bit a sample.
+func irregular(ts []int64) bool {
+	changes := 0
+	for i := 2; i < len(ts); i++ {
+		if ts[i]-ts[i-1] != ts[i-1]-ts[i-2] {
+			changes++
+		}
+	}
+	return changes*8 > len(ts)
+}
+
 // share returns the hash of the column to refer to for timestamps ts, after
 // adding the column to b if this batch needs it, or ok false when ts stays
 // inline.
 func (s *columnSharer) share(db *DB, b *pebble.Batch, ts []int64) (hash uint64, ok bool, err error) {
-	if len(ts) < timesMinSamples {
+	if len(ts) < timesMinSamples || !irregular(ts) {
 		return 0, false, nil
 	}
-	if s.col, err = s.codec.encodeColumn(s.col[:0], ts); err != nil {
-		return 0, false, err
-	}
-	if len(s.col) <= len(ts)/2+timesColumnOverhead {
-		// Regular timestamps cost a bit or so a sample inline: a column
-		// would save less than its key and reference cost.
-		return 0, false, nil
-	}
-	ck := columnKey{minT: ts[0], hash: xxhash.Sum64(s.col)}
+	ck := columnKey{minT: ts[0], hash: s.columnHash(ts)}
 	st := s.states[ck]
 	if st == nil {
 		if s.states == nil {
@@ -257,7 +271,7 @@ func (s *columnSharer) share(db *DB, b *pebble.Batch, ts []int64) (hash uint64, 
 				}
 			}
 		}
-		st = &columnState{data: bytes.Clone(s.col), gen: -1}
+		st = &columnState{ts: slices.Clone(ts), gen: -1}
 		s.states[ck] = st
 		s.key = keys.AppendMetricTimes(s.key[:0], ck.minT, ck.hash)
 		v, closer, gerr := db.p.Get(s.key)
@@ -268,17 +282,21 @@ func (s *columnSharer) share(db *DB, b *pebble.Batch, ts []int64) (hash uint64, 
 		case gerr != nil:
 			return 0, false, gerr
 		}
-		st.committed = bytes.Equal(v, st.data)
-		st.clash = !st.committed
+		s.got, err = s.codec.decodeColumn(s.got[:0], v, len(ts), ts[0], ts[len(ts)-1])
 		_ = closer.Close()
+		st.committed = err == nil && slices.Equal(s.got, ts)
+		st.clash = !st.committed
 	}
-	if st.clash || !bytes.Equal(st.data, s.col) {
+	if st.clash || !slices.Equal(st.ts, ts) {
 		st.clash = true
 		return 0, false, nil
 	}
 	if !st.committed && !(st.written && st.gen == s.gen) {
+		if s.col, err = s.codec.encodeColumn(s.col[:0], ts); err != nil {
+			return 0, false, err
+		}
 		s.key = keys.AppendMetricTimes(s.key[:0], ck.minT, ck.hash)
-		if err := b.Set(s.key, st.data, nil); err != nil {
+		if err := b.Set(s.key, s.col, nil); err != nil {
 			return 0, false, err
 		}
 		st.written, st.gen = true, s.gen

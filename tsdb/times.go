@@ -128,8 +128,9 @@ func valuesLen(values []byte) (int, error) {
 // DropBefore deletes both meanwhile. It appends the column's timestamps to
 // dst; key is scratch.
 func (c *timesCodec) readColumn(dst []int64, it *pebble.Iterator, key *[]byte, hash uint64, n int, minT, maxT int64) ([]int64, error) {
-	*key = keys.AppendMetricTimes((*key)[:0], minT, hash)
-	it.SetBounds(*key, keys.PrefixEnd(*key))
+	// The bounds [key, key+"\x00") hold the one key; SetBounds copies them.
+	*key = append(keys.AppendMetricTimes((*key)[:0], minT, hash), 0)
+	it.SetBounds((*key)[:len(*key)-1], *key)
 	if !it.First() {
 		if err := it.Error(); err != nil {
 			return dst, err

@@ -1,13 +1,18 @@
 package tsdb
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/pillar-db/pillar/encoding"
 	"github.com/pillar-db/pillar/internal/keys"
 	"github.com/pillar-db/pillar/internal/kv"
 )
@@ -18,6 +23,11 @@ import (
 //
 //	m r <res> <id>             rollup mark: every window ending at or before it is rolled up
 //	m r <res> <id> <blockEnd>  up to 256 consecutive windows, in columns (see rollup_block.go)
+//
+// A block's windows lie in one block span (256 windows, aligned; see
+// rollupBlockEnd) and its key is at or after its last window's end, within
+// the span, so keys order blocks in time. A span may be split into a few
+// blocks, as passes append to it (see maxTailBlocks).
 //
 // Windows are rolled up only once they are final: Downsample rolls a
 // series' window up only when it ends before the oldest timestamp the
@@ -49,6 +59,10 @@ const rollupBatchBytes = 2 << 20
 // Concurrent passes are safe (each series' batch is consistent on its own)
 // but do the same work twice. Items counts windows written; BytesIn is the
 // encoded size of the chunks read, BytesOut of the blocks and marks written.
+//
+// A pass costs little for a series with no new final window: its marks
+// are read through one Pebble iterator per resolution for the whole pass,
+// and its samples are not read at all.
 func (db *DB) Downsample(ctx context.Context, before int64) (MaintenanceStats, error) {
 	var st MaintenanceStats
 	if db.closed.Load() {
@@ -62,6 +76,10 @@ func (db *DB) Downsample(ctx context.Context, before int64) (MaintenanceStats, e
 	var list []*memSeries
 	db.reg.each(func(s *memSeries) { list = append(list, s) })
 	w := &rollupWriter{db: db}
+	defer w.closeIters()
+	if err := w.openIters(); err != nil {
+		return st, err
+	}
 	b := db.p.NewBatch()
 	defer func() { _ = b.Close() }()
 	for i, s := range list {
@@ -82,6 +100,13 @@ func (db *DB) Downsample(ctx context.Context, before int64) (MaintenanceStats, e
 			}
 			_ = b.Close()
 			b = db.p.NewBatch()
+			// A fresh view, so the pass does not pin what Pebble has
+			// flushed since; the series still to come have not changed
+			// (rollupMu keeps other passes out).
+			w.closeIters()
+			if err := w.openIters(); err != nil {
+				return st, err
+			}
 		}
 	}
 	if !b.Empty() {
@@ -92,18 +117,73 @@ func (db *DB) Downsample(ctx context.Context, before int64) (MaintenanceStats, e
 	return st, nil
 }
 
+// maxTailBlocks bounds the blocks a block span of a series may be split
+// into. A pass does not rewrite the windows already rolled up: it writes
+// its new windows as a block of their own, keyed by the last one's end (a
+// tail). When a span reaches this many blocks, or once it is complete, the
+// next pass merges them into one, so re-encoding costs each window a few
+// times over the span's life rather than once per pass, and a reader meets
+// at most this many blocks per span.
+const maxTailBlocks = 8
+
 // rollupWriter holds one Downsample pass's scratch.
 type rollupWriter struct {
-	db    *DB
-	it    seriesIterator
+	db *DB
+	it seriesIterator
+	// pits read every series' marks and blocks at each resolution, in id
+	// order; a seek per series rather than an iterator per series.
+	pits  [len(rollupResolutions)]*pebble.Iterator
 	acc   [len(rollupResolutions)]rollupAcc
 	from  [len(rollupResolutions)]int64
 	to    [len(rollupResolutions)]int64
 	codec rollupCodec
-	rows  []Rollup
+	rows  []Rollup // the windows of the block being written
+	old   []Rollup // windows of existing blocks that are rewritten
+	dels  []byte   // keys of existing blocks that are replaced, each length-prefixed
+	tails []byte   // the tail blocks of the first span, key and value length-prefixed
 	key   []byte
-	upper []byte
 	val   []byte
+	mark  []byte
+}
+
+// openIters opens the pass's iterators, one per resolution.
+func (w *rollupWriter) openIters() error {
+	for ri, res := range rollupResolutions {
+		lower := keys.AppendMetricRollupResPrefix(nil, uint8(res))
+		pit, err := w.db.p.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(append([]byte(nil), lower...))})
+		if err != nil {
+			return fmt.Errorf("tsdb: downsample: %w", err)
+		}
+		w.pits[ri] = pit
+	}
+	return nil
+}
+
+func (w *rollupWriter) closeIters() {
+	for ri, pit := range w.pits {
+		if pit != nil {
+			_ = pit.Close() // read-only: nothing to lose
+			w.pits[ri] = nil
+		}
+	}
+}
+
+// readMark reads series id's mark at resolution ri through the pass's
+// iterator.
+func (w *rollupWriter) readMark(ri int, id uint32) (rollupMark, bool, error) {
+	w.mark = keys.AppendMetricRollupMark(w.mark[:0], uint8(rollupResolutions[ri]), id)
+	pit := w.pits[ri]
+	if !pit.SeekGE(w.mark) || !bytes.Equal(pit.Key(), w.mark) {
+		if err := pit.Error(); err != nil {
+			return rollupMark{}, false, fmt.Errorf("tsdb: rollup mark of series %d: %w", id, err)
+		}
+		return rollupMark{}, false, nil
+	}
+	m, err := decodeRollupMark(pit.Value())
+	if err != nil {
+		return rollupMark{}, false, fmt.Errorf("series %d: %w", id, err)
+	}
+	return m, true, nil
 }
 
 // series rolls up one series' final windows not yet rolled up, adding the
@@ -121,7 +201,7 @@ func (w *rollupWriter) series(b *pebble.Batch, s *memSeries, before int64, st *M
 	for ri, res := range rollupResolutions {
 		width := res.Millis()
 		from := windowEnd(lo, width) - width
-		m, found, err := db.readRollupMark(res, s.id)
+		m, found, err := w.readMark(ri, s.id)
 		if err != nil {
 			return err
 		}
@@ -166,118 +246,156 @@ func (w *rollupWriter) series(b *pebble.Batch, s *memSeries, before int64, st *M
 	if err := w.it.Err(); err != nil {
 		return fmt.Errorf("tsdb: downsample: %w", err)
 	}
-	for ri, res := range rollupResolutions {
+	for ri := range rollupResolutions {
 		if w.to[ri] <= w.from[ri] {
 			continue
 		}
 		w.acc[ri].flush()
-		if err := w.write(b, res, s.id, w.from[ri], w.to[ri], w.acc[ri].out, st); err != nil {
-			return err
+		if err := w.write(b, ri, s.id, w.from[ri], w.to[ri], w.acc[ri].out, st); err != nil {
+			return fmt.Errorf("tsdb: downsample: %w", err)
 		}
 	}
 	return nil
 }
 
-// readRollupMark reads a series' mark at res.
-func (db *DB) readRollupMark(res Resolution, id uint32) (rollupMark, bool, error) {
-	key := keys.AppendMetricRollupMark(nil, uint8(res), id)
-	v, closer, err := db.p.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return rollupMark{}, false, nil
-	}
-	if err != nil {
-		return rollupMark{}, false, fmt.Errorf("tsdb: rollup mark of series %d: %w", id, err)
-	}
-	m, err := decodeRollupMark(v)
-	_ = closer.Close()
-	if err != nil {
-		return rollupMark{}, false, fmt.Errorf("series %d: %w", id, err)
-	}
-	return m, true, nil
-}
-
-// write replaces the windows of series id at res after from by rows (the
-// windows in (from, to], time-ordered) and moves the mark to to, all in b.
-// Existing windows after from are dropped: they were beyond an older mark
-// (a pass that raced this one, or windows a wider out-of-order window made
-// untrusted) and are recomputed in rows.
-func (w *rollupWriter) write(b *pebble.Batch, res Resolution, id uint32, from, to int64, rows []Rollup, st *MaintenanceStats) error {
+// write adds rows, the windows of series id at resolution ri in
+// (from, to], time-ordered, to b and moves the mark to to.
+//
+// Blocks hold windows of one block span each (see rollupBlockEnd) and are
+// keyed by an end at or after their last window's, within the span; their
+// keys order them in time. Existing blocks keyed after from are rewritten
+// with their windows up to from only: they were beyond an older mark (a
+// pass that raced this one, windows a wider out-of-order window made
+// untrusted, or a whole-span block of an older layout) and their later
+// windows are recomputed in rows. The blocks keyed at or before from in
+// the span where rows begin (tails) are left as they are, unless there
+// are maxTailBlocks of them or this pass completes the span: then they are
+// merged with the new windows into one block.
+func (w *rollupWriter) write(b *pebble.Batch, ri int, id uint32, from, to int64, rows []Rollup, st *MaintenanceStats) error {
+	res := rollupResolutions[ri]
 	width := res.Millis()
-	w.key = keys.AppendMetricRollupBlock(w.key[:0], uint8(res), id, rollupBlockEnd(from+1, width))
-	w.upper = keys.PrefixEnd(keys.AppendMetricRollupPrefix(w.upper[:0], uint8(res), id))
-	it, err := w.db.p.NewIter(&pebble.IterOptions{LowerBound: w.key, UpperBound: w.upper})
-	if err != nil {
-		return fmt.Errorf("tsdb: downsample: %w", err)
-	}
-	// Existing blocks from the one holding from+1 on: keep their windows
-	// up to from, merge in the new ones block by block.
-	next := 0
-	flushBlock := func(blockEnd int64, kept []Rollup) error {
-		w.rows = append(w.rows[:0], kept...)
-		for next < len(rows) && rows[next].End <= blockEnd {
-			w.rows = append(w.rows, rows[next])
-			next++
-		}
-		w.key = keys.AppendMetricRollupBlock(w.key[:0], uint8(res), id, blockEnd)
-		if len(w.rows) == 0 {
-			return b.Delete(w.key, nil)
-		}
-		var err error
-		w.val, err = w.codec.encodeRollupBlock(w.val[:0], w.rows, width, blockEnd)
-		if err != nil {
-			return err
-		}
-		st.BytesOut += int64(len(w.key) + len(w.val))
-		return b.Set(w.key, w.val, nil)
-	}
-	var kept []Rollup
-	for it.First(); it.Valid() && err == nil; it.Next() {
-		var blockEnd int64
+	span := width * rollupBlockWindows
+	first := rollupBlockEnd(from+width, width) // the span where new windows begin
+	w.old, w.dels, w.tails = w.old[:0], w.dels[:0], w.tails[:0]
+	tails := 0
+	pit := w.pits[ri]
+	w.key = keys.AppendMetricRollupBlock(w.key[:0], uint8(res), id, first-span+width)
+	var err error
+	for ok := pit.SeekGE(w.key); ok && err == nil; ok = pit.Next() {
+		var kid uint32
+		var k int64
 		var isMark bool
-		if _, _, blockEnd, isMark, err = keys.ParseMetricRollup(it.Key()); err != nil || isMark {
-			continue
-		}
-		// New windows that belong to blocks before this one go first.
-		for err == nil && next < len(rows) && rollupBlockEnd(rows[next].End, width) < blockEnd {
-			err = flushBlock(rollupBlockEnd(rows[next].End, width), nil)
-		}
-		if err != nil {
+		if _, kid, k, isMark, err = keys.ParseMetricRollup(pit.Key()); err != nil {
 			break
 		}
-		kept, err = w.codec.decodeRollupBlock(kept[:0], it.Value(), width, blockEnd)
-		if err != nil {
+		if kid != id || isMark {
+			break // the next series
+		}
+		if k <= from {
+			tails++
+			w.tails = appendLenPrefixed(appendLenPrefixed(w.tails, pit.Key()), pit.Value())
+			continue
+		}
+		if w.old, err = w.codec.decodeRollupBlock(w.old, pit.Value(), width, k); err != nil {
 			err = fmt.Errorf("series %d: %w", id, err)
 			break
 		}
-		n := 0
-		for n < len(kept) && kept[n].End <= from {
-			n++
-		}
-		err = flushBlock(blockEnd, kept[:n])
+		w.dels = appendLenPrefixed(w.dels, pit.Key())
 	}
-	if cerr := it.Close(); err == nil {
-		err = cerr
-	}
-	for err == nil && next < len(rows) {
-		err = flushBlock(rollupBlockEnd(rows[next].End, width), nil)
+	if err == nil {
+		err = pit.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("tsdb: downsample: %w", err)
+		return err
+	}
+	// Of the rewritten blocks' windows, those up to from stay.
+	n := 0
+	for _, r := range w.old {
+		if r.End <= from {
+			w.old[n] = r
+			n++
+		}
+	}
+	w.old = w.old[:n]
+	if tails > 0 && (tails >= maxTailBlocks-1 || to >= first) {
+		var kept []Rollup
+		for p := w.tails; len(p) > 0; {
+			var key, val []byte
+			key, p = cutLenPrefixed(p)
+			val, p = cutLenPrefixed(p)
+			_, _, k, _, _ := keys.ParseMetricRollup(key) // parsed above
+			if kept, err = w.codec.decodeRollupBlock(kept, val, width, k); err != nil {
+				return fmt.Errorf("series %d: %w", id, err)
+			}
+			w.dels = appendLenPrefixed(w.dels, key)
+		}
+		w.old = append(kept, w.old...)
+	}
+	if len(w.old) > 0 {
+		// Ordered by key, tails before rewritten blocks; sort in case an
+		// older layout's block shares a span with tails.
+		slices.SortStableFunc(w.old, func(a, b Rollup) int { return cmp.Compare(a.End, b.End) })
+		w.old = slices.CompactFunc(w.old, func(a, b Rollup) bool { return a.End == b.End })
+	}
+	for p := w.dels; len(p) > 0; {
+		var key []byte
+		key, p = cutLenPrefixed(p)
+		if err := b.Delete(key, nil); err != nil {
+			return err
+		}
+	}
+	// The windows to write, old then new, one block per span.
+	i, j := 0, 0
+	for i < len(w.old) || j < len(rows) {
+		var end int64
+		if i < len(w.old) {
+			end = w.old[i].End
+		} else {
+			end = rows[j].End
+		}
+		blockEnd := rollupBlockEnd(end, width)
+		w.rows = w.rows[:0]
+		for ; i < len(w.old) && w.old[i].End <= blockEnd; i++ {
+			w.rows = append(w.rows, w.old[i])
+		}
+		for ; j < len(rows) && rows[j].End <= blockEnd; j++ {
+			w.rows = append(w.rows, rows[j])
+		}
+		key := w.rows[len(w.rows)-1].End
+		w.key = keys.AppendMetricRollupBlock(w.key[:0], uint8(res), id, key)
+		if w.val, err = w.codec.encodeRollupBlock(w.val[:0], w.rows, width, key); err != nil {
+			return err
+		}
+		st.BytesOut += int64(len(w.key) + len(w.val))
+		if err := b.Set(w.key, w.val, nil); err != nil {
+			return err
+		}
 	}
 	st.Items += len(rows)
 	w.key = keys.AppendMetricRollupMark(w.key[:0], uint8(res), id)
 	w.val = appendRollupMark(w.val[:0], rollupMark{through: to, ooo: w.db.window})
 	st.BytesOut += int64(len(w.key) + len(w.val))
-	if err := b.Set(w.key, w.val, nil); err != nil {
-		return fmt.Errorf("tsdb: downsample: %w", err)
-	}
-	return nil
+	return b.Set(w.key, w.val, nil)
+}
+
+// appendLenPrefixed appends p with its length before it.
+func appendLenPrefixed(dst, p []byte) []byte {
+	return append(encoding.AppendUvarint(dst, uint64(len(p))), p...)
+}
+
+// cutLenPrefixed splits what appendLenPrefixed wrote off the front of p.
+// p is the pass's own scratch, so it is well formed.
+func cutLenPrefixed(p []byte) (field, rest []byte) {
+	n, k := binary.Uvarint(p)
+	return p[k : k+int(n)], p[k+int(n):]
 }
 
 // DropRollupsBefore deletes the rollups of windows that end before t, at
 // every resolution: whole blocks with range deletes (one per series and
-// resolution), the block straddling t rewritten without its older windows;
-// then it asks Pebble to compact the dropped ranges. Marks stay, so
+// resolution), the blocks straddling t rewritten without their older
+// windows; then it asks Pebble to compact the dropped ranges. A block that
+// starts after t already (one an earlier call trimmed) is not rewritten
+// again: its window columns are not even decoded. Marks stay, so
 // Downsample does not roll the dropped windows up again. Items counts the
 // series whose rollups were dropped from.
 func (db *DB) DropRollupsBefore(ctx context.Context, t int64) (MaintenanceStats, error) {
@@ -292,6 +410,12 @@ func (db *DB) DropRollupsBefore(ctx context.Context, t int64) (MaintenanceStats,
 	}
 	var list []*memSeries
 	db.reg.each(func(s *memSeries) { list = append(list, s) })
+	// One iterator per resolution reads every series' blocks, in id order.
+	w := &rollupWriter{db: db}
+	defer w.closeIters()
+	if err := w.openIters(); err != nil {
+		return st, err
+	}
 	var codec rollupCodec
 	var rows []Rollup
 	var lo, hi, key, val []byte
@@ -306,7 +430,8 @@ func (db *DB) DropRollupsBefore(ctx context.Context, t int64) (MaintenanceStats,
 		}
 		_ = b.Close()
 		b = db.p.NewBatch()
-		return nil
+		w.closeIters()
+		return w.openIters()
 	}
 	for i, s := range list {
 		if i%64 == 0 {
@@ -315,30 +440,42 @@ func (db *DB) DropRollupsBefore(ctx context.Context, t int64) (MaintenanceStats,
 			}
 		}
 		dropped := false
-		for _, res := range rollupResolutions {
+		for ri, res := range rollupResolutions {
 			width := res.Millis()
+			span := width * rollupBlockWindows
 			// Windows ending before t are those ending at or before last
-			// (t is clamped so that the block holding last has an end).
-			last := floorTo(min(t, math.MaxInt64-2*width*rollupBlockWindows)-1, width)
-			straddle := rollupBlockEnd(last, width)
+			// (t is clamped so that last+span does not overflow).
+			last := floorTo(min(t, math.MaxInt64-2*span)-1, width)
 			lo = keys.AppendMetricRollupBlock(lo[:0], uint8(res), s.id, math.MinInt64)
-			hi = keys.AppendMetricRollupBlock(hi[:0], uint8(res), s.id, straddle)
-			it, err := db.p.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(hi)})
-			if err != nil {
-				return st, fmt.Errorf("tsdb: drop rollups: %w", err)
-			}
+			hi = keys.AppendMetricRollupBlock(hi[:0], uint8(res), s.id, last+1)
+			pit := w.pits[ri]
 			older := false
-			for it.First(); it.Valid() && err == nil; it.Next() {
+			var err error
+			for ok := pit.SeekGE(lo); ok && err == nil; ok = pit.Next() {
+				var kid uint32
 				var blockEnd int64
-				if _, _, blockEnd, _, err = keys.ParseMetricRollup(it.Key()); err != nil {
+				var isMark bool
+				if _, kid, blockEnd, isMark, err = keys.ParseMetricRollup(pit.Key()); err != nil {
 					break
 				}
-				if blockEnd != straddle {
+				if kid != s.id || isMark || blockEnd >= last+span {
+					break // the next series, or blocks wholly after last
+				}
+				if blockEnd <= last {
 					dropped, older = true, true
-					st.BytesIn += int64(len(it.Value()))
+					st.BytesIn += int64(len(pit.Value()))
 					continue
 				}
-				if rows, err = codec.decodeRollupBlock(rows[:0], it.Value(), width, blockEnd); err != nil {
+				// The block may start at or before last: its windows' ends
+				// (no value column) say.
+				if rows, err = codec.decodeRollupFields(rows[:0], pit.Value(), width, blockEnd, 0); err != nil {
+					err = fmt.Errorf("series %d: %w", s.id, err)
+					break
+				}
+				if rows[0].End > last {
+					continue
+				}
+				if rows, err = codec.decodeRollupBlock(rows[:0], pit.Value(), width, blockEnd); err != nil {
 					err = fmt.Errorf("series %d: %w", s.id, err)
 					break
 				}
@@ -346,12 +483,9 @@ func (db *DB) DropRollupsBefore(ctx context.Context, t int64) (MaintenanceStats,
 				for n < len(rows) && rows[n].End <= last {
 					n++
 				}
-				if n == 0 {
-					continue
-				}
 				dropped = true
-				st.BytesIn += int64(len(it.Value()))
-				key = append(key[:0], it.Key()...)
+				st.BytesIn += int64(len(pit.Value()))
+				key = append(key[:0], pit.Key()...)
 				if n == len(rows) {
 					err = b.Delete(key, nil)
 					continue
@@ -361,8 +495,8 @@ func (db *DB) DropRollupsBefore(ctx context.Context, t int64) (MaintenanceStats,
 					err = b.Set(key, val, nil)
 				}
 			}
-			if cerr := it.Close(); err == nil {
-				err = cerr
+			if err == nil {
+				err = pit.Error()
 			}
 			if err == nil && older {
 				err = b.DeleteRange(lo, hi, nil)

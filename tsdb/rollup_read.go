@@ -235,7 +235,10 @@ func (it *RollupIterator) read(db *DB, pit *pebble.Iterator, id uint32, res Reso
 	if hiEnd < lowEnd {
 		return nil
 	}
-	it.key = keys.AppendMetricRollupBlock(it.key[:0], uint8(res), id, rollupBlockEnd(windowEnd(lowEnd, width), width))
+	// A block is keyed at or after its last window's end, so the first
+	// one that may hold a wanted window is the first keyed at or after the
+	// first wanted window's end.
+	it.key = keys.AppendMetricRollupBlock(it.key[:0], uint8(res), id, windowEnd(lowEnd, width))
 	for ok := pit.SeekGE(it.key); ok; ok = pit.Next() {
 		_, kid, blockEnd, isMark, err := keys.ParseMetricRollup(pit.Key())
 		if err != nil {

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillar-db/pillar/encoding"
+	"github.com/pillar-db/pillar/internal/keys"
 )
 
 // rollupSample is one raw sample of a rollup test series.
@@ -648,5 +650,215 @@ func TestRollupBlockIntColumns(t *testing.T) {
 		require.Equal(t, math.Float64bits(rows[i].Max), math.Float64bits(got[i].Max))
 		require.Equal(t, rows[i].First, got[i].First)
 		require.Zero(t, got[i].Min+got[i].Last+got[i].Increase+got[i].Sum)
+	}
+}
+
+// BenchmarkDownsample times incremental Downsample passes over 2,000
+// scraped series: before each pass, 45 minutes more of samples at 15 s
+// (the clock is stopped), so each pass rolls up nine new 5-minute windows
+// per series, the shape of a background pass. It reports the pass's cost
+// per series.
+func BenchmarkDownsample(b *testing.B) {
+	const nSeries, step = 2000, int64(15_000)
+	ctx := context.Background()
+	db, err := Open(b.TempDir(), nil)
+	require.NoError(b, err)
+	defer func() { require.NoError(b, db.Close()) }()
+	lss := make([]Labels, nSeries)
+	for i := range lss {
+		lss[i] = FromStrings(MetricName, fmt.Sprintf("m%d", i%4), "id", strconv.Itoa(i))
+	}
+	refs := make([]SeriesRef, nSeries)
+	r := rand.New(rand.NewPCG(11, 12))
+	vals := make([]float64, nSeries)
+	t := int64(1_700_000_000_000)
+	scrapes := func(n int) {
+		for range n {
+			app := db.Appender(ctx)
+			for i := range lss {
+				vals[i] += float64(r.IntN(100))
+				refs[i], err = app.Append(refs[i], lss[i], t+r.Int64N(51)-25, vals[i])
+				require.NoError(b, err)
+			}
+			require.NoError(b, app.Commit())
+			t += step
+		}
+	}
+	scrapes(240) // an hour, rolled up before the clock starts
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(b, err)
+	var took time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		scrapes(180)
+		b.StartTimer()
+		start := time.Now()
+		st, err := db.Downsample(ctx, math.MaxInt64)
+		took += time.Since(start)
+		require.NoError(b, err)
+		require.Positive(b, st.Items)
+	}
+	b.ReportMetric(float64(took.Nanoseconds())/float64(b.N*nSeries)/1e3, "µs/series")
+}
+
+// rollupBlockKeys returns the block ends of series id at res, in key order.
+func rollupBlockKeys(t *testing.T, db *DB, res Resolution, id uint32) []int64 {
+	t.Helper()
+	lo := keys.AppendMetricRollupBlock(nil, uint8(res), id, math.MinInt64)
+	pit, err := db.p.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: keys.PrefixEnd(keys.AppendMetricRollupPrefix(nil, uint8(res), id))})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, pit.Close()) }()
+	var ends []int64
+	for pit.First(); pit.Valid(); pit.Next() {
+		_, _, end, isMark, err := keys.ParseMetricRollup(pit.Key())
+		require.NoError(t, err)
+		require.False(t, isMark)
+		ends = append(ends, end)
+	}
+	return ends
+}
+
+// Frequent small passes append tail blocks instead of rewriting a span's
+// windows; a span never holds more than maxTailBlocks blocks, a complete
+// span ends up as one, and every read, whole or from inside a span, and
+// every drop, gives the windows the samples give.
+func TestRollupTailBlocks(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), &Options{ChunkSamples: 50})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	r := rand.New(rand.NewPCG(13, 14))
+	ss := genRollupSeries(r, 1_700_000_000_000+3, 15_000, 12_000) // about two days
+	const part = 80                                               // 20 minutes a pass
+	s := func() *memSeries { return db.reg.get(1) }
+	most, between := 0, false
+	for lo := 0; lo < len(ss); lo += part {
+		appendRollupSamples(t, db, "tail", ss[lo:min(lo+part, len(ss))])
+		_, err := db.Downsample(ctx, math.MaxInt64)
+		require.NoError(t, err)
+		ends := rollupBlockKeys(t, db, Res5m, s().id)
+		open := rollupBlockEnd(ends[len(ends)-1], Res5m.Millis())
+		n := 0
+		for _, e := range ends {
+			if rollupBlockEnd(e, Res5m.Millis()) == open {
+				n++
+			}
+		}
+		require.LessOrEqual(t, n, maxTailBlocks)
+		if n >= 4 && most < 4 {
+			// A range starting inside the open span, between its tails.
+			mint := ends[len(ends)-2] - 7*Res5m.Millis() + 1
+			q, err := db.Querier(mint, math.MaxInt64)
+			require.NoError(t, err)
+			rs := q.SelectRollups(ctx, Res5m, AllRollupFields, mustMatcher(t, MatchEqual, MetricName, "tail"))
+			require.True(t, rs.Next())
+			it := rs.At().Iterator(nil)
+			var got []Rollup
+			for it.Next() {
+				got = append(got, *it.At())
+			}
+			require.NoError(t, it.Err())
+			require.NoError(t, rs.Close())
+			require.NoError(t, q.Close())
+			requireSameRollups(t, refRollups(ss[:lo+part], Res5m.Millis(), mint-1, it.Complete()), got, "from inside the open span")
+			between = true
+		}
+		most = max(most, n)
+	}
+	require.True(t, between, "passes appended tails")
+	lastT := ss[len(ss)-1].t
+	for _, res := range rollupResolutions {
+		width := res.Millis()
+		got, complete := readRollups(t, db, res, "tail")
+		require.Equal(t, floorTo(lastT, width), complete)
+		requireSameRollups(t, refRollups(ss, width, math.MinInt64, complete), got, "tails "+res.String())
+		perSpan := map[int64]int{}
+		for _, e := range rollupBlockKeys(t, db, res, s().id) {
+			perSpan[rollupBlockEnd(e, width)]++
+		}
+		for span, n := range perSpan {
+			require.LessOrEqual(t, n, maxTailBlocks, "%v span %d", res, span)
+			if span <= floorTo(lastT, width) {
+				require.Equal(t, 1, n, "%v: complete span %d is one block", res, span)
+			}
+		}
+	}
+	ends := rollupBlockKeys(t, db, Res5m, s().id)
+
+	// A drop inside the open span trims the tail it cuts; a second drop at
+	// the same point rewrites nothing.
+	before, _ := readRollups(t, db, Res5m, "tail")
+	cut := ends[len(ends)-3] - 2*Res5m.Millis() + 1
+	st, err := db.DropRollupsBefore(ctx, cut)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Items)
+	require.Positive(t, st.BytesOut)
+	var want []Rollup
+	for _, w := range before {
+		if w.End >= cut {
+			want = append(want, w)
+		}
+	}
+	got, _ := readRollups(t, db, Res5m, "tail")
+	requireSameRollups(t, want, got, "after the drop")
+	st, err = db.DropRollupsBefore(ctx, cut)
+	require.NoError(t, err)
+	require.Zero(t, st.Items)
+	require.Zero(t, st.BytesOut)
+	got, _ = readRollups(t, db, Res5m, "tail")
+	requireSameRollups(t, want, got, "after the second drop")
+}
+
+// Blocks of the earlier layout, each keyed by its span's end, still read,
+// and a pass that continues them rewrites them into the current one.
+func TestRollupWholeSpanBlocks(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	r := rand.New(rand.NewPCG(15, 16))
+	ss := genRollupSeries(r, 1_700_000_000_000, 15_000, 8000)
+	half := len(ss) / 2
+	appendRollupSamples(t, db, "old", ss[:half])
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	id := db.reg.get(1).id
+	// Re-key every block at its span's end, as the earlier layout did.
+	var c rollupCodec
+	b := db.p.NewBatch()
+	for _, res := range rollupResolutions {
+		width := res.Millis()
+		for _, e := range rollupBlockKeys(t, db, res, id) {
+			key := keys.AppendMetricRollupBlock(nil, uint8(res), id, e)
+			v, closer, err := db.p.Get(key)
+			require.NoError(t, err)
+			rows, err := c.decodeRollupBlock(nil, v, width, e)
+			require.NoError(t, closer.Close())
+			require.NoError(t, err)
+			span := rollupBlockEnd(e, width)
+			enc, err := c.encodeRollupBlock(nil, rows, width, span)
+			require.NoError(t, err)
+			require.NoError(t, b.Delete(key, nil))
+			require.NoError(t, b.Set(keys.AppendMetricRollupBlock(nil, uint8(res), id, span), enc, nil))
+		}
+	}
+	require.NoError(t, b.Commit(pebble.Sync))
+	require.NoError(t, b.Close())
+	for _, res := range rollupResolutions {
+		got, complete := readRollups(t, db, res, "old")
+		requireSameRollups(t, refRollups(ss[:half], res.Millis(), math.MinInt64, complete), got, "whole-span blocks "+res.String())
+	}
+	appendRollupSamples(t, db, "old", ss[half:])
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	for _, res := range rollupResolutions {
+		width := res.Millis()
+		got, complete := readRollups(t, db, res, "old")
+		require.Equal(t, floorTo(ss[len(ss)-1].t, width), complete)
+		requireSameRollups(t, refRollups(ss, width, math.MinInt64, complete), got, "continued "+res.String())
+		for _, e := range rollupBlockKeys(t, db, res, id) {
+			require.LessOrEqual(t, e, complete, "%v: no block keyed past the mark", res)
+		}
 	}
 }

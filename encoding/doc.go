@@ -52,14 +52,25 @@
 //
 //	0                                            deltas of deltas, as above
 //	1 + interval uvarint + phase zigzag uvarint  on a grid (8-bit groups)
-//	  + width 6 bits
+//	  + width 6 bits                             (interval ≥ 1)
 //	sample i ≥ 1 on the grid:
 //	  0 + zigzag offset in width bits            tᵢ = g + offset, g = previous grid point + interval
 //	  1 + (tᵢ − tᵢ₋₁) varint in 8-bit groups     anything else; the grid restarts at tᵢ
+//	1 + interval 0 (one 8-bit group)             implicit: tᵢ = t₀ + i, no timestamp
+//	                                             bits in any sample after t₀
 //
 // The first grid point is t₀ + phase. Jittered scrapes cost their jitter's
 // width here (7 bits for ±25 ms) instead of a delta of deltas of three
 // jitters (about 9).
+//
+// Implicit chunks (AppendBestFloatValues, t₀ = 0) hold the values of series
+// whose timestamps are stored once for many: sample i is read at time i, so
+// each sample's bit stream is its value alone. A grid of interval 0 was
+// rejected before implicit chunks existed, so no earlier chunk reads
+// differently. A values-only gorilla chunk has no such header: it codes the
+// times 0, 1, 2, … as deltas of deltas (t₀ 0, a first delta of 1, then a
+// zero bit a sample) and is written only where its values save more than
+// that bit a sample.
 //
 // Gorilla values (EncGorilla, what FloatChunk writes) are XORs with the
 // previous value inside a window of lead leading and trail trailing zero

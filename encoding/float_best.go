@@ -74,16 +74,25 @@ func AppendBestFloatChunk(dst, chunk []byte) ([]byte, error) {
 func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncoding, decParams, tsGrid) {
 	dod := dodCost(ts)
 	g, other := chooseGridBelow(ts, dod) // timestamp bits in decimal and chimp, header bit included
+	enc, p := chooseValueEncoding(vs, dod, other, sc)
+	return enc, p, g
+}
+
+// chooseValueEncoding picks the encoding whose chunk of vs takes the fewest
+// bits, given the bits of the timestamps after t₀: dod in gorilla, other in
+// decimal and chimp, each with the one-bit header that chooses them.
+func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEncoding, decParams) {
 	// A constant chunk costs one bit a value in gorilla, which nothing
 	// beats by more than the first value's few bits; only the timestamps
-	// can still gain.
+	// can still gain, or in a chunk of a sample or two, where those bits
+	// are most of it, the first value.
 	if constantValues(vs) {
-		if g.interval != 0 {
+		if other < dod || (len(vs) > 0 && len(vs) <= 2) {
 			if p, ok := constantDecimal(vs, other, dod, sc); ok {
-				return EncDecimal, p, g
+				return EncDecimal, p
 			}
 		}
-		return EncGorilla, decParams{}, g
+		return EncGorilla, decParams{}
 	}
 	// Decimal first: where it wins, sizing gorilla stops as soon as gorilla
 	// has lost.
@@ -105,17 +114,17 @@ func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncodi
 	// repeated NaN, say, which chimp refers back to) it cannot catch up,
 	// so the costlier analysis is skipped.
 	if best == EncDecimal && raws == 0 && c*4 < gb*3 { // gb is at least the limit here
-		return best, p, g
+		return best, p
 	}
 	// Nor where the least it could spend already loses.
 	floor := chimpFloor(vs)
 	if floor+other >= bestBits {
-		return best, p, g
+		return best, p
 	}
 	if c := chimpValueBits(vs, sc.chimp[:], bestBits-other, floor); c+other < bestBits {
 		best = EncChimp
 	}
-	return best, p, g
+	return best, p
 }
 
 // chimpFloor is the least the chimp form can spend on vs: 64 bits for the
@@ -301,7 +310,7 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 	if enc == EncGorilla {
 		g = tsGrid{}
 	}
-	if !g.valid() || (enc == EncDecimal && len(ts) > 0 && !p.valid()) {
+	if !g.valid() || g.implicit || (enc == EncDecimal && len(ts) > 0 && !p.valid()) {
 		return dst, fmt.Errorf("encoding: %s chunk header would not decode", enc)
 	}
 	var gp int64

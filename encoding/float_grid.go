@@ -13,18 +13,26 @@ import (
 //
 //	0                                     deltas of deltas, as in gorilla
 //	1 + interval uvarint + phase zigzag uvarint + width 6 bits
+//	1 + interval 0 (a uvarint, 8 bits)    implicit: tᵢ = t₀ + i
 //
 // On the grid, sample i's time is g + o, where g is the previous grid
 // point plus the interval (the first grid point is t₀ + phase) and o is
 // coded as 0 + zigzag o in width bits; anything else (a missed scrape, a
 // restart) is 1 + (t − previous t) as a uvarint in 8-bit groups, and the
 // grid restarts at that time.
+//
+// An implicit chunk (AppendBestFloatValues) codes no timestamp after t₀:
+// its samples are numbered, not timed. An interval of 0 was never written
+// before it existed (a reader rejects it on a grid), so no older chunk
+// reads differently.
 
-// tsGrid is a chunk's grid; interval 0 means deltas of deltas.
+// tsGrid is a chunk's grid; interval 0 means deltas of deltas, unless
+// implicit is set.
 type tsGrid struct {
 	interval int64
 	phase    int64
 	width    uint8
+	implicit bool // tᵢ = t₀ + i, no bits per sample; interval is 0
 }
 
 // gridProbe is how many leading samples set the interval and phase.
@@ -226,6 +234,11 @@ func uvarintBits(v uint64) int { return 8 * max(1, (bits.Len64(v)+6)/7) }
 
 // write writes the timestamp header.
 func (g *tsGrid) write(w *BitWriter) {
+	if g.implicit {
+		w.writeSmall(1, 1)
+		w.WriteUvarint(0)
+		return
+	}
 	if g.interval == 0 {
 		w.writeSmall(0, 1)
 		return
@@ -247,6 +260,10 @@ func (g *tsGrid) read(r *BitReader) error {
 	if err != nil {
 		return err
 	}
+	if iv == 0 {
+		*g = tsGrid{implicit: true}
+		return nil
+	}
 	ph, err := r.ReadUvarint()
 	if err != nil {
 		return err
@@ -255,7 +272,7 @@ func (g *tsGrid) read(r *BitReader) error {
 	if err != nil {
 		return err
 	}
-	if iv == 0 || iv >= 1<<62 || wd > 62 {
+	if iv >= 1<<62 || wd > 62 {
 		return corruptf("timestamp grid of interval %d and width %d", iv, wd)
 	}
 	*g = tsGrid{interval: int64(iv), phase: Unzigzag(ph), width: uint8(wd)}
@@ -284,6 +301,9 @@ func (g *tsGrid) writeTime(w *BitWriter, t, prev, gp int64) (int64, int64) {
 
 // valid reports whether a reader accepts g's header (see read).
 func (g *tsGrid) valid() bool {
+	if g.implicit {
+		return g.interval == 0
+	}
 	return g.interval == 0 || (g.interval > 0 && g.interval < 1<<62 && g.width <= 62)
 }
 

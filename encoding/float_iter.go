@@ -277,7 +277,12 @@ gorillaDod:
 		}
 	}
 slow:
-	if it.i >= 2 && it.i < it.n && it.fastNext() {
+	if it.grid.implicit {
+		// fastNext would read a value's bits as a timestamp.
+		if it.i >= 1 && it.i < it.n && it.valuesNext() {
+			return true
+		}
+	} else if it.i >= 2 && it.i < it.n && it.fastNext() {
 		it.i++
 		return true
 	}
@@ -298,6 +303,10 @@ slow:
 			it.gp = it.t + it.grid.phase
 		}
 	case 1:
+		if it.grid.implicit {
+			err = it.nextImplicitTime()
+			break
+		}
 		if it.grid.interval != 0 {
 			err = it.readGridTime()
 			break
@@ -308,6 +317,10 @@ slow:
 		}
 		it.t += int64(it.delta)
 	default:
+		if it.grid.implicit {
+			err = it.nextImplicitTime()
+			break
+		}
 		if it.grid.interval != 0 {
 			err = it.readGridTime()
 			break
@@ -339,7 +352,7 @@ slow:
 				}
 			}
 			it.v, err = it.dec.read(&it.r, it.i)
-			if it.i == 0 && it.grid.interval == 0 && it.dec.p.w[0] < 62 {
+			if it.i == 0 && it.grid.interval == 0 && !it.grid.implicit && it.dec.p.w[0] < 62 {
 				it.rep = 2 + uint(it.dec.p.w[0])
 			}
 		case EncChimp:
@@ -728,6 +741,45 @@ func (it *FloatIterator) fastNext() bool {
 	it.gp = gp
 	it.v = v
 	return true
+}
+
+// valuesNext decodes a value after the first of an implicit chunk (no
+// timestamp bits: the time is the last plus one) straight from the bit
+// register, which Next has topped up. It reports false, changing nothing,
+// for what the careful path takes: raw decimal values, values longer than
+// the register holds, anything suspicious.
+//
+// An implicit chunk's delta stays 0, so the paths above, which take an
+// unchanged interval's zero bit, never advance a sample of one.
+func (it *FloatIterator) valuesNext() bool {
+	if it.t+1 <= it.t {
+		return false // the careful path reports it
+	}
+	var used uint
+	var ok bool
+	switch it.enc {
+	case EncDecimal:
+		used, ok = it.decFast(it.r.acc, it.r.n)
+	case EncChimp:
+		used, ok = it.chimpFast(it.r.acc, it.r.n)
+	}
+	if !ok {
+		return false
+	}
+	it.r.acc <<= used
+	it.r.n -= used
+	it.t++
+	it.i++
+	return true
+}
+
+// nextImplicitTime advances the time of an implicit chunk by one.
+func (it *FloatIterator) nextImplicitTime() error {
+	if it.t+1 <= it.t {
+		return corruptf("float chunk: implicit timestamp overflows after %d", it.t)
+	}
+	it.t++
+	return nil
 }
 
 // readGridTime reads a timestamp on the grid and checks it advances.

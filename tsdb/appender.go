@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/pillar-db/pillar/encoding"
 	"github.com/pillar-db/pillar/internal/keys"
 	"github.com/pillar-db/pillar/internal/kv"
@@ -42,6 +44,7 @@ type appender struct {
 	ctx     context.Context
 	done    bool
 	samples []pendingSample
+	grouped bool // samples come in runs of one stripe (set by validate)
 	created []*memSeries
 	newByID map[uint32]*memSeries
 	newByH  map[uint64][]*memSeries
@@ -91,20 +94,27 @@ func (a *appender) add(ref SeriesRef, l Labels, t int64, v float64, h *Histogram
 		a.samples = a.db.getSamples()
 	}
 	a.samples = append(a.samples, pendingSample{s: s, t: t, v: v, h: h})
-	return SeriesRef(s.id), nil
+	return a.db.ref(s.id), nil
 }
+
+// ref returns the ref handed out for series id: the id in the low half and
+// the DB's refTag in the high half.
+func (db *DB) ref(id uint32) SeriesRef { return SeriesRef(uint64(db.refTag)<<32 | uint64(id)) }
 
 // series resolves a ref or a label set to a committed series or one this
 // appender created.
 func (a *appender) series(ref SeriesRef, l Labels) (*memSeries, error) {
-	// A ref is checked against the labels when both are given: a ref handed
-	// out by a batch that never committed names no series, and after a
-	// restart its id may belong to another one.
-	if ref != 0 && ref <= math.MaxUint32 {
-		if s := a.db.reg.get(uint32(ref)); s != nil && (len(l) == 0 || Equal(s.lset, l)) {
+	// A ref this DB handed out names its series: ids are never reused while
+	// the DB is open, and an id handed out by a batch that never committed
+	// is never registered. Any other ref (one from before a restart, where
+	// its id may now belong to another series, or from elsewhere) is checked
+	// against the labels when both are given.
+	if ref != 0 {
+		id, ours := uint32(ref), uint32(ref>>32) == a.db.refTag
+		if s := a.db.reg.get(id); s != nil && (ours || len(l) == 0 || Equal(s.lset, l)) {
 			return s, nil
 		}
-		if s := a.newByID[uint32(ref)]; s != nil && (len(l) == 0 || Equal(s.lset, l)) {
+		if s := a.newByID[id]; s != nil && (ours || len(l) == 0 || Equal(s.lset, l)) {
 			return s, nil
 		}
 	}
@@ -199,41 +209,41 @@ func (a *appender) Commit() error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
+	if db.walErr != nil {
+		return db.walErr
+	}
 	a.resolveRaces()
 	if err := a.validate(); err != nil {
 		return err
 	}
 	seq := db.seq + 1
-	if err := a.write(seq); err != nil {
+	b, err := a.write(seq)
+	if err != nil {
 		return err
 	}
+	// The entry is in Pebble's memtable and on its way to the log; the
+	// heads are filled while Pebble writes it, and Commit returns only once
+	// it is in the log. Like Pebble's own writes, the samples can be read
+	// a moment before they are durable, never acknowledged before.
 	db.seq = seq
 	for _, s := range a.created {
 		if s.live {
 			db.reg.add(s)
 		}
 	}
-	db.gen++
-	db.touched = db.touched[:0]
-	db.applyBatch(a.samples, seq)
-	for i := range a.samples {
-		p := &a.samples[i]
-		if p.skip {
-			continue
-		}
-		if p.s.touchG != db.gen {
-			p.s.touchG = db.gen
-			db.touched = append(db.touched, p.s)
-		}
+	toSeal := db.applyBatch(a.samples, seq, a.grouped)
+	sealErr := db.seal(toSeal, false)
+	clear(toSeal) // the scratch keeps no series alive
+	if err := b.SyncWait(); err != nil {
+		_ = b.Close()
+		db.walErr = fmt.Errorf("tsdb: commit: write-ahead log: %w", err)
+		return db.walErr
 	}
-	var toSeal []*memSeries
-	for _, s := range db.touched {
-		if db.needsSeal(s) {
-			toSeal = append(toSeal, s)
-		}
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("tsdb: commit: %w", err)
 	}
-	if err := db.seal(toSeal, false); err != nil {
-		return fmt.Errorf("tsdb: commit is durable but sealing failed: %w", err)
+	if sealErr != nil {
+		return fmt.Errorf("tsdb: commit is durable but sealing failed: %w", sealErr)
 	}
 	db.sinceTrim++
 	if db.sinceTrim >= truncateEvery {
@@ -276,9 +286,15 @@ func (a *appender) validate() error {
 	db := a.db
 	db.gen++
 	g := db.gen
+	// Count the stripe changes along the batch, for applyBatch.
+	changes, last := 0, uint32(math.MaxUint32)
+	defer func() { a.grouped = changes*4 <= len(a.samples) }()
 	for i := range a.samples {
 		p := &a.samples[i]
 		s := p.s
+		if k := stripeIndex(s.id); k != last {
+			changes, last = changes+1, k
+		}
 		cur, has := s.lastT.Load(), s.hasData
 		if s.commitG == g {
 			cur, has = s.commitT, true
@@ -443,11 +459,16 @@ func (a *appender) encodeWAL(p []byte) []byte {
 }
 
 // write puts the new series records and the write-ahead entry in one
-// Pebble batch.
-func (a *appender) write(seq uint64) error {
+// Pebble batch and applies it without waiting for Pebble's log: the caller
+// must SyncWait (which makes it durable, see kv.WriteOptions) and Close it.
+func (a *appender) write(seq uint64) (*pebble.Batch, error) {
 	db := a.db
 	b := db.p.NewBatch()
-	defer b.Close()
+	fail := func(err error) (*pebble.Batch, error) {
+		_ = b.SyncWait()
+		_ = b.Close()
+		return nil, fmt.Errorf("tsdb: commit: %w", err)
+	}
 	var key []byte
 	for _, s := range a.created {
 		if !s.live {
@@ -456,7 +477,7 @@ func (a *appender) write(seq uint64) error {
 		key = keys.AppendMetricSeries(key[:0], s.id)
 		db.buf, db.scratch = appendLabelsRecord(db.buf[:0], db.scratch, s.lset)
 		if err := b.Set(key, db.buf, nil); err != nil {
-			return fmt.Errorf("tsdb: commit: %w", err)
+			return fail(err)
 		}
 	}
 	p := a.encodeWAL(db.scratch[:0])
@@ -464,10 +485,10 @@ func (a *appender) write(seq uint64) error {
 	db.buf = encoding.AppendBlock(db.buf[:0], encoding.BlockRaw, p)
 	key = keys.AppendMetricWAL(key[:0], seq)
 	if err := b.Set(key, db.buf, nil); err != nil {
-		return fmt.Errorf("tsdb: commit: %w", err)
+		return fail(err)
 	}
-	if err := b.Commit(kv.WriteOptions); err != nil {
-		return fmt.Errorf("tsdb: commit: %w", err)
+	if err := db.p.ApplyNoSyncWait(b, kv.WriteOptions); err != nil {
+		return fail(err)
 	}
-	return nil
+	return b, nil
 }

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -71,13 +72,21 @@ type DB struct {
 	buf       []byte
 	scratch   []byte
 	walCol    []byte // a write-ahead column being encoded
-	touched   []*memSeries
 	codec     chunkCodec
 	sealBuf   sampleBuf
-	// applyBatch's scratch: samples per stripe, then the batch in stripe order
+	// applyBatch's scratch: samples per stripe, then the batch in stripe
+	// order, and the series to seal
 	stripeCounts [stripeCount]int32
 	order        []int32
+	toSeal       []*memSeries
 	key          []byte
+	// refTag is the high half of every ref this DB hands out: a ref carrying
+	// it was handed out by this DB, for a series id it never reuses, so
+	// Append trusts it without comparing labels.
+	refTag uint32
+	// walErr is set when a write-ahead entry that was already applied failed
+	// to reach the log: the log is broken, so every later commit fails.
+	walErr error
 
 	samples      atomic.Uint64
 	sealedChunks atomic.Uint64
@@ -120,6 +129,9 @@ func OpenPebble(p *pebble.DB, o *Options) (*DB, error) {
 		return nil, fmt.Errorf("tsdb: negative OutOfOrderWindow %v", opts.OutOfOrderWindow)
 	}
 	db := &DB{p: p, opts: opts, window: opts.OutOfOrderWindow.Milliseconds(), reg: newRegistry()}
+	for db.refTag == 0 {
+		db.refTag = rand.Uint32()
+	}
 	if err := db.load(); err != nil {
 		return nil, err
 	}
@@ -253,49 +265,113 @@ func (db *DB) applySample(s *memSeries, seq uint64, t int64, v float64, h *Histo
 	db.samples.Add(1)
 }
 
-// applyBatch adds a commit's validated samples to their heads. It takes
-// each stripe lock once for all of the batch's samples in that stripe
-// (a scrape touches thousands of series, each once) instead of once per
-// sample: the samples are grouped by stripe with a counting sort, which
-// keeps each series' samples in commit order. Callers hold commitMu.
-func (db *DB) applyBatch(ps []pendingSample, seq uint64) {
-	counts := &db.stripeCounts
-	*counts = [stripeCount]int32{}
+// applyBatch adds a commit's validated samples to their heads and returns
+// the series whose heads now need sealing, each once (in db.toSeal's
+// storage). Callers hold commitMu.
+//
+// It takes each stripe lock once per run of samples in the same stripe
+// rather than once per sample. A scrape appends one sample to each of
+// thousands of series in the order their refs were handed out, so with
+// stripes of consecutive ids (see registry.stripeOf) the batch in commit
+// order is already in long runs; a batch that is not (grouped false) is
+// first put in stripe order with a counting sort, which keeps each
+// series' samples in commit order.
+func (db *DB) applyBatch(ps []pendingSample, seq uint64, grouped bool) []*memSeries {
+	db.gen++
+	g := db.gen
+	toSeal := db.toSeal[:0]
 	n := 0
-	for i := range ps {
-		if !ps[i].skip {
-			counts[ps[i].s.id&(stripeCount-1)]++
+	if grouped {
+		var held *stripe
+		for i := range ps {
+			p := &ps[i]
+			if p.skip {
+				continue
+			}
+			s := p.s
+			if st := db.reg.stripeOf(s.id); st != held {
+				if held != nil {
+					held.mu.Unlock()
+				}
+				st.mu.Lock()
+				held = st
+			}
+			if db.applyOne(s, seq, p.t, p.v, p.h) && s.touchG != g {
+				s.touchG = g
+				toSeal = append(toSeal, s)
+			}
 			n++
 		}
-	}
-	pos := int32(0)
-	for i, c := range counts {
-		counts[i] = pos
-		pos += c
-	}
-	db.order = slices.Grow(db.order[:0], n)[:n]
-	for i := range ps {
-		if !ps[i].skip {
-			k := ps[i].s.id & (stripeCount - 1)
-			db.order[counts[k]] = int32(i)
-			counts[k]++
+		if held != nil {
+			held.mu.Unlock()
+		}
+	} else {
+		counts := &db.stripeCounts
+		*counts = [stripeCount]int32{}
+		for i := range ps {
+			if !ps[i].skip {
+				counts[stripeIndex(ps[i].s.id)]++
+				n++
+			}
+		}
+		pos := int32(0)
+		for i, c := range counts {
+			counts[i] = pos
+			pos += c
+		}
+		db.order = slices.Grow(db.order[:0], n)[:n]
+		for i := range ps {
+			if !ps[i].skip {
+				k := stripeIndex(ps[i].s.id)
+				db.order[counts[k]] = int32(i)
+				counts[k]++
+			}
+		}
+		for i := 0; i < n; {
+			st := db.reg.stripeOf(ps[db.order[i]].s.id)
+			st.mu.Lock()
+			for ; i < n && db.reg.stripeOf(ps[db.order[i]].s.id) == st; i++ {
+				p := &ps[db.order[i]]
+				if db.applyOne(p.s, seq, p.t, p.v, p.h) && p.s.touchG != g {
+					p.s.touchG = g
+					toSeal = append(toSeal, p.s)
+				}
+			}
+			st.mu.Unlock()
 		}
 	}
-	for i := 0; i < n; {
-		st := db.reg.stripeOf(ps[db.order[i]].s.id)
-		st.mu.Lock()
-		for ; i < n && db.reg.stripeOf(ps[db.order[i]].s.id) == st; i++ {
-			p := &ps[db.order[i]]
-			p.s.insertAt(seq, p.t, p.v, p.h)
-		}
-		st.mu.Unlock()
-	}
+	// A pass of its own: noteSample's atomic stores wait for every store
+	// before them, which in the loops above are the chunks' cache misses.
 	for i := range ps {
 		if p := &ps[i]; !p.skip {
 			db.noteSample(p.s, seq, p.t, p.v, p.h)
 		}
 	}
 	db.samples.Add(uint64(n))
+	db.toSeal = toSeal
+	return toSeal
+}
+
+// applyOne adds a validated sample to a series' head and says whether the
+// head needs sealing (see needsSeal); the caller then notes the sample
+// (noteSample). Callers hold commitMu and the series' stripe lock.
+//
+// The fast path is a float newer than every head sample of a head with no
+// side samples, which is nearly every sample a scrape brings: it appends to
+// the open chunk and decides on sealing from what it already has at hand.
+func (db *DB) applyOne(s *memSeries, seq uint64, t int64, v float64, h *Histogram) bool {
+	if c := s.chunk; h == nil && s.side == nil && c != nil && c.NumSamples() > 0 && t > c.MaxTime() {
+		if chunkWindow(t) != chunkWindow(c.MaxTime()) {
+			s.winSeq = seq
+		}
+		if c.Append(t, v) == nil {
+			lo := c.MinTime()
+			return c.NumSamples() >= db.opts.ChunkSamples || chunkWindow(lo) != chunkWindow(t) ||
+				(s.mark.seq != 0 && lo <= s.mark.sealT)
+		}
+	}
+	s.insertAt(seq, t, v, h)
+	return db.needsSeal(s)
 }
 
 // insertAt puts a sample into the head, noting the write-ahead seq of the

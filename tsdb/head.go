@@ -48,7 +48,7 @@ type memSeries struct {
 	compactW int64
 	commitT  int64  // newest timestamp including the commit being validated
 	commitG  uint64 // commit generation commitT belongs to
-	touchG   uint64 // commit generation that last touched the series
+	touchG   uint64 // commit generation that last queued the series for sealing
 
 	// The earliest and newest timestamps ever stored. Only the committer
 	// writes them; they are atomic because Append's early out-of-order
@@ -242,6 +242,14 @@ func (s *memSeries) copyHead(buf *sampleBuf, it *encoding.FloatIterator, mint, m
 // picks its stripe with a mask.
 const stripeCount = 1 << 10
 
+// stripeShift groups 1<<stripeShift consecutive series ids in one stripe: a
+// commit that appends to series in id order (a scrape with cached refs)
+// then takes each lock once per group instead of once per series.
+const stripeShift = 4
+
+// stripeIndex returns the stripe of series id.
+func stripeIndex(id uint32) uint32 { return (id >> stripeShift) & (stripeCount - 1) }
+
 // stripe guards the heads of the series whose id maps to it and the hash
 // index of the series whose label hash maps to it. It is padded to a cache
 // line so neighbouring locks do not share one (false sharing between cores
@@ -284,7 +292,7 @@ func newRegistry() *registry {
 	return r
 }
 
-func (r *registry) stripeOf(id uint32) *stripe { return &r.stripes[id&(stripeCount-1)] }
+func (r *registry) stripeOf(id uint32) *stripe { return &r.stripes[stripeIndex(id)] }
 
 func (r *registry) get(id uint32) *memSeries {
 	pages := r.pages.Load()

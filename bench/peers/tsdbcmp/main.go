@@ -28,27 +28,25 @@ func main() {
 	hours := flag.Float64("hours", 24, "hours of scrapes")
 	sel := flag.Int("select", 0, "when > 0, run the Select comparison over this many series instead")
 	only := flag.String("only", "both", "ours, prom or both")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the ingest loops (not Open, Close or the Select runs) to this file")
 	flag.Parse()
+	var prof *os.File
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		defer pprof.StopCPUProfile()
+		defer f.Close()
+		prof = f
 	}
-	if err := run(*scale, *hours, *sel, *only); err != nil {
-		pprof.StopCPUProfile()
+	if err := run(*scale, *hours, *sel, *only, prof); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(scale int, hours float64, sel int, only string) error {
+func run(scale int, hours float64, sel int, only string, prof *os.File) error {
 	ctx := context.Background()
 	if sel > 0 {
 		return runSelect(ctx, sel, only)
@@ -56,7 +54,8 @@ func run(scale int, hours float64, sel int, only string) error {
 	fmt.Println("workload:", metricgen.Mix(scale, hours, 1))
 	fmt.Printf("%-12s %14s %14s %14s %14s %14s %10s\n", "store", "samples/s", "samples/CPU-s", "heap B/series", "disk B/sample", "disk bytes", "ingest s")
 	for _, s := range stores(only) {
-		r, err := ingest(ctx, s, metricgen.Mix(scale, hours, 1))
+		r, err := ingest(ctx, s, metricgen.Mix(scale, hours, 1), prof)
+		prof = nil // one profile per file
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name(), err)
 		}
@@ -114,7 +113,10 @@ func heapNow() uint64 {
 	return ms.HeapAlloc
 }
 
-func ingest(ctx context.Context, s store, w *metricgen.Workload) (result, error) {
+// ingest runs the workload through s. With prof, the ingest loop (and
+// whatever runs in the background meanwhile) is CPU-profiled into it; with
+// both stores the profile holds the first one's loop only.
+func ingest(ctx context.Context, s store, w *metricgen.Workload, prof *os.File) (result, error) {
 	dir, err := os.MkdirTemp("", "tsdbcmp-")
 	if err != nil {
 		return result{}, err
@@ -130,14 +132,21 @@ func ingest(ctx context.Context, s store, w *metricgen.Workload) (result, error)
 	ts := make([]int64, w.NumSeries())
 	vs := make([]float64, w.NumSeries())
 	var busy, cpu time.Duration
+	profiling := prof != nil && pprof.StartCPUProfile(prof) == nil
 	for k := range w.Scrapes {
 		w.Scrape(k, ts, vs)
 		start, cpu0 := time.Now(), cpuTime()
 		if err := s.appendScrape(ts, vs); err != nil {
+			if profiling {
+				pprof.StopCPUProfile()
+			}
 			return result{}, err
 		}
 		busy += time.Since(start)
 		cpu += cpuTime() - cpu0
+	}
+	if profiling {
+		pprof.StopCPUProfile()
 	}
 	heap := heapNow()
 	n := float64(w.NumSeries()) * float64(w.Scrapes)

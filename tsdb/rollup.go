@@ -363,7 +363,13 @@ func (w *rollupWriter) write(b *pebble.Batch, ri int, id uint32, from, to int64,
 		}
 		key := w.rows[len(w.rows)-1].End
 		w.key = keys.AppendMetricRollupBlock(w.key[:0], uint8(res), id, key)
-		if w.val, err = w.codec.encodeRollupBlock(w.val[:0], w.rows, width, key); err != nil {
+		if to < blockEnd {
+			// The span is open: a later pass merges this block.
+			w.val, err = w.codec.encodeOpenBlock(w.val[:0], w.rows, width, key)
+		} else {
+			w.val, err = w.codec.encodeRollupBlock(w.val[:0], w.rows, width, key)
+		}
+		if err != nil {
 			return err
 		}
 		st.BytesOut += int64(len(w.key) + len(w.val))

@@ -377,6 +377,20 @@ func setFloatColumn(r *Rollup, col int, v float64) {
 // encodeRollupBlock appends the block of rows (time-ordered, all in the
 // block ending at blockEnd, at least one) to dst.
 func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockEnd int64) ([]byte, error) {
+	return c.encode(dst, rows, width, blockEnd, false)
+}
+
+// encodeOpenBlock is encodeRollupBlock for a block of a span that is not
+// complete yet, which a later pass will merge and re-encode: a float column
+// whose values are integers is stored as colIntDeltas without first
+// encoding it as a chunk to compare sizes. That comparison, on every
+// column, is most of a pass's encoding time, and a block of a few windows
+// gains little from it.
+func (c *rollupCodec) encodeOpenBlock(dst []byte, rows []Rollup, width, blockEnd int64) ([]byte, error) {
+	return c.encode(dst, rows, width, blockEnd, true)
+}
+
+func (c *rollupCodec) encode(dst []byte, rows []Rollup, width, blockEnd int64, quick bool) ([]byte, error) {
 	base := blockEnd - width*rollupBlockWindows
 	p := append(c.payload[:0], rollupBlockVersion)
 	p = encoding.AppendUvarint(p, uint64(len(rows)))
@@ -414,6 +428,13 @@ func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockE
 		c.vs = c.vs[:0]
 		for i := range rows {
 			c.vs = append(c.vs, floatColumn(&rows[i], col))
+		}
+		if quick {
+			var ok bool
+			if c.alt, ok = appendIntDeltas(append(c.alt[:0], colIntDeltas), c.vs); ok {
+				p = encoding.AppendBytesField(p, c.alt)
+				continue
+			}
 		}
 		var err error
 		c.raw, err = encoding.AppendBestFloats(append(c.raw[:0], colChunk), c.ts, c.vs)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime/metrics"
 	"strconv"
 	"testing"
 	"time"
@@ -661,72 +660,84 @@ func TestRollupBlockIntColumns(t *testing.T) {
 	}
 }
 
-// BenchmarkDownsample times incremental Downsample passes over 2,000
-// scraped series: before each pass, 45 minutes more of samples at 15 s
-// (the clock is stopped), so each pass rolls up nine new 5-minute windows
-// per series, the shape of a background pass. It reports the pass's cost
-// per series.
+// BenchmarkDownsample times Downsample passes over 2,000 scraped series
+// (15 s): "incremental" passes, each after 45 minutes more of samples (the
+// clock is stopped while they go in), so each rolls up nine new 5-minute
+// windows per series, the shape of a background pass; and "first" passes
+// over an hour of samples not rolled up at all, the first pass after a
+// fresh start. It reports each pass's cost per series.
 func BenchmarkDownsample(b *testing.B) {
 	const nSeries, step = 2000, int64(15_000)
 	ctx := context.Background()
-	db, err := Open(b.TempDir(), nil)
-	require.NoError(b, err)
-	defer func() { require.NoError(b, db.Close()) }()
 	lss := make([]Labels, nSeries)
 	for i := range lss {
 		lss[i] = FromStrings(MetricName, fmt.Sprintf("m%d", i%4), "id", strconv.Itoa(i))
 	}
-	refs := make([]SeriesRef, nSeries)
-	r := rand.New(rand.NewPCG(11, 12))
-	vals := make([]float64, nSeries)
-	t := int64(1_700_000_000_000)
-	scrapes := func(n int) {
+	type feed struct {
+		db   *DB
+		refs []SeriesRef
+		vals []float64
+		r    *rand.Rand
+		t    int64
+	}
+	open := func(b *testing.B) *feed {
+		db, err := Open(b.TempDir(), nil)
+		require.NoError(b, err)
+		return &feed{db: db, refs: make([]SeriesRef, nSeries), vals: make([]float64, nSeries), r: rand.New(rand.NewPCG(11, 12)), t: 1_700_000_000_000}
+	}
+	scrapes := func(b *testing.B, f *feed, n int) {
 		for range n {
-			app := db.Appender(ctx)
+			app := f.db.Appender(ctx)
 			for i := range lss {
-				vals[i] += float64(r.IntN(100))
-				refs[i], err = app.Append(refs[i], lss[i], t+r.Int64N(51)-25, vals[i])
+				f.vals[i] += float64(f.r.IntN(100))
+				var err error
+				f.refs[i], err = app.Append(f.refs[i], lss[i], f.t+f.r.Int64N(51)-25, f.vals[i])
 				require.NoError(b, err)
 			}
 			require.NoError(b, app.Commit())
-			t += step
+			f.t += step
 		}
 	}
-	scrapes(240) // an hour, rolled up before the clock starts
-	_, err = db.Downsample(ctx, math.MaxInt64)
-	require.NoError(b, err)
-	var took time.Duration
-	var cpu float64
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		scrapes(180)
-		b.StartTimer()
-		start, cpu0 := time.Now(), goCPUSeconds()
-		st, err := db.Downsample(ctx, math.MaxInt64)
-		took += time.Since(start)
-		cpu += goCPUSeconds() - cpu0
+	pass := func(b *testing.B, f *feed, took *time.Duration) {
+		start := time.Now()
+		st, err := f.db.Downsample(ctx, math.MaxInt64)
+		*took += time.Since(start)
 		require.NoError(b, err)
 		require.Positive(b, st.Items)
 	}
-	// Wall time moves with whatever else the machine runs; the process's
-	// CPU time (Pebble's background work included) much less.
-	b.ReportMetric(float64(took.Nanoseconds())/float64(b.N*nSeries)/1e3, "µs/series")
-	b.ReportMetric(cpu*1e6/float64(b.N*nSeries), "cpu-µs/series")
-}
-
-// goCPUSeconds is the CPU time the process has spent in Go code and the
-// runtime's collector so far.
-func goCPUSeconds() float64 {
-	s := []metrics.Sample{{Name: "/cpu/classes/user:cpu-seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
-	metrics.Read(s)
-	var t float64
-	for _, x := range s {
-		if x.Value.Kind() == metrics.KindFloat64 {
-			t += x.Value.Float64()
-		}
+	report := func(b *testing.B, took time.Duration) {
+		b.ReportMetric(float64(took.Nanoseconds())/float64(b.N*nSeries)/1e3, "µs/series")
 	}
-	return t
+	b.Run("incremental", func(b *testing.B) {
+		f := open(b)
+		defer func() { require.NoError(b, f.db.Close()) }()
+		scrapes(b, f, 240) // an hour, rolled up before the clock starts
+		_, err := f.db.Downsample(ctx, math.MaxInt64)
+		require.NoError(b, err)
+		var took time.Duration
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			scrapes(b, f, 180)
+			b.StartTimer()
+			pass(b, f, &took)
+		}
+		report(b, took)
+	})
+	b.Run("first", func(b *testing.B) {
+		var took time.Duration
+		for range b.N {
+			b.StopTimer()
+			f := open(b)
+			scrapes(b, f, 240)
+			b.StartTimer()
+			pass(b, f, &took)
+			b.StopTimer()
+			require.NoError(b, f.db.Close())
+			b.StartTimer()
+		}
+		report(b, took)
+	})
 }
 
 // rollupBlockKeys returns the block ends of series id at res, in key order.

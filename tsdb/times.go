@@ -70,7 +70,6 @@ func appendTimesRef(dst []byte, hash uint64, values []byte) []byte {
 // timesCodec holds the scratch for coding timestamp columns.
 type timesCodec struct {
 	zeros []float64
-	idx   []int64
 	fit   encoding.FloatIterator
 }
 
@@ -84,10 +83,7 @@ func (c *timesCodec) encodeColumn(dst []byte, ts []int64) ([]byte, error) {
 
 // encodeValues appends a chunk of vs whose timestamps are 0…n−1.
 func (c *timesCodec) encodeValues(dst []byte, vs []float64) ([]byte, error) {
-	for i := len(c.idx); i < len(vs); i++ {
-		c.idx = append(c.idx, int64(i))
-	}
-	return encoding.AppendBestFloats(dst, c.idx[:len(vs)], vs)
+	return encoding.AppendBestFloatValues(dst, vs)
 }
 
 // decodeColumn appends the timestamps of column col to dst, checking that

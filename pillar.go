@@ -22,7 +22,8 @@
 // store's own maintenance method:
 //
 //	metrics.compact           tsdb CompactChunks: a closed window's chunks merged and re-encoded
-//	metrics.downsample        tsdb Downsample: 5 m and 1 h rollups of final windows
+//	metrics.downsample        tsdb Downsample: 5 m and 1 h rollups of final windows;
+//	                          in background passes at most every five minutes
 //	metrics.retention         tsdb DropBefore(now − Retention): chunks past retention
 //	metrics.rollup_retention  tsdb DropRollupsBefore(now − DownsampleRetention)
 //	traces.close              tracestore ClosePartitions(now − LateWindow): postings
@@ -309,9 +310,9 @@ func (db *DB) jobs() []compaction.Job {
 			// A window is final once the out-of-order window has passed.
 			return db.metrics.CompactChunks(ctx, db.opts.Now().Add(-db.opts.Metrics.OutOfOrderWindow).UnixMilli())
 		}),
-		statsJob("metrics.downsample", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
+		withMinInterval(statsJob("metrics.downsample", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
 			return db.metrics.Downsample(ctx, db.opts.Now().UnixMilli())
-		}),
+		}), tsdb.Res5m.Duration()), // a new window can be final only once per window
 		statsJob("metrics.retention", func(ctx context.Context) (tsdb.MaintenanceStats, error) {
 			return stepDrop(ctx, &db.chunkCut, db.opts.Now(), db.opts.Retention, db.metrics.DropBefore)
 		}),
@@ -386,6 +387,12 @@ func stepDrop(ctx context.Context, c *cutoff, now time.Time, retention time.Dura
 		c.done(cut)
 	}
 	return st, err
+}
+
+// withMinInterval returns j with its MinInterval set to d.
+func withMinInterval(j compaction.Job, d time.Duration) compaction.Job {
+	j.MinInterval = d
+	return j
 }
 
 // statsJob adapts a tsdb maintenance pass to a compaction job.

@@ -14,7 +14,9 @@
 //
 // A Scheduler runs every job once per Options.Interval, at most
 // Options.Concurrency at a time, in the order given (a job starts only
-// after every job before it has started). In background passes each job
+// after every job before it has started); a job with a Job.MinInterval
+// runs in background passes only once that long has passed since its last
+// run began. In background passes each job
 // slot rests after a job in proportion to its run time (Options.Share),
 // so a pass of heavy jobs spreads out instead of taking a CPU from
 // ingestion for as long as it lasts. A job that fails is recorded and
@@ -62,6 +64,13 @@ type Job struct {
 	// consistent, once ctx is done; it may return partial Result with an
 	// error.
 	Run func(ctx context.Context) (Result, error)
+	// MinInterval is how long, by Options.Now, after the start of the
+	// job's last run a background pass leaves the job out: for a job whose
+	// work only accumulates at that pace (a pass that rolls up five-minute
+	// windows finds nothing new more often than every five minutes), a
+	// run sooner would pay its fixed cost for little or nothing. RunOnce
+	// runs the job regardless. Default 0: every pass runs it.
+	MinInterval time.Duration
 }
 
 // Options configure a Scheduler. A nil *Options means all defaults.
@@ -143,6 +152,9 @@ type JobMetrics struct {
 	LastError string
 	// Running says whether a run is under way.
 	Running bool
+	// Skips counts background passes that left the job out because its
+	// last run started less than Job.MinInterval before.
+	Skips uint64
 }
 
 // Metrics is a snapshot of a scheduler's work.
@@ -204,6 +216,8 @@ func New(jobs []Job, o *Options) (*Scheduler, error) {
 			err = errors.Join(err, fmt.Errorf("%w: two jobs named %q", ErrOptions, j.Name))
 		case j.Run == nil:
 			err = errors.Join(err, fmt.Errorf("%w: job %q has no Run", ErrOptions, j.Name))
+		case j.MinInterval < 0:
+			err = errors.Join(err, fmt.Errorf("%w: job %q has a negative MinInterval %v", ErrOptions, j.Name, j.MinInterval))
 		}
 		seen[j.Name] = true
 	}
@@ -337,9 +351,13 @@ func (s *Scheduler) pass(ctx context.Context) error {
 		if background {
 			s.mu.Lock()
 			paused := s.paused
+			skip := !paused && s.notDue(i)
 			s.mu.Unlock()
 			if paused {
 				break
+			}
+			if skip {
+				continue
 			}
 		}
 		select {
@@ -368,6 +386,18 @@ func (s *Scheduler) pass(ctx context.Context) error {
 	s.passes++
 	s.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// notDue reports whether job i's last run started less than its
+// MinInterval ago, counting the skip if so. Callers hold mu.
+func (s *Scheduler) notDue(i int) bool {
+	d := s.jobs[i].MinInterval
+	m := &s.metrics[i]
+	if d <= 0 || m.LastRun.IsZero() || s.opts.Now().Sub(m.LastRun) >= d {
+		return false
+	}
+	m.Skips++
+	return true
 }
 
 // rest holds a job slot idle after a background job that ran for took,

@@ -231,3 +231,37 @@ func TestBackgroundJobsRestAfterRunning(t *testing.T) {
 	_, err = New(nil, &Options{Share: 1.5})
 	require.ErrorIs(t, err, ErrOptions)
 }
+
+func TestMinIntervalSkipsBackgroundRuns(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	var slow, every atomic.Int64
+	s, err := New([]Job{
+		{Name: "slow", MinInterval: 5 * time.Minute, Run: func(context.Context) (Result, error) {
+			slow.Add(1)
+			return Result{}, nil
+		}},
+		{Name: "every", Run: func(context.Context) (Result, error) {
+			every.Add(1)
+			return Result{}, nil
+		}},
+	}, &Options{Interval: time.Millisecond, Share: 1, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close()) }()
+	s.Start()
+	// The first pass runs both; later ones, with the clock still, only the
+	// job without a MinInterval.
+	require.Eventually(t, func() bool { return every.Load() >= 5 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, int64(1), slow.Load())
+	m, _ := s.Metrics().Job("slow")
+	require.Positive(t, m.Skips)
+	// A forced pass runs it regardless.
+	require.NoError(t, s.RunOnce(context.Background()))
+	require.Equal(t, int64(2), slow.Load())
+	// Once the clock has moved on by MinInterval, a background pass runs it.
+	now.Add(int64(5 * time.Minute))
+	require.Eventually(t, func() bool { return slow.Load() == 3 }, 5*time.Second, time.Millisecond)
+
+	_, err = New([]Job{{Name: "neg", MinInterval: -time.Second, Run: func(context.Context) (Result, error) { return Result{}, nil }}}, nil)
+	require.ErrorIs(t, err, ErrOptions)
+}

@@ -24,8 +24,10 @@ type Appender interface {
 	// AppendHistogram adds a native histogram sample; h is copied.
 	AppendHistogram(ref SeriesRef, l Labels, t int64, h *Histogram) (SeriesRef, error)
 	// Commit makes every added sample durable and visible, or none of them:
-	// on error nothing of the batch is stored. The appender cannot be used
-	// afterwards.
+	// on error nothing of the batch is stored. (The one exception is a
+	// failure to write Pebble's log, which leaves the batch readable but
+	// not durable, as Pebble itself does; every later commit then fails.)
+	// The appender cannot be used afterwards.
 	Commit() error
 	// Rollback drops the batch. The appender cannot be used afterwards.
 	Rollback() error

@@ -37,6 +37,36 @@ func TestOpenWriteReopen(t *testing.T) {
 	}
 }
 
+// TestSpentLogsDeleted checks that flushed log files are deleted rather
+// than kept for reuse, and that deleting them loses nothing.
+func TestSpentLogsDeleted(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{})
+	require.NoError(t, err)
+	val := make([]byte, 64<<10)
+	for i := range 6 {
+		for j := range 16 {
+			binary.LittleEndian.PutUint64(val, uint64(i*16+j))
+			require.NoError(t, db.Set([]byte(fmt.Sprintf("k%03d", i*16+j)), val, WriteOptions))
+		}
+		require.NoError(t, db.Flush())
+	}
+	require.NoError(t, db.Close())
+	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(logs), 1, "spent logs left: %v", logs)
+
+	db, err = Open(dir, Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	for k := range 6 * 16 {
+		v, closer, err := db.Get([]byte(fmt.Sprintf("k%03d", k)))
+		require.NoError(t, err)
+		require.Equal(t, uint64(k), binary.LittleEndian.Uint64(v))
+		require.NoError(t, closer.Close())
+	}
+}
+
 func TestOpenMemFS(t *testing.T) {
 	db, err := Open("", Options{FS: vfs.NewMem()})
 	require.NoError(t, err)

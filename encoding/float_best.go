@@ -178,35 +178,45 @@ func chimpFloor(vs []float64, floors []uint8) int {
 		return n
 	}
 	// Past the first chimpRefs values, the low bytes of the eight before
-	// sit in one word: a value whose low byte is none of them is settled
-	// in a few instructions; the rest (one in 32 by chance, or a repeat)
-	// are compared in full, without branches.
+	// sit in one word, and a byte-wide hash of each in another: a value
+	// whose low byte is none of theirs shares no ten trailing bits with
+	// them, and one whose hash is none of theirs equals none of them, each
+	// settled in a few instructions; a repeat of the last is settled
+	// first. The rest (a shared hash: an older repeat, or one in 32 by
+	// chance) are compared in full, without branches.
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	var win uint64
+	hash := func(vb uint64) uint64 { return vb * 0x9e3779b97f4a7c15 >> 56 }
+	var lows, hashes uint64
 	for j := range chimpRefs {
-		win = win<<8 | math.Float64bits(vs[j])&0xff
+		vb := math.Float64bits(vs[j])
+		lows, hashes = lows<<8|vb&0xff, hashes<<8|hash(vb)
 	}
 	prev := math.Float64bits(vs[chimpRefs-1])
 	for i := chimpRefs; i < len(vs); i++ {
 		vb := math.Float64bits(vs[i])
-		lb := vb & 0xff
-		c := chimpXORBits(vb ^ prev)
-		if x := win ^ lb*ones; (x-ones)&^x&highs != 0 { // some byte of x is zero
-			w := vs[i-chimpRefs : i : i]
-			e := b2u(vb == math.Float64bits(w[0])) | b2u(vb == math.Float64bits(w[1])) |
-				b2u(vb == math.Float64bits(w[2])) | b2u(vb == math.Float64bits(w[3])) |
-				b2u(vb == math.Float64bits(w[4])) | b2u(vb == math.Float64bits(w[5])) |
-				b2u(vb == math.Float64bits(w[6])) | b2u(vb == math.Float64bits(w[7]))
-			c = min(c, 15)
-			if e != 0 {
-				c = 5
+		lb, h := vb&0xff, hash(vb)
+		c := 5
+		if vb != prev {
+			c = chimpXORBits(vb ^ prev)
+			if x := lows ^ lb*ones; (x-ones)&^x&highs != 0 { // some byte of x is zero
+				c = min(c, 15)
+			}
+			if x := hashes ^ h*ones; (x-ones)&^x&highs != 0 {
+				w := vs[i-chimpRefs : i : i]
+				e := b2u(vb == math.Float64bits(w[0])) | b2u(vb == math.Float64bits(w[1])) |
+					b2u(vb == math.Float64bits(w[2])) | b2u(vb == math.Float64bits(w[3])) |
+					b2u(vb == math.Float64bits(w[4])) | b2u(vb == math.Float64bits(w[5])) |
+					b2u(vb == math.Float64bits(w[6])) | b2u(vb == math.Float64bits(w[7]))
+				if e != 0 {
+					c = 5
+				}
 			}
 		}
 		if keep {
 			floors[i] = uint8(c)
 		}
 		n += c
-		win = win<<8 | lb
+		lows, hashes = lows<<8|lb, hashes<<8|h
 		prev = vb
 	}
 	return n
@@ -497,6 +507,14 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		return -1
 	}
 	for i := 2; i < n; i++ {
+		if next, bad := writeDecimalSteady(w, ts, vs, items, ds, i, delta); bad {
+			return next
+		} else if next > i {
+			if next >= n {
+				break
+			}
+			i, prevT = next, ts[next-1]
+		}
 		t := ts[i]
 		d := uint64(t - prevT)
 		var tn uint
@@ -519,6 +537,86 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		}
 	}
 	return -1
+}
+
+// writeDecimalSteady writes samples from i ≥ 2 of a decimal chunk on
+// deltas of deltas while they are the usual kind: an unchanged interval
+// (dod 0) and an exact value whose code and the dod bit fit one write. It
+// keeps the writer's and the decimal state in registers, which the general
+// loop, through pointers and a call a value, cannot, and checks each value
+// as writeDecimalExact does. It returns the first sample it did not write,
+// for the general loop, and whether that sample would not decode (the
+// chunk is then refused).
+func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, i int, delta uint64) (int, bool) {
+	acc, nb, buf := w.acc, w.n, w.buf
+	d, dl, base, baseOK := ds.d, ds.delta, ds.base, ds.baseOK
+	ws, e, order2 := ds.p.w, ds.p.e, ds.p.order == 2
+	rep := 2 + uint(ws[0]) // dod 0, then code 0 in the first bucket
+	n := len(ts)
+	vs, items = vs[:n], items[:n]
+	for ; i < n; i++ {
+		if uint64(ts[i]-ts[i-1]) != delta {
+			break
+		}
+		vb := math.Float64bits(vs[i])
+		var v uint64
+		var vn uint
+		if vb == base && dl == 0 && baseOK {
+			// A repeat (see writeDecimalRun): zero bits.
+			if vn = rep; vn > 64 {
+				break
+			}
+		} else {
+			c := &items[i]
+			if c.kind != decExact {
+				break
+			}
+			code := c.d - d
+			if order2 {
+				code -= dl
+			}
+			z := Zigzag(code)
+			l := uint8(bits.Len64(z))
+			b := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
+			if b > 3 {
+				break // the general loop refuses it
+			}
+			wd := ws[b]
+			if vn = 1 + b + 1 + uint(wd); vn > 64 {
+				break
+			}
+			f := z & lowBits(wd)
+			v = (uint64(1)<<(b+1)-2)<<wd | f
+			dd := Unzigzag(f)
+			if order2 {
+				dd += dl
+			}
+			got := d + dd
+			if got != d || !baseOK {
+				if got <= -(1<<53) || got >= 1<<53 {
+					break // nor this one
+				}
+				base, baseOK = decValue(got, e), true
+			}
+			d, dl = got, dd
+			if base != vb {
+				return i, true
+			}
+		}
+		// BitWriter.writeSmall on the registers.
+		if nb+vn < 64 {
+			acc = acc<<vn | v
+			nb += vn
+		} else {
+			rest := nb + vn - 64
+			buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
+			acc = v & (1<<rest - 1)
+			nb = rest
+		}
+	}
+	w.acc, w.n, w.buf = acc, nb, buf
+	ds.d, ds.delta, ds.base, ds.baseOK = d, dl, base, baseOK
+	return i, false
 }
 
 // writeDecimalExact writes the timestamp bits tb (tn of them) and value vb

@@ -286,6 +286,7 @@ type rollupCodec struct {
 	raw     []byte
 	alt     []byte
 	ints    []uint64
+	gorilla encoding.FloatChunk // open blocks' float columns
 }
 
 // appendRuns appends the integer column vs as runs of equal values.
@@ -382,10 +383,10 @@ func (c *rollupCodec) encodeRollupBlock(dst []byte, rows []Rollup, width, blockE
 
 // encodeOpenBlock is encodeRollupBlock for a block of a span that is not
 // complete yet, which a later pass will merge and re-encode: a float column
-// whose values are integers is stored as colIntDeltas without first
-// encoding it as a chunk to compare sizes. That comparison, on every
-// column, is most of a pass's encoding time, and a block of a few windows
-// gains little from it.
+// whose values are integers is stored as colIntDeltas, any other as a
+// plain Gorilla chunk, without searching for the smallest encoding. That
+// search, on every column, is most of a pass's encoding time, and a block
+// of a few windows gains little from it.
 func (c *rollupCodec) encodeOpenBlock(dst []byte, rows []Rollup, width, blockEnd int64) ([]byte, error) {
 	return c.encode(dst, rows, width, blockEnd, true)
 }
@@ -435,6 +436,15 @@ func (c *rollupCodec) encode(dst []byte, rows []Rollup, width, blockEnd int64, q
 				p = encoding.AppendBytesField(p, c.alt)
 				continue
 			}
+			c.gorilla.Reset()
+			for i, v := range c.vs {
+				if err := c.gorilla.Append(c.ts[i], v); err != nil {
+					return dst, fmt.Errorf("tsdb: encode rollup block: %w", err)
+				}
+			}
+			c.raw = append(append(c.raw[:0], colChunk), c.gorilla.Bytes()...)
+			p = encoding.AppendBytesField(p, c.raw)
+			continue
 		}
 		var err error
 		c.raw, err = encoding.AppendBestFloats(append(c.raw[:0], colChunk), c.ts, c.vs)

@@ -661,7 +661,7 @@ func TestRollupBlockIntColumns(t *testing.T) {
 }
 
 // BenchmarkDownsample times Downsample passes over 2,000 scraped series
-// (15 s): "incremental" passes, each after 45 minutes more of samples (the
+// (15 s; counters, 2-decimal gauges, random walks and constants): "incremental" passes, each after 45 minutes more of samples (the
 // clock is stopped while they go in), so each rolls up nine new 5-minute
 // windows per series, the shape of a background pass; and "first" passes
 // over an hour of samples not rolled up at all, the first pass after a
@@ -689,7 +689,14 @@ func BenchmarkDownsample(b *testing.B) {
 		for range n {
 			app := f.db.Appender(ctx)
 			for i := range lss {
-				f.vals[i] += float64(f.r.IntN(100))
+				switch i % 4 { // counters, 2-decimal gauges, random walks, constants
+				case 0:
+					f.vals[i] += float64(f.r.IntN(100))
+				case 1:
+					f.vals[i] = math.Round(f.r.Float64()*10000) / 100
+				case 2:
+					f.vals[i] += f.r.NormFloat64()
+				}
 				var err error
 				f.refs[i], err = app.Append(f.refs[i], lss[i], f.t+f.r.Int64N(51)-25, f.vals[i])
 				require.NoError(b, err)

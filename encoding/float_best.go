@@ -307,10 +307,20 @@ func chimpValueBits(vs []float64, plans []chimpPlan, limit, floor int, floors []
 	var s chimpState
 	s.reset()
 	n := 0
+	// The low bytes of the last chimpRefs values, one a byte (see
+	// chimpFloor): a value whose low byte is none of them takes planLast.
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	var lows uint64
 	for i, v := range vs {
 		vb := math.Float64bits(v)
 		p := &plans[min(i, len(plans)-1)]
-		s.plan(vb, p)
+		lb := vb & 0xff
+		if x := lows ^ lb*ones; i >= chimpRefs && (x-ones)&^x&highs == 0 {
+			s.planLast(vb, p)
+		} else {
+			s.plan(vb, p)
+		}
+		lows = lows<<8 | lb
 		n += int(p.nbits)
 		if floors != nil {
 			floor -= int(floors[i]) // the bound on the values left

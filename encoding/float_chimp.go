@@ -117,6 +117,23 @@ func (s *chimpState) plan(vb uint64, p *chimpPlan) {
 	p.flag, p.class, p.xor, p.nbits = flag, cls, x, n
 }
 
+// planLast is plan for a value that shares its low byte with none of the
+// values it may refer to: it equals none of them and has fewer than nine
+// trailing zeros in common with each, so it takes an XOR form with the
+// last value, whatever the references, and their search is skipped (most
+// full-precision values). p.ref is left as it was; the XOR forms do not
+// write it.
+func (s *chimpState) planLast(vb uint64, p *chimpPlan) {
+	x := vb ^ s.ring[(s.n-1)&(chimpRefs-1)]
+	cls := chimpLeadClass[bits.LeadingZeros64(x)]
+	n := 2 + 64 - int32(chimpLead[cls])
+	flag := uint8(0b10)
+	if cls != s.lead {
+		flag, n = 0b11, n+3
+	}
+	p.flag, p.class, p.xor, p.nbits = flag, cls, x, n
+}
+
 // write writes vb by plan p, updates the state, and returns the value a
 // reader recovers from the bits written (the writer's own check).
 func (s *chimpState) write(w *BitWriter, vb uint64, p chimpPlan) uint64 {

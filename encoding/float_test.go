@@ -793,3 +793,49 @@ func TestChimpFloor(t *testing.T) {
 		}
 	}
 }
+
+// TestChimpPlanLast holds planLast to plan on every value whose low byte
+// none of the references shares, and chimpValueBits, which takes it for
+// them, to the count and plans of plan alone.
+func TestChimpPlanLast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{1, 8, 9, 120} {
+		for name, vs := range valuePatterns(n, rng) {
+			var s chimpState
+			s.reset()
+			plain := make([]chimpPlan, n)
+			total := 0
+			for i, v := range vs {
+				vb := math.Float64bits(v)
+				s.plan(vb, &plain[i])
+				total += int(plain[i].nbits)
+				shared := false
+				for k := range min(s.n, chimpRefs) {
+					shared = shared || uint8(s.ring[k]) == uint8(vb)
+				}
+				if s.n > 0 && !shared {
+					var p chimpPlan
+					s.planLast(vb, &p)
+					require.Equal(t, plain[i].flag, p.flag, "%s value %d", name, i)
+					require.Equal(t, plain[i].nbits, p.nbits)
+					require.Equal(t, plain[i].class, p.class)
+					require.Equal(t, plain[i].xor, p.xor)
+				}
+				switch plain[i].flag {
+				case 0b01:
+					s.lead = noWindow
+				case 0b11:
+					s.lead = plain[i].class
+				}
+				s.push(vb)
+			}
+			plans := make([]chimpPlan, n)
+			require.Equal(t, total, chimpValueBits(vs, plans, math.MaxInt, 0, nil), name)
+			for i := range plans {
+				require.Equal(t, plain[i].nbits, plans[i].nbits, "%s value %d", name, i)
+				require.Equal(t, plain[i].flag, plans[i].flag)
+				require.Equal(t, plain[i].xor, plans[i].xor)
+			}
+		}
+	}
+}

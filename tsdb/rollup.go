@@ -47,8 +47,11 @@ import (
 var ErrUnknownResolution = errors.New("tsdb: unknown rollup resolution")
 
 // rollupBatchBytes bounds one Downsample batch; a series' blocks and mark
-// always go into the same batch.
-const rollupBatchBytes = 2 << 20
+// always go into the same batch. Small enough that Pebble keeps the
+// batch's buffer for reuse (it drops those over a megabyte), and that
+// applying it to the memtable holds up the commits queued behind it
+// (ingestion's) only briefly.
+const rollupBatchBytes = 512 << 10
 
 // Downsample writes the rollups of every window that ends at or before
 // before (Unix ms) and is not yet rolled up, for every float series, as far
@@ -98,8 +101,7 @@ func (db *DB) Downsample(ctx context.Context, before int64) (MaintenanceStats, e
 			if err := b.Commit(kv.WriteOptions); err != nil {
 				return st, fmt.Errorf("tsdb: downsample: %w", err)
 			}
-			_ = b.Close()
-			b = db.p.NewBatch()
+			b.Reset()
 			// A fresh view, so the pass does not pin what Pebble has
 			// flushed since; the series still to come have not changed
 			// (rollupMu keeps other passes out).
@@ -125,6 +127,13 @@ func (db *DB) Downsample(ctx context.Context, before int64) (MaintenanceStats, e
 // times over the span's life rather than once per pass, and a reader meets
 // at most this many blocks per span.
 const maxTailBlocks = 8
+
+// maxQuickWindows bounds the blocks written with encodeOpenBlock, whose
+// columns are larger than the smallest encoding's: a tail of a few windows
+// that a later pass merges. A block of more windows, such as a first pass
+// writes, or a merged one, may stay as it is for the rest of its span's
+// life (days, for hourly windows), so it gets the smallest encoding.
+const maxQuickWindows = 16
 
 // rollupWriter holds one Downsample pass's scratch.
 type rollupWriter struct {
@@ -363,8 +372,8 @@ func (w *rollupWriter) write(b *pebble.Batch, ri int, id uint32, from, to int64,
 		}
 		key := w.rows[len(w.rows)-1].End
 		w.key = keys.AppendMetricRollupBlock(w.key[:0], uint8(res), id, key)
-		if to < blockEnd {
-			// The span is open: a later pass merges this block.
+		if to < blockEnd && len(w.rows) <= maxQuickWindows {
+			// A few windows of an open span: a later pass merges them.
 			w.val, err = w.codec.encodeOpenBlock(w.val[:0], w.rows, width, key)
 		} else {
 			w.val, err = w.codec.encodeRollupBlock(w.val[:0], w.rows, width, key)
@@ -434,8 +443,7 @@ func (db *DB) DropRollupsBefore(ctx context.Context, t int64) (MaintenanceStats,
 		if err := b.Commit(kv.WriteOptions); err != nil {
 			return fmt.Errorf("tsdb: drop rollups: %w", err)
 		}
-		_ = b.Close()
-		b = db.p.NewBatch()
+		b.Reset()
 		w.closeIters()
 		return w.openIters()
 	}

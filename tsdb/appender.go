@@ -39,6 +39,7 @@ type pendingSample struct {
 	v    float64
 	h    *Histogram
 	skip bool // a duplicate of a stored sample: nothing to write
+	part int8 // which of a commit's two appliers owns the series (see ingest.go)
 }
 
 type appender struct {
@@ -233,9 +234,7 @@ func (a *appender) Commit() error {
 			db.reg.add(s)
 		}
 	}
-	toSeal := db.applyBatch(a.samples, seq, a.grouped)
-	sealErr := db.seal(toSeal, false)
-	clear(toSeal) // the scratch keeps no series alive
+	sealErr := db.applyAndSeal(a.samples, seq, a.grouped)
 	if err := b.SyncWait(); err != nil {
 		_ = b.Close()
 		db.walErr = fmt.Errorf("tsdb: commit: write-ahead log: %w", err)
@@ -294,9 +293,11 @@ func (a *appender) validate() error {
 	for i := range a.samples {
 		p := &a.samples[i]
 		s := p.s
-		if k := stripeIndex(s.id); k != last {
+		k := stripeIndex(s.id)
+		if k != last {
 			changes, last = changes+1, k
 		}
+		p.part = int8(k & 1)
 		cur, has := s.lastT.Load(), s.hasData
 		if s.commitG == g {
 			cur, has = s.commitT, true

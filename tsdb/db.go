@@ -73,7 +73,8 @@ type DB struct {
 	scratch   []byte
 	walCol    []byte // a write-ahead column being encoded
 	codec     chunkCodec
-	sealBuf   sampleBuf
+	sealer    sealScratch // the committing goroutine's seals
+	helper    *applyHelper
 	// applyBatch's scratch: samples per stripe, then the batch in stripe
 	// order, and the series to seal
 	stripeCounts [stripeCount]int32
@@ -135,6 +136,7 @@ func OpenPebble(p *pebble.DB, o *Options) (*DB, error) {
 	if err := db.load(); err != nil {
 		return nil, err
 	}
+	db.startHelper()
 	return db, nil
 }
 
@@ -265,91 +267,94 @@ func (db *DB) applySample(s *memSeries, seq uint64, t int64, v float64, h *Histo
 	db.samples.Add(1)
 }
 
-// applyBatch adds a commit's validated samples to their heads and returns
-// the series whose heads now need sealing, each once (in db.toSeal's
-// storage). Callers hold commitMu.
-//
-// It takes each stripe lock once per run of samples in the same stripe
-// rather than once per sample. A scrape appends one sample to each of
-// thousands of series in the order their refs were handed out, so with
-// stripes of consecutive ids (see registry.stripeOf) the batch in commit
-// order is already in long runs; a batch that is not (grouped false) is
-// first put in stripe order with a counting sort, which keeps each
-// series' samples in commit order.
-func (db *DB) applyBatch(ps []pendingSample, seq uint64, grouped bool) []*memSeries {
-	db.gen++
-	g := db.gen
-	toSeal := db.toSeal[:0]
+// applyRuns adds the samples of one part of a commit (part -1: all of
+// them) to their heads in commit order and appends the series whose heads
+// now need sealing to toSeal, each once. It takes each stripe lock once per
+// run of samples in the same stripe rather than once per sample: a scrape
+// appends one sample to each of thousands of series in the order their
+// refs were handed out, so with stripes of consecutive ids (see
+// registry.stripeOf) the batch is already in long runs. It returns the
+// number of samples applied. Callers hold commitMu.
+func (db *DB) applyRuns(ps []pendingSample, seq, g uint64, part int8, toSeal []*memSeries) ([]*memSeries, int) {
 	n := 0
-	if grouped {
-		var held *stripe
-		for i := range ps {
-			p := &ps[i]
-			if p.skip {
-				continue
+	var held *stripe
+	for i := range ps {
+		p := &ps[i]
+		if p.skip || (part >= 0 && p.part != part) {
+			continue
+		}
+		s := p.s
+		if st := db.reg.stripeOf(s.id); st != held {
+			if held != nil {
+				held.mu.Unlock()
 			}
-			s := p.s
-			if st := db.reg.stripeOf(s.id); st != held {
-				if held != nil {
-					held.mu.Unlock()
-				}
-				st.mu.Lock()
-				held = st
-			}
-			if db.applyOne(s, seq, p.t, p.v, p.h) && s.touchG != g {
-				s.touchG = g
-				toSeal = append(toSeal, s)
-			}
+			st.mu.Lock()
+			held = st
+		}
+		if db.applyOne(s, seq, p.t, p.v, p.h) && s.touchG != g {
+			s.touchG = g
+			toSeal = append(toSeal, s)
+		}
+		n++
+	}
+	if held != nil {
+		held.mu.Unlock()
+	}
+	db.noteSamples(ps, seq, part)
+	return toSeal, n
+}
+
+// applySorted is applyRuns for a batch that is not in runs of one stripe:
+// it first puts the batch in stripe order with a counting sort, which keeps
+// each series' samples in commit order, so each lock is still taken once.
+func (db *DB) applySorted(ps []pendingSample, seq, g uint64, toSeal []*memSeries) ([]*memSeries, int) {
+	counts := &db.stripeCounts
+	*counts = [stripeCount]int32{}
+	n := 0
+	for i := range ps {
+		if !ps[i].skip {
+			counts[stripeIndex(ps[i].s.id)]++
 			n++
 		}
-		if held != nil {
-			held.mu.Unlock()
-		}
-	} else {
-		counts := &db.stripeCounts
-		*counts = [stripeCount]int32{}
-		for i := range ps {
-			if !ps[i].skip {
-				counts[stripeIndex(ps[i].s.id)]++
-				n++
-			}
-		}
-		pos := int32(0)
-		for i, c := range counts {
-			counts[i] = pos
-			pos += c
-		}
-		db.order = slices.Grow(db.order[:0], n)[:n]
-		for i := range ps {
-			if !ps[i].skip {
-				k := stripeIndex(ps[i].s.id)
-				db.order[counts[k]] = int32(i)
-				counts[k]++
-			}
-		}
-		for i := 0; i < n; {
-			st := db.reg.stripeOf(ps[db.order[i]].s.id)
-			st.mu.Lock()
-			for ; i < n && db.reg.stripeOf(ps[db.order[i]].s.id) == st; i++ {
-				p := &ps[db.order[i]]
-				if db.applyOne(p.s, seq, p.t, p.v, p.h) && p.s.touchG != g {
-					p.s.touchG = g
-					toSeal = append(toSeal, p.s)
-				}
-			}
-			st.mu.Unlock()
+	}
+	pos := int32(0)
+	for i, c := range counts {
+		counts[i] = pos
+		pos += c
+	}
+	db.order = slices.Grow(db.order[:0], n)[:n]
+	for i := range ps {
+		if !ps[i].skip {
+			k := stripeIndex(ps[i].s.id)
+			db.order[counts[k]] = int32(i)
+			counts[k]++
 		}
 	}
-	// A pass of its own: noteSample's atomic stores wait for every store
-	// before them, which in the loops above are the chunks' cache misses.
+	for i := 0; i < n; {
+		st := db.reg.stripeOf(ps[db.order[i]].s.id)
+		st.mu.Lock()
+		for ; i < n && db.reg.stripeOf(ps[db.order[i]].s.id) == st; i++ {
+			p := &ps[db.order[i]]
+			if db.applyOne(p.s, seq, p.t, p.v, p.h) && p.s.touchG != g {
+				p.s.touchG = g
+				toSeal = append(toSeal, p.s)
+			}
+		}
+		st.mu.Unlock()
+	}
+	db.noteSamples(ps, seq, -1)
+	return toSeal, n
+}
+
+// noteSamples notes the applied samples of one part (-1: all). It is a
+// pass of its own: noteSample's atomic stores wait for every store before
+// them, which in the apply loops are the chunks' cache misses.
+func (db *DB) noteSamples(ps []pendingSample, seq uint64, part int8) {
 	for i := range ps {
-		if p := &ps[i]; !p.skip {
+		if p := &ps[i]; !p.skip && (part < 0 || p.part == part) {
 			db.noteSample(p.s, seq, p.t, p.v, p.h)
 		}
 	}
-	db.samples.Add(uint64(n))
-	db.toSeal = toSeal
-	return toSeal
 }
 
 // applyOne adds a validated sample to a series' head and says whether the
@@ -412,6 +417,9 @@ func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return ErrClosed
 	}
+	db.commitMu.Lock()
+	db.stopHelper() // commits that start from now on see closed
+	db.commitMu.Unlock()
 	err := db.flush()
 	if err == nil {
 		err = db.compactAll(context.Background())

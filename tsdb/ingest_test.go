@@ -51,12 +51,13 @@ func TestRefsAcrossReopen(t *testing.T) {
 	require.Equal(t, []fsample{{t: 1000, v: 2}, {t: 3000, v: 4}}, all[b.String()])
 }
 
-// TestCommitOrderIndependent appends the same scrapes in id order (the
-// grouped path of applyBatch) and shuffled (the sorted path) and checks both
-// stores read back the same samples, including across seals.
+// TestCommitOrderIndependent appends the same scrapes in id order (applied
+// in stripe runs on two goroutines) and shuffled (sorted by stripe first,
+// on one) and checks both stores read back the same samples, including
+// across seals.
 func TestCommitOrderIndependent(t *testing.T) {
 	ctx := context.Background()
-	const nSeries, scrapes = 300, 50
+	const nSeries, scrapes = 1500, 40 // above parallelMinSamples
 	lss := make([]Labels, nSeries)
 	for i := range lss {
 		lss[i] = FromStrings(MetricName, "m", "i", fmt.Sprint(i))

@@ -33,13 +33,29 @@ func (db *DB) needsSeal(s *memSeries) bool {
 		(s.mark.seq != 0 && lo <= s.mark.sealT)
 }
 
+// sealScratch is one sealing goroutine's reusable buffers: a commit seals
+// on two goroutines at once (see ingest.go), each with its own.
+type sealScratch struct {
+	codec   chunkCodec
+	buf     []byte
+	scratch []byte
+	key     []byte
+	samples sampleBuf
+}
+
 // seal writes head samples of the given series into chunks and drops them
 // from the heads. With all it seals whole heads; otherwise it keeps the
 // samples of the newest chunk window unless the head is full. Callers hold
 // commitMu.
 func (db *DB) seal(list []*memSeries, all bool) error {
+	return db.sealWith(&db.sealer, list, all)
+}
+
+// sealWith seals with sc's buffers. Callers hold commitMu; two goroutines
+// may seal at once when their lists share no series.
+func (db *DB) sealWith(sc *sealScratch, list []*memSeries, all bool) error {
 	for len(list) > 0 {
-		n, err := db.sealSome(list, all)
+		n, err := db.sealSome(sc, list, all)
 		if err != nil {
 			return err
 		}
@@ -60,14 +76,13 @@ const maxSealSeries = 4096
 
 // sealSome seals a prefix of list in one batch of about sealBatchBytes
 // and returns how many series it took.
-func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
+func (db *DB) sealSome(sc *sealScratch, list []*memSeries, all bool) (int, error) {
 	list = list[:min(len(list), maxSealSeries)]
 	b := db.p.NewBatch()
 	defer b.Close()
 	cuts := make([]int64, len(list))
 	marks := make([]mark, len(list))
 	lowW := make([]int64, len(list)) // the oldest window each series got a chunk in
-	var key []byte
 	chunks := 0
 	for i, s := range list {
 		cuts[i] = s.mark.sealT
@@ -104,8 +119,8 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 			// The common case: the whole open chunk as it is. CompactChunks
 			// merges the window's chunks and picks the best encoding later,
 			// off the commit path.
-			key = keys.AppendMetricChunk(key[:0], s.id, lo, hi, db.seq)
-			err := b.Set(key, s.chunk.Bytes(), nil)
+			sc.key = keys.AppendMetricChunk(sc.key[:0], s.id, lo, hi, db.seq)
+			err := b.Set(sc.key, s.chunk.Bytes(), nil)
 			st.mu.Unlock()
 			if err != nil {
 				return 0, fmt.Errorf("tsdb: seal: %w", err)
@@ -118,9 +133,9 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 				m.maxT = max(m.maxT, hi)
 			}
 		} else {
-			buf := &db.sealBuf
+			buf := &sc.samples
 			buf.reset()
-			s.copyHead(buf, &db.codec.fit, math.MinInt64, cut)
+			s.copyHead(buf, &sc.codec.fit, math.MinInt64, cut)
 			st.mu.Unlock()
 			buf.normalize()
 			for start := 0; start < len(buf.ts); {
@@ -134,16 +149,16 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 				var err error
 				if isH {
 					var took int
-					db.buf, took, err = db.codec.encodeHistograms(db.buf[:0], buf, start, end)
+					sc.buf, took, err = sc.codec.encodeHistograms(sc.buf[:0], buf, start, end)
 					end = start + took
 				} else {
-					db.buf, err = db.codec.encodeGorilla(db.buf[:0], buf.ts[start:end], buf.vs[start:end])
+					sc.buf, err = sc.codec.encodeGorilla(sc.buf[:0], buf.ts[start:end], buf.vs[start:end])
 				}
 				if err != nil {
 					return 0, fmt.Errorf("tsdb: seal series %d: %w", s.id, err)
 				}
-				key = keys.AppendMetricChunk(key[:0], s.id, buf.ts[start], buf.ts[end-1], db.seq)
-				if err := b.Set(key, db.buf, nil); err != nil {
+				sc.key = keys.AppendMetricChunk(sc.key[:0], s.id, buf.ts[start], buf.ts[end-1], db.seq)
+				if err := b.Set(sc.key, sc.buf, nil); err != nil {
 					return 0, fmt.Errorf("tsdb: seal: %w", err)
 				}
 				chunks++
@@ -153,7 +168,7 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 			}
 		}
 		marks[i] = m
-		if err := db.putMark(b, s.id, m); err != nil {
+		if err := sc.putMark(b, s.id, m); err != nil {
 			return 0, err
 		}
 		if b.Len() >= sealBatchBytes {
@@ -168,7 +183,7 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 	for i, s := range list {
 		st := db.reg.stripeOf(s.id)
 		st.mu.Lock()
-		s.dropThrough(cuts[i], &db.sealBuf)
+		s.dropThrough(cuts[i], &sc.samples)
 		st.mu.Unlock()
 		s.mark = marks[i]
 		// A chunk below what CompactChunks has done (a late out-of-order
@@ -187,11 +202,19 @@ func (db *DB) sealSome(list []*memSeries, all bool) (int, error) {
 	return len(list), nil
 }
 
-// putMark adds a series' seal mark to b.
+// putMark adds a series' seal mark to b, with the committer's buffers.
 func (db *DB) putMark(b *pebble.Batch, id uint32, m mark) error {
-	db.key = keys.AppendMetricMark(db.key[:0], id)
-	db.buf, db.scratch = appendMark(db.buf[:0], db.scratch, m)
-	if err := b.Set(db.key, db.buf, nil); err != nil {
+	sc := sealScratch{buf: db.buf, scratch: db.scratch, key: db.key}
+	err := sc.putMark(b, id, m)
+	db.buf, db.scratch, db.key = sc.buf, sc.scratch, sc.key
+	return err
+}
+
+// putMark adds a series' seal mark to b.
+func (sc *sealScratch) putMark(b *pebble.Batch, id uint32, m mark) error {
+	sc.key = keys.AppendMetricMark(sc.key[:0], id)
+	sc.buf, sc.scratch = appendMark(sc.buf[:0], sc.scratch, m)
+	if err := b.Set(sc.key, sc.buf, nil); err != nil {
 		return fmt.Errorf("tsdb: seal: %w", err)
 	}
 	return nil

@@ -117,115 +117,65 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 		return best, p
 	}
 	// Nor where the least it could spend already loses.
-	floor := chimpFloor(vs, sc.floor[:])
+	floor := chimpFloor(vs)
 	if floor+other >= bestBits {
 		return best, p
 	}
-	if len(vs) > bestCached {
-		floor = 0 // no value's share kept
-	}
-	if c := chimpValueBits(vs, sc.chimp[:], bestBits-other, floor, sc.floor[:]); c+other < bestBits {
+	if c := chimpValueBits(vs, sc.chimp[:], bestBits-other, floor); c+other < bestBits {
 		best = EncChimp
 	}
 	return best, p
 }
 
-// chimpFloor is a lower bound on the bits the chimp form spends on vs,
-// computed in a few instructions a value: 64 for the first value, and for
-// each later one
-//
-//   - 5 (00 + ref) when it equals one of the chimpRefs values before it,
-//   - else, when one of them shares its low byte, the least of 15 (the
-//     centre form, 01 + ref + class + centre + a bit at least) and its
-//     XOR with the last value's cost (2 + 64 − that XOR's lead class),
-//   - else that XOR's cost alone: the centre form needs more than nine
-//     trailing zeros in common with a reference, so a shared low byte.
-//
-// Full-precision values rarely share a low byte, so the bound is close to
-// the exact count and rules chimp out without sizing it where another
-// encoding wins. When floors holds a place for every value, each value's
-// share of the bound is kept there (see chimpValueBits).
-func chimpFloor(vs []float64, floors []uint8) int {
+// chimpFloor is the least the chimp form can spend on vs: 64 bits for the
+// first value, 5 for a value equal to one of the chimpRefs before it (00 +
+// ref), and 15 for any other (01 + ref + class + centre + at least one
+// bit; the XOR forms take at least 2 + 64 − 24).
+func chimpFloor(vs []float64) int {
 	if len(vs) == 0 {
 		return 0
 	}
-	keep := len(floors) >= len(vs)
-	if keep {
-		floors[0] = 64
-	}
 	n := 64
 	for i := 1; i < min(len(vs), chimpRefs); i++ {
-		vb := math.Float64bits(vs[i])
-		eq, low := false, false
+		c := 15
 		for j := range i {
-			w := math.Float64bits(vs[j])
-			eq = eq || w == vb
-			low = low || uint8(w) == uint8(vb)
-		}
-		c := chimpXORBits(vb ^ math.Float64bits(vs[i-1]))
-		switch {
-		case eq:
-			c = 5
-		case low:
-			c = min(c, 15)
-		}
-		if keep {
-			floors[i] = uint8(c)
+			if math.Float64bits(vs[j]) == math.Float64bits(vs[i]) {
+				c = 5
+			}
 		}
 		n += c
 	}
 	if len(vs) <= chimpRefs {
 		return n
 	}
-	// Past the first chimpRefs values, the low bytes of the eight before
-	// sit in one word, and a byte-wide hash of each in another: a value
-	// whose low byte is none of theirs shares no ten trailing bits with
-	// them, and one whose hash is none of theirs equals none of them, each
-	// settled in a few instructions; a repeat of the last is settled
-	// first. The rest (a shared hash: an older repeat, or one in 32 by
-	// chance) are compared in full, without branches.
+	// Past the first chimpRefs values, a byte-wide hash of each of the
+	// eight before sits in one word: a value whose hash is none of them
+	// equals none of them, settled in a few instructions, as is a repeat of
+	// the last; the rest (an older repeat, or one hash in 32 by chance)
+	// are compared in full, without branches.
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	hash := func(vb uint64) uint64 { return vb * 0x9e3779b97f4a7c15 >> 56 }
-	var lows, hashes uint64
+	var win uint64
 	for j := range chimpRefs {
-		vb := math.Float64bits(vs[j])
-		lows, hashes = lows<<8|vb&0xff, hashes<<8|hash(vb)
+		win = win<<8 | hash(math.Float64bits(vs[j]))
 	}
-	prev := math.Float64bits(vs[chimpRefs-1])
+	eq := 0
 	for i := chimpRefs; i < len(vs); i++ {
 		vb := math.Float64bits(vs[i])
-		lb, h := vb&0xff, hash(vb)
-		c := 5
-		if vb != prev {
-			c = chimpXORBits(vb ^ prev)
-			if x := lows ^ lb*ones; (x-ones)&^x&highs != 0 { // some byte of x is zero
-				c = min(c, 15)
-			}
-			if x := hashes ^ h*ones; (x-ones)&^x&highs != 0 {
-				w := vs[i-chimpRefs : i : i]
-				e := b2u(vb == math.Float64bits(w[0])) | b2u(vb == math.Float64bits(w[1])) |
-					b2u(vb == math.Float64bits(w[2])) | b2u(vb == math.Float64bits(w[3])) |
-					b2u(vb == math.Float64bits(w[4])) | b2u(vb == math.Float64bits(w[5])) |
-					b2u(vb == math.Float64bits(w[6])) | b2u(vb == math.Float64bits(w[7]))
-				if e != 0 {
-					c = 5
-				}
-			}
+		h := hash(vb)
+		if vb == math.Float64bits(vs[i-1]) { // a run of one value
+			eq++
+		} else if x := win ^ h*ones; (x-ones)&^x&highs != 0 { // some byte of x is zero
+			w := vs[i-chimpRefs : i : i]
+			e := b2u(vb == math.Float64bits(w[0])) | b2u(vb == math.Float64bits(w[1])) |
+				b2u(vb == math.Float64bits(w[2])) | b2u(vb == math.Float64bits(w[3])) |
+				b2u(vb == math.Float64bits(w[4])) | b2u(vb == math.Float64bits(w[5])) |
+				b2u(vb == math.Float64bits(w[6])) | b2u(vb == math.Float64bits(w[7]))
+			eq += int(e)
 		}
-		if keep {
-			floors[i] = uint8(c)
-		}
-		n += c
-		lows, hashes = lows<<8|lb, hashes<<8|h
-		prev = vb
+		win = win<<8 | h
 	}
-	return n
-}
-
-// chimpXORBits is the least the chimp form spends on a value whose XOR
-// with the last value is x in the XOR forms: 2 + 64 − x's lead class.
-func chimpXORBits(x uint64) int {
-	return 2 + 64 - int(chimpLead[chimpLeadClass[bits.LeadingZeros64(x)]])
+	return n + 15*(len(vs)-chimpRefs) - 10*eq
 }
 
 // constantDecimal sizes a constant chunk in decimal (one zero bit a value
@@ -293,22 +243,18 @@ func gorillaValueBits(vs []float64, limit int) int {
 
 // chimpValueBits is the number of bits the chimp form spends on vs, or a
 // number at least limit as soon as the bits so far and the least the
-// values left can take reach it; floor is chimpFloor(vs, floors) when
-// floors holds each value's share of it, else 0. When plans holds a place
-// for every value, each value's plan is kept there for writing.
-func chimpValueBits(vs []float64, plans []chimpPlan, limit, floor int, floors []uint8) int {
+// values left can take reach it; floor is chimpFloor(vs). When plans holds
+// a place for every value, each value's plan is kept there for writing.
+func chimpValueBits(vs []float64, plans []chimpPlan, limit, floor int) int {
 	var one [1]chimpPlan
 	if len(plans) < len(vs) {
 		plans = one[:]
 	}
-	if len(floors) < len(vs) {
-		floor, floors = 0, nil
-	}
 	var s chimpState
 	s.reset()
 	n := 0
-	// The low bytes of the last chimpRefs values, one a byte (see
-	// chimpFloor): a value whose low byte is none of them takes planLast.
+	// The low bytes of the last chimpRefs values, one a byte: a value
+	// whose low byte is none of them takes planLast.
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	var lows uint64
 	for i, v := range vs {
@@ -322,8 +268,15 @@ func chimpValueBits(vs []float64, plans []chimpPlan, limit, floor int, floors []
 		}
 		lows = lows<<8 | lb
 		n += int(p.nbits)
-		if floors != nil {
-			floor -= int(floors[i]) // the bound on the values left
+		// floor less this value's share of it: 64 for the first, 5 for
+		// a reference to an equal value, 15 for any other.
+		switch {
+		case i == 0:
+			floor -= 64
+		case p.flag == 0b00:
+			floor -= 5
+		default:
+			floor -= 15
 		}
 		if rest := n + floor; rest >= limit {
 			return rest
@@ -348,7 +301,6 @@ const bestCached = 128
 type bestScratch struct {
 	dec   [bestCached]decItem
 	chimp [bestCached]chimpPlan
-	floor [bestCached]uint8 // each value's share of chimpFloor
 }
 
 // appendFloatChunk writes a whole chunk in enc.

@@ -90,8 +90,11 @@ func chooseGridBelow(ts []int64, dod int) (tsGrid, int) {
 	}
 	best, bestCost := tsGrid{}, dod
 	for _, iv := range cands[:nc] {
-		g, c := gridFor(ts, iv, &buf)
+		g, c, floor := gridFor(ts, iv, &buf, bestCost)
 		if c < 0 {
+			if floor >= bestCost {
+				continue // a gappy series' mean, say: no walk needed to lose
+			}
 			c = gridCost(ts, g)
 		}
 		if c < bestCost {
@@ -104,8 +107,11 @@ func chooseGridBelow(ts []int64, dod int) (tsGrid, int) {
 // gridFor fits the phase and width of a grid of the given interval. It
 // also returns gridCost of that grid when every offset fits the width
 // (the usual case: the walk it took is then the one gridCost takes), else
-// -1.
-func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) (tsGrid, int) {
+// -1, and in either case a lower bound on it: the header, a bit a sample,
+// and a byte more for each sample off the grid by more than half an
+// interval, which escapes whatever the width. It stops early, with -1
+// and a bound at least limit, once the bound reaches limit.
+func gridFor(ts []int64, interval int64, buf *[gridProbe]int64, limit int) (tsGrid, int, int) {
 	m := min(len(ts), gridProbe)
 	for i := range m {
 		buf[i] = ts[i] - (ts[0] + int64(i)*interval)
@@ -134,15 +140,22 @@ func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) (tsGrid, int) {
 	// Two histograms, for odd and even samples, so that successive counts
 	// of the same length (most of them: jitter has one spread) do not wait
 	// on each other's increment.
+	// Each escape raises the lower bound (see below) by a byte; once it
+	// reaches limit the walk stops, the grid lost.
 	var lens2 [2][65]int
 	gp := ts[0] + g.phase
 	half := interval / 2
+	hdr := 1 + uvarintBits(uint64(g.interval)) + uvarintBits(Zigzag(g.phase)) + 6
+	floor := hdr + len(ts) - 1
 	for i := 1; i < len(ts); i++ {
 		gp += interval
 		o := ts[i] - gp
 		if o > half || o < -half {
 			gp = ts[i]
 			lens2[i&1][64]++
+			if floor += 8; floor >= limit {
+				return g, -1, floor
+			}
 			continue
 		}
 		lens2[i&1][bits.Len64(Zigzag(o))]++
@@ -165,9 +178,9 @@ func gridFor(ts []int64, interval int64, buf *[gridProbe]int64) (tsGrid, int) {
 		wider += k
 	}
 	if wider > 0 {
-		return g, -1
+		return g, -1, floor
 	}
-	return g, 1 + uvarintBits(uint64(g.interval)) + uvarintBits(Zigzag(g.phase)) + 6 + (len(ts)-1)*(1+int(g.width))
+	return g, hdr + (len(ts)-1)*(1+int(g.width)), floor
 }
 
 // gridCost is the exact number of bits the grid codes ts[1:] in, header

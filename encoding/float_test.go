@@ -657,7 +657,7 @@ func TestDecExactAtFilter(t *testing.T) {
 }
 
 // TestGridForCost holds the cost gridFor returns, when it returns one, to
-// gridCost's walk.
+// gridCost's walk, and its lower bound below it.
 func TestGridForCost(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	known := 0
@@ -665,10 +665,19 @@ func TestGridForCost(t *testing.T) {
 		for name, ts := range timestampPatterns(120, rng) {
 			var buf [gridProbe]int64
 			for _, iv := range []int64{1000, 15000, 60000} {
-				g, c := gridFor(ts, iv, &buf)
+				g, c, floor := gridFor(ts, iv, &buf, math.MaxInt)
 				if c >= 0 {
 					known++
 					require.Equal(t, gridCost(ts, g), c, "%s at interval %d", name, iv)
+				}
+				require.LessOrEqual(t, floor, gridCost(ts, g), "%s at interval %d", name, iv)
+				// Stopped early, it returns a bound at least the limit.
+				if limit := floor - 1; limit > 0 {
+					_, c, early := gridFor(ts, iv, &buf, limit)
+					if c < 0 {
+						require.GreaterOrEqual(t, early, limit)
+						require.LessOrEqual(t, early, gridCost(ts, g))
+					}
 				}
 			}
 		}

@@ -556,8 +556,10 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 	if len(cache) < len(vs) {
 		cache = nil
 	}
-	s1 := decState{p: decParams{e: e, order: 1}}
-	s2 := decState{p: decParams{e: e, order: 2}}
+	// Both orders see the same d and delta (decState.next and skip move
+	// them alike); only the code differs: delta in order 1, its change in
+	// order 2. One state serves both.
+	var d0, delta int64
 	var lens1, lens2 [65]int
 	sum1, sum2 := 0, 0
 	fixed := 2 // first value's kind
@@ -578,40 +580,43 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 		if cache != nil {
 			cache[i] = decItem{d: d, r: r, kind: uint8(kind)}
 		}
-		if i == 0 {
-			switch kind {
-			case decRaw:
+		if kind == decRaw {
+			// skip: d and delta move to the value's scaled integer
+			// when it has one.
+			if sd, ok := decScale(v, e); ok && !math.IsNaN(v) {
+				d0, delta = sd, sd-d0
+			}
+			if i == 0 {
 				fixed += 64
-				s1.skip(vb)
-				s2.skip(vb)
-				continue
-			case decResidual:
+			} else {
+				fixed += 5 + 64
+				raws++
+			}
+			continue
+		}
+		if i == 0 {
+			if kind == decResidual {
 				fixed += 7 + bits.Len64(r)
 			}
 			fixed += 7 + bits.Len64(Zigzag(d))
-			s1.d, s2.d = d, d
-			continue
-		}
-		if kind == decRaw {
-			fixed += 5 + 64
-			raws++
-			s1.skip(vb)
-			s2.skip(vb)
+			d0 = d
 			continue
 		}
 		if kind == decResidual {
 			fixed += 5 + 7 + bits.Len64(r)
 		}
-		l1 := bits.Len64(Zigzag(s1.next(d)))
-		l2 := bits.Len64(Zigzag(s2.next(d)))
+		dl := d - d0
+		l1 := bits.Len64(Zigzag(dl))
+		l2 := bits.Len64(Zigzag(dl - delta))
+		d0, delta = d, dl
 		lens1[l1]++
 		lens2[l2]++
 		sum1 += l1
 		sum2 += l2
 	}
-	p, lens := s1.p, &lens1
+	p, lens := decParams{e: e, order: 1}, &lens1
 	if sum2 < sum1 {
-		p, lens = s2.p, &lens2
+		p, lens = decParams{e: e, order: 2}, &lens2
 	}
 	var c int
 	p.w, c = chooseWidths(lens, fixed)

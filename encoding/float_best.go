@@ -443,6 +443,14 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	rep := 1 + uint(ds.p.w[0])
 	if g.interval != 0 {
 		for i := 2; i < n; i++ {
+			if next, ngp, bad := writeDecimalSteady(w, ts, vs, items, ds, g, i, delta, gp); bad {
+				return next
+			} else if next > i {
+				if next >= n {
+					break
+				}
+				i, prevT, gp = next, ts[next-1], ngp
+			}
 			t := ts[i]
 			next := gp + g.interval
 			var tb uint64
@@ -469,7 +477,7 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		return -1
 	}
 	for i := 2; i < n; i++ {
-		if next, bad := writeDecimalSteady(w, ts, vs, items, ds, i, delta); bad {
+		if next, _, bad := writeDecimalSteady(w, ts, vs, items, ds, g, i, delta, gp); bad {
 			return next
 		} else if next > i {
 			if next >= n {
@@ -501,23 +509,35 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	return -1
 }
 
-// writeDecimalSteady writes samples from i ≥ 2 of a decimal chunk on
-// deltas of deltas while they are the usual kind: an unchanged interval
-// (dod 0) and an exact value whose code and the dod bit fit one write. It
-// keeps the writer's and the decimal state in registers, which the general
-// loop, through pointers and a call a value, cannot, and checks each value
-// as writeDecimalExact does. It returns the first sample it did not write,
-// for the general loop, and whether that sample would not decode (the
+// writeDecimalSteady writes samples from i ≥ 2 of a decimal chunk while
+// they are the usual kind: a timestamp on the grid g within its width or,
+// without a grid, an unchanged interval (dod 0), and an exact value whose
+// code fits one write with the timestamp's bits. It keeps the writer's and
+// the decimal state in registers, which the general loop, through
+// pointers and a call a value, cannot, and checks each value as
+// writeDecimalExact does. gp is the grid point before sample i. It
+// returns the first sample it did not write, for the general loop, the
+// grid point before it, and whether that sample would not decode (the
 // chunk is then refused).
-func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, i int, delta uint64) (int, bool) {
+func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, i int, delta uint64, gp int64) (int, int64, bool) {
 	acc, nb, buf := w.acc, w.n, w.buf
 	d, dl, base, baseOK := ds.d, ds.delta, ds.base, ds.baseOK
 	ws, e, order2 := ds.p.w, ds.p.e, ds.p.order == 2
-	rep := 2 + uint(ws[0]) // dod 0, then code 0 in the first bucket
+	rep := 1 + uint(ws[0]) // code 0 in the first bucket
+	onGrid := g.interval != 0 && g.width < 32
 	n := len(ts)
 	vs, items = vs[:n], items[:n]
 	for ; i < n; i++ {
-		if uint64(ts[i]-ts[i-1]) != delta {
+		// The timestamp: 0 + its offset on the grid, or dod 0.
+		tb, tn, next := uint64(0), uint(1), gp
+		if onGrid {
+			next += g.interval
+			z := Zigzag(ts[i] - next)
+			if bits.Len64(z) > int(g.width) {
+				break
+			}
+			tb, tn = z, 1+uint(g.width) // a reader takes next + Unzigzag(z): ts[i]
+		} else if g.interval != 0 || uint64(ts[i]-ts[i-1]) != delta {
 			break
 		}
 		vb := math.Float64bits(vs[i])
@@ -525,9 +545,7 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 		var vn uint
 		if vb == base && dl == 0 && baseOK {
 			// A repeat (see writeDecimalRun): zero bits.
-			if vn = rep; vn > 64 {
-				break
-			}
+			vn = rep
 		} else {
 			c := &items[i]
 			if c.kind != decExact {
@@ -544,7 +562,7 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 				break // the general loop refuses it
 			}
 			wd := ws[b]
-			if vn = 1 + b + 1 + uint(wd); vn > 64 {
+			if vn = b + 1 + uint(wd); tn+vn > 64 {
 				break
 			}
 			f := z & lowBits(wd)
@@ -562,9 +580,15 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 			}
 			d, dl = got, dd
 			if base != vb {
-				return i, true
+				return i, next, true
 			}
 		}
+		if tn+vn > 64 {
+			break // a repeat in a bucket too wide to share the write
+		}
+		gp = next
+		v |= tb << vn
+		vn += tn
 		// BitWriter.writeSmall on the registers.
 		if nb+vn < 64 {
 			acc = acc<<vn | v
@@ -578,7 +602,7 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 	}
 	w.acc, w.n, w.buf = acc, nb, buf
 	ds.d, ds.delta, ds.base, ds.baseOK = d, dl, base, baseOK
-	return i, false
+	return i, gp, false
 }
 
 // writeDecimalExact writes the timestamp bits tb (tn of them) and value vb

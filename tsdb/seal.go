@@ -3,6 +3,7 @@ package tsdb
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -41,6 +42,16 @@ type sealScratch struct {
 	scratch []byte
 	key     []byte
 	samples sampleBuf
+	// per-series scratch of one seal batch
+	cuts, lowW []int64
+	marks      []mark
+	put        []bool
+}
+
+// grow returns *s resized to n, reusing its storage.
+func grow[T any](s *[]T, n int) []T {
+	*s = slices.Grow((*s)[:0], n)[:n]
+	return *s
 }
 
 // seal writes head samples of the given series into chunks and drops them
@@ -76,17 +87,18 @@ const maxSealSeries = 4096
 
 // sealSome seals a prefix of list in one batch of about sealBatchBytes
 // and returns how many series it took.
-func (db *DB) sealSome(sc *sealScratch, list []*memSeries, all bool) (int, error) {
+func (db *DB) sealSome(sc *sealScratch, list []*memSeries, all bool) (rn int, rerr error) {
 	list = list[:min(len(list), maxSealSeries)]
 	b := db.p.NewBatch()
 	defer b.Close()
-	cuts := make([]int64, len(list))
-	marks := make([]mark, len(list))
-	lowW := make([]int64, len(list)) // the oldest window each series got a chunk in
+	cuts := grow(&sc.cuts, len(list))
+	marks := grow(&sc.marks, len(list))
+	lowW := grow(&sc.lowW, len(list)) // the oldest window each series got a chunk in
+	put := grow(&sc.put, len(list))   // whether the series gets a new mark
 	chunks := 0
 	for i, s := range list {
 		cuts[i] = s.mark.sealT
-		marks[i] = s.mark
+		marks[i], put[i] = s.mark, false
 		lowW[i] = math.MaxInt64
 		lo, hi, ok := s.headRange()
 		if !ok {
@@ -167,18 +179,36 @@ func (db *DB) sealSome(sc *sealScratch, list []*memSeries, all bool) (int, error
 				start = end
 			}
 		}
-		marks[i] = m
-		if err := sc.putMark(b, s.id, m); err != nil {
-			return 0, err
-		}
+		marks[i], put[i] = m, true
 		if b.Len() >= sealBatchBytes {
 			list = list[:i+1]
 			break
 		}
 	}
-	if err := b.Commit(kv.WriteOptions); err != nil {
+	// The marks go after all the chunks: Pebble inserts a batch's keys
+	// into its memtable in batch order, and keys in ascending order (the
+	// list is in id order) each start where the last one ended, where
+	// chunks and marks by turns would jump between two key ranges.
+	for i, s := range list {
+		if put[i] {
+			if err := sc.putMark(b, s.id, marks[i]); err != nil {
+				return 0, err
+			}
+		}
+	}
+	// The batch need not be in the log before the heads drop what it holds:
+	// until it is, the write-ahead entries stay (they are deleted by a
+	// later batch, which the log keeps behind this one), and readers see
+	// the chunks in Pebble's memtable meanwhile.
+	if err := db.p.ApplyNoSyncWait(b, kv.WriteOptions); err != nil {
+		_ = b.SyncWait()
 		return 0, fmt.Errorf("tsdb: seal: %w", err)
 	}
+	defer func() {
+		if err := b.SyncWait(); err != nil && rerr == nil {
+			rn, rerr = 0, fmt.Errorf("tsdb: seal: %w", err)
+		}
+	}()
 	db.sealedChunks.Add(uint64(chunks))
 	for i, s := range list {
 		st := db.reg.stripeOf(s.id)

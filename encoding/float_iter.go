@@ -277,12 +277,7 @@ gorillaDod:
 		}
 	}
 slow:
-	if it.grid.implicit {
-		// fastNext would read a value's bits as a timestamp.
-		if it.i >= 1 && it.i < it.n && it.valuesNext() {
-			return true
-		}
-	} else if it.i >= 2 && it.i < it.n && it.fastNext() {
+	if it.i >= 2 && it.i < it.n && it.fastNext() {
 		it.i++
 		return true
 	}
@@ -303,11 +298,7 @@ slow:
 			it.gp = it.t + it.grid.phase
 		}
 	case 1:
-		if it.grid.implicit {
-			err = it.nextImplicitTime()
-			break
-		}
-		if it.grid.interval != 0 {
+		if it.grid.interval != 0 || it.grid.implicit {
 			err = it.readGridTime()
 			break
 		}
@@ -317,11 +308,7 @@ slow:
 		}
 		it.t += int64(it.delta)
 	default:
-		if it.grid.implicit {
-			err = it.nextImplicitTime()
-			break
-		}
-		if it.grid.interval != 0 {
+		if it.grid.interval != 0 || it.grid.implicit {
 			err = it.readGridTime()
 			break
 		}
@@ -483,6 +470,11 @@ func refillBits(acc uint64, n uint, b []byte) (uint64, uint, []byte) {
 // careful path: for 64-bit fields and escapes, at the end of the stream, or
 // on anything suspicious, which the careful path then reports.
 func (it *FloatIterator) fastNext() bool {
+	if it.grid.implicit {
+		// No timestamp bits: what follows would read a value's bits
+		// as one.
+		return it.valuesNext()
+	}
 	acc, n, b := refillBits(it.r.acc, it.r.n, it.r.b)
 	delta := it.delta
 	if n == 0 {
@@ -743,14 +735,15 @@ func (it *FloatIterator) fastNext() bool {
 	return true
 }
 
-// valuesNext decodes a value after the first of an implicit chunk (no
-// timestamp bits: the time is the last plus one) straight from the bit
-// register, which Next has topped up. It reports false, changing nothing,
-// for what the careful path takes: raw decimal values, values longer than
-// the register holds, anything suspicious.
+// valuesNext is fastNext for an implicit chunk: it decodes a value after
+// the second (no timestamp bits: the time is the last plus one) straight
+// from the bit register, which Next has topped up, and leaves counting the
+// sample to Next. It reports false, changing nothing, for what the careful
+// path takes: raw decimal values, values longer than the register holds,
+// anything suspicious.
 //
-// An implicit chunk's delta stays 0, so the paths above, which take an
-// unchanged interval's zero bit, never advance a sample of one.
+// An implicit chunk's delta stays 0, so the fast paths of Next, which
+// take an unchanged interval's zero bit, never advance a sample of one.
 func (it *FloatIterator) valuesNext() bool {
 	if it.t+1 <= it.t {
 		return false // the careful path reports it
@@ -769,21 +762,19 @@ func (it *FloatIterator) valuesNext() bool {
 	it.r.acc <<= used
 	it.r.n -= used
 	it.t++
-	it.i++
 	return true
 }
 
-// nextImplicitTime advances the time of an implicit chunk by one.
-func (it *FloatIterator) nextImplicitTime() error {
-	if it.t+1 <= it.t {
-		return corruptf("float chunk: implicit timestamp overflows after %d", it.t)
-	}
-	it.t++
-	return nil
-}
-
-// readGridTime reads a timestamp on the grid and checks it advances.
+// readGridTime reads a timestamp on the grid, or takes the next of an
+// implicit chunk, and checks it advances.
 func (it *FloatIterator) readGridTime() error {
+	if it.grid.implicit {
+		if it.t+1 <= it.t {
+			return corruptf("float chunk: implicit timestamp overflows after %d", it.t)
+		}
+		it.t++
+		return nil
+	}
 	t, gp, err := it.grid.readTime(&it.r, it.t, it.gp)
 	if err != nil {
 		return err

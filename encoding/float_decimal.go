@@ -574,7 +574,12 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 		// division.
 		kind, d, r := lastKind, lastD, lastR
 		if i == 0 || vb != lastVB {
-			kind, d, r = decClassify(vb, e)
+			kind, d, r = decExact, int64(v), 0
+			// An integer at scale 0 (a counter) as decClassify has it,
+			// without the call.
+			if e != 0 || !(v > -(1<<53) && v < 1<<53) || math.Float64bits(float64(d)) != vb {
+				kind, d, r = decClassify(vb, e)
+			}
 			lastVB, lastKind, lastD, lastR = vb, kind, d, r
 		}
 		if cache != nil {

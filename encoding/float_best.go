@@ -346,6 +346,13 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 			}
 			break
 		}
+		if i == 2 && enc == EncChimp && cached {
+			// The rest in a loop of its own, as for decimal.
+			if bad := writeChimpRun(&w, ts, vs, sc.chimp[:], &cs, g, prevT, delta, gp); bad >= 0 {
+				return dst[:start], fmt.Errorf("encoding: %s chunk would decode sample %d differently", enc, bad)
+			}
+			break
+		}
 		t, vb := ts[i], math.Float64bits(vs[i])
 		if enc == EncGorilla && i >= 2 && vb == prevV && uint64(t-prevT) == delta {
 			// An unchanged interval and a repeated value, two zero bits,
@@ -507,6 +514,110 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		}
 	}
 	return -1
+}
+
+// writeChimpRun writes samples 2 onwards of a chimp chunk by their plans,
+// given the writer's state after sample 1, and returns the first sample a
+// reader would not recover (see appendFloatChunk), or -1. Runs of the
+// usual samples go through writeChimpSteady; the rest are written here as
+// appendFloatChunk writes them.
+func writeChimpRun(w *BitWriter, ts []int64, vs []float64, plans []chimpPlan, cs *chimpState, g tsGrid, prevT int64, delta uint64, gp int64) int {
+	n := len(ts)
+	vs, plans = vs[:n], plans[:n]
+	for i := 2; i < n; i++ {
+		if next, ngp, bad := writeChimpSteady(w, ts, vs, plans, cs, g, i, delta, gp); bad {
+			return next
+		} else if next > i {
+			if next >= n {
+				break
+			}
+			i, prevT, gp = next, ts[next-1], ngp
+		}
+		t, vb := ts[i], math.Float64bits(vs[i])
+		gotT := t
+		if g.interval != 0 {
+			next := gp + g.interval
+			if z := Zigzag(t - next); bits.Len64(z) <= int(g.width) && g.width < 32 {
+				w.writeSmall(z, 1+uint(g.width))
+				gp, gotT = next, next+Unzigzag(z&lowBits(g.width))
+			} else {
+				gp, gotT = g.writeTime(w, t, prevT, gp)
+			}
+		} else {
+			d := uint64(t - prevT)
+			if d == delta {
+				w.writeSmall(0, 1)
+			} else {
+				gotT = prevT + int64(delta+uint64(writeDod(w, int64(d-delta))))
+			}
+			delta = d
+		}
+		if gotT != t || cs.write(w, vb, plans[i]) != vb {
+			return i
+		}
+		prevT = t
+	}
+	return -1
+}
+
+// writeChimpSteady writes samples from i ≥ 2 of a chimp chunk while they
+// are the usual kind for full-precision values: a timestamp as in
+// writeDecimalSteady, and an XOR with the last value (plan 10 or 11). It
+// keeps the bit writer's register in locals, writes the timestamp and the
+// value's header in one write and its bits in another, and checks each
+// value as chimpState.write does. It returns the first sample it did not
+// write, the grid point before it, and whether that sample would not
+// decode.
+func writeChimpSteady(w *BitWriter, ts []int64, vs []float64, plans []chimpPlan, cs *chimpState, g tsGrid, i int, delta uint64, gp int64) (int, int64, bool) {
+	acc, nb, buf := w.acc, w.n, w.buf
+	onGrid := g.interval != 0 && g.width < 32
+	n := len(ts)
+	vs, plans = vs[:n], plans[:n]
+	put := func(v uint64, vn uint) { // BitWriter.writeSmall on the registers, vn ≤ 64
+		if nb+vn < 64 {
+			acc = acc<<vn | v
+			nb += vn
+			return
+		}
+		rest := nb + vn - 64
+		buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
+		acc = v & (1<<rest - 1)
+		nb = rest
+	}
+	for ; i < n; i++ {
+		tb, tn, next := uint64(0), uint(1), gp
+		if onGrid {
+			next += g.interval
+			z := Zigzag(ts[i] - next)
+			if bits.Len64(z) > int(g.width) {
+				break
+			}
+			tb, tn = z, 1+uint(g.width)
+		} else if g.interval != 0 || uint64(ts[i]-ts[i-1]) != delta {
+			break
+		}
+		p := &plans[i]
+		cls, hdr, hn := cs.lead, uint64(0b10), uint(2)
+		if p.flag == 0b11 {
+			cls, hdr, hn = p.class, 0b11<<3|uint64(p.class&7), 5
+		}
+		if (p.flag != 0b10 && p.flag != 0b11) || cls >= 8 || cs.n == 0 {
+			break // the references' forms, or a window not set: the general loop
+		}
+		sig := uint(64 - chimpLead[cls])
+		f := p.xor & lowBits(uint8(sig))
+		vb := math.Float64bits(vs[i])
+		if cs.ring[(cs.n-1)&(chimpRefs-1)]^f != vb {
+			return i, next, true
+		}
+		gp = next
+		put(tb<<hn|hdr, tn+hn)
+		put(f, sig)
+		cs.lead = cls
+		cs.push(vb)
+	}
+	w.acc, w.n, w.buf = acc, nb, buf
+	return i, gp, false
 }
 
 // writeDecimalSteady writes samples from i ≥ 2 of a decimal chunk while

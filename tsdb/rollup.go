@@ -141,18 +141,19 @@ type rollupWriter struct {
 	it seriesIterator
 	// pits read every series' marks and blocks at each resolution, in id
 	// order; a seek per series rather than an iterator per series.
-	pits  [len(rollupResolutions)]*pebble.Iterator
-	acc   [len(rollupResolutions)]rollupAcc
-	from  [len(rollupResolutions)]int64
-	to    [len(rollupResolutions)]int64
-	codec rollupCodec
-	rows  []Rollup // the windows of the block being written
-	old   []Rollup // windows of existing blocks that are rewritten
-	dels  []byte   // keys of existing blocks that are replaced, each length-prefixed
-	tails []byte   // the tail blocks of the first span, key and value length-prefixed
-	key   []byte
-	val   []byte
-	mark  []byte
+	pits   [len(rollupResolutions)]*pebble.Iterator
+	acc    [len(rollupResolutions)]rollupAcc
+	from   [len(rollupResolutions)]int64
+	to     [len(rollupResolutions)]int64
+	codec  rollupCodec
+	rows   []Rollup // the windows of the block being written
+	old    []Rollup // windows of existing blocks that are rewritten
+	merged []Rollup // scratch for merging tails into old
+	dels   []byte   // keys of existing blocks that are replaced, each length-prefixed
+	tails  []byte   // the tail blocks of the first span, key and value length-prefixed
+	key    []byte
+	val    []byte
+	mark   []byte
 }
 
 // openIters opens the pass's iterators, one per resolution.
@@ -326,19 +327,22 @@ func (w *rollupWriter) write(b *pebble.Batch, ri int, id uint32, from, to int64,
 		}
 	}
 	w.old = w.old[:n]
-	if tails > 0 && (tails >= maxTailBlocks-1 || to >= first) {
-		var kept []Rollup
+	// Rewritten windows go into the span's merged block, so the tails
+	// merge too whenever there are any.
+	if tails > 0 && (tails >= maxTailBlocks-1 || to >= first || len(w.dels) > 0) {
+		w.merged = w.merged[:0]
 		for p := w.tails; len(p) > 0; {
 			var key, val []byte
 			key, p = cutLenPrefixed(p)
 			val, p = cutLenPrefixed(p)
 			_, _, k, _, _ := keys.ParseMetricRollup(key) // parsed above
-			if kept, err = w.codec.decodeRollupBlock(kept, val, width, k); err != nil {
+			if w.merged, err = w.codec.decodeRollupBlock(w.merged, val, width, k); err != nil {
 				return fmt.Errorf("series %d: %w", id, err)
 			}
 			w.dels = appendLenPrefixed(w.dels, key)
 		}
-		w.old = append(kept, w.old...)
+		w.merged = append(w.merged, w.old...)
+		w.old, w.merged = w.merged, w.old
 	}
 	if len(w.old) > 0 {
 		// Ordered by key, tails before rewritten blocks; sort in case an

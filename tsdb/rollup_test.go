@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -903,6 +904,62 @@ func TestRollupWholeSpanBlocks(t *testing.T) {
 		require.Equal(t, floorTo(ss[len(ss)-1].t, width), complete)
 		requireSameRollups(t, refRollups(ss, width, math.MinInt64, complete), got, "continued "+res.String())
 		for _, e := range rollupBlockKeys(t, db, res, id) {
+			require.LessOrEqual(t, e, complete, "%v: no block keyed past the mark", res)
+		}
+	}
+}
+
+// Tails that a wider out-of-order window makes untrusted are recomputed,
+// with the late sample that lands in them, and merged with the trusted
+// ones.
+func TestRollupTailsRecomputed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const hour = int64(time.Hour / time.Millisecond)
+	db, err := Open(dir, &Options{ChunkSamples: 40})
+	require.NoError(t, err)
+	var samples []rollupSample
+	t0 := 200*hour + 1_000
+	for i := range int64(6 * 60) {
+		samples = append(samples, rollupSample{t0 + i*60_000, float64(i % 50)})
+	}
+	for lo := 0; lo < len(samples); lo += 20 {
+		appendRollupSamples(t, db, "late", samples[lo:lo+20])
+		_, err := db.Downsample(ctx, math.MaxInt64)
+		require.NoError(t, err)
+	}
+	id := db.reg.get(1).id
+	require.Greater(t, len(rollupBlockKeys(t, db, Res5m, id)), 3, "tails")
+	require.NoError(t, db.Close())
+
+	db, err = Open(dir, &Options{OutOfOrderWindow: time.Hour})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	lastT := samples[len(samples)-1].t
+	late := lastT - 40*60_000 - 30_000 // in a window that was rolled up
+	app := db.Appender(ctx)
+	_, err = app.Append(0, FromStrings(MetricName, "late"), late, -7)
+	require.NoError(t, err)
+	require.NoError(t, app.Commit())
+	samples = append(samples, rollupSample{late, -7})
+	sortRollupSamples(samples)
+	// Two more hours, so the pass has final windows past the untrusted ones.
+	var more []rollupSample
+	for i := range int64(120) {
+		more = append(more, rollupSample{lastT + (i+1)*60_000, float64(i % 50)})
+	}
+	appendRollupSamples(t, db, "late", more)
+	samples = append(samples, more...)
+	lastT = more[len(more)-1].t
+	_, err = db.Downsample(ctx, math.MaxInt64)
+	require.NoError(t, err)
+	for _, res := range rollupResolutions {
+		got, complete := readRollups(t, db, res, "late")
+		require.Equal(t, floorTo(lastT-hour-1, res.Millis()), complete)
+		requireSameRollups(t, refRollups(samples, res.Millis(), math.MinInt64, complete), got, "recomputed "+res.String())
+		ends := rollupBlockKeys(t, db, res, id)
+		require.True(t, slices.IsSorted(ends))
+		for _, e := range ends {
 			require.LessOrEqual(t, e, complete, "%v: no block keyed past the mark", res)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -251,13 +252,15 @@ const stripeShift = 4
 func stripeIndex(id uint32) uint32 { return (id >> stripeShift) & (stripeCount - 1) }
 
 // stripe guards the heads of the series whose id maps to it and the hash
-// index of the series whose label hash maps to it. It is padded to a cache
-// line so neighbouring locks do not share one (false sharing between cores
-// appending to different series).
+// index of the series whose label hash maps to it. It is padded to two
+// cache lines so neighbouring locks share none (false sharing between
+// cores appending to different series: a large commit's two goroutines
+// take neighbouring stripes, see ingest.go), even with the adjacent-line
+// prefetch.
 type stripe struct {
 	mu     sync.RWMutex
 	byHash map[uint64]*memSeries // chained through memSeries.nextHash
-	_      [40]byte
+	_      [128 - unsafe.Sizeof(sync.RWMutex{}) - 8]byte
 }
 
 // registry maps refs and label sets to series and keeps the postings.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -89,4 +90,8 @@ func TestCommitOrderIndependent(t *testing.T) {
 	require.Len(t, inOrder, nSeries)
 	require.Len(t, inOrder[lss[5].String()], scrapes)
 	require.Equal(t, inOrder, shuffled)
+}
+
+func TestStripeSize(t *testing.T) {
+	require.Equal(t, uintptr(128), unsafe.Sizeof(stripe{}), "a stripe fills two cache lines")
 }

@@ -29,7 +29,9 @@ func main() {
 	sel := flag.Int("select", 0, "when > 0, run the Select comparison over this many series instead")
 	only := flag.String("only", "both", "ours, prom or both")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the ingest loops (not Open, Close or the Select runs) to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile taken after the first store's ingest (where heap B/series is measured) to this file")
 	flag.Parse()
+	heapProfile = *memProfile
 	var prof *os.File
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -149,6 +151,12 @@ func ingest(ctx context.Context, s store, w *metricgen.Workload, prof *os.File) 
 		pprof.StopCPUProfile()
 	}
 	heap := heapNow()
+	if heapProfile != "" {
+		if err := writeHeapProfile(heapProfile); err != nil {
+			return result{}, err
+		}
+		heapProfile = ""
+	}
 	n := float64(w.NumSeries()) * float64(w.Scrapes)
 	size, note, err := s.closeAndSize(dir)
 	if err != nil {
@@ -163,6 +171,21 @@ func ingest(ctx context.Context, s store, w *metricgen.Workload, prof *os.File) 
 		elapsed:        busy,
 		note:           note,
 	}, nil
+}
+
+// heapProfile is the -memprofile file, cleared once written.
+var heapProfile string
+
+func writeHeapProfile(name string) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpuTime returns the process' user and system CPU time so far.

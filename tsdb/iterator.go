@@ -432,46 +432,35 @@ func (it *seriesIterator) Next() ValueType {
 	if it.started && it.typ == ValNone {
 		return ValNone
 	}
-	if it.typ == ValFloat && it.open && it.segs[it.si].kind == segFloats {
+	if it.typ == ValFloat && it.open {
 		// The common step, inside a float chunk, without advance's search.
-		if it.fit.Next() {
-			t, v := it.fit.At()
-			if t > it.t && t <= it.maxt {
-				it.t, it.v = t, v
-				return ValFloat
-			}
-			// Past maxt, or a damaged chunk's regressing timestamp: advance
-			// ends or skips it.
-		} else {
-			if err := it.fit.Err(); err != nil {
-				it.err = wrapChunkErr(err)
-				it.typ = ValNone
-				return ValNone
-			}
-			it.open = false
-			it.si++
-		}
-	}
-	if it.typ == ValFloat && it.open && it.segs[it.si].kind == segShared {
-		// The same step in a chunk of shared timestamps.
+		// A chunk of shared timestamps yields sample indexes, looked up
+		// in its column.
 		seg := &it.segs[it.si]
-		if it.fit.Next() {
-			i, v := it.fit.At()
-			if i >= 0 && i < int64(seg.thi-seg.tlo) {
-				if t := it.tcol[seg.tlo+int(i)]; t > it.t && t <= it.maxt {
+		if kind := seg.kind; kind == segFloats || kind == segShared {
+			if it.fit.Next() {
+				t, v := it.fit.At()
+				ok := true
+				if kind == segShared {
+					if ok = t >= 0 && t < int64(seg.thi-seg.tlo); ok {
+						t = it.tcol[seg.tlo+int(t)]
+					}
+				}
+				if ok && t > it.t && t <= it.maxt {
 					it.t, it.v = t, v
 					return ValFloat
 				}
+				// Past maxt, or a damaged chunk's regressing timestamp or
+				// stray index: advance ends, skips or reports it.
+			} else {
+				if err := it.fit.Err(); err != nil {
+					it.err = wrapChunkErr(err)
+					it.typ = ValNone
+					return ValNone
+				}
+				it.open = false
+				it.si++
 			}
-			// Past maxt, or damage: stepSeg reports it.
-		} else {
-			if err := it.fit.Err(); err != nil {
-				it.err = wrapChunkErr(err)
-				it.typ = ValNone
-				return ValNone
-			}
-			it.open = false
-			it.si++
 		}
 	}
 	return it.advance(it.mint)

@@ -291,8 +291,8 @@ func (db *DB) applyRuns(ps []pendingSample, seq, g uint64, part int8, toSeal []*
 			st.mu.Lock()
 			held = st
 		}
-		if db.applyOne(s, seq, p.t, p.v, p.h) && s.touchG != g {
-			s.touchG = g
+		if db.applyOne(s, seq, p.t, p.v, p.h) && s.commitG != g {
+			s.commitG = g
 			toSeal = append(toSeal, s)
 		}
 		n++
@@ -335,8 +335,8 @@ func (db *DB) applySorted(ps []pendingSample, seq, g uint64, toSeal []*memSeries
 		st.mu.Lock()
 		for ; i < n && db.reg.stripeOf(ps[db.order[i]].s.id) == st; i++ {
 			p := &ps[db.order[i]]
-			if db.applyOne(p.s, seq, p.t, p.v, p.h) && p.s.touchG != g {
-				p.s.touchG = g
+			if db.applyOne(p.s, seq, p.t, p.v, p.h) && p.s.commitG != g {
+				p.s.commitG = g
 				toSeal = append(toSeal, p.s)
 			}
 		}

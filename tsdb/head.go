@@ -47,9 +47,11 @@ type memSeries struct {
 	// ones below it hold one compacted chunk each (or cannot be merged).
 	// Seals lower it when they write below it.
 	compactW int64
-	commitT  int64  // newest timestamp including the commit being validated
-	commitG  uint64 // commit generation commitT belongs to
-	touchG   uint64 // commit generation that last queued the series for sealing
+	commitT  int64 // newest timestamp including the commit being validated
+	// commitG is the commit generation commitT belongs to while a commit
+	// validates; while it applies (a later generation), the one in which
+	// the series was queued for sealing.
+	commitG uint64
 
 	// The earliest and newest timestamps ever stored. Only the committer
 	// writes them; they are atomic because Append's early out-of-order

@@ -95,3 +95,8 @@ func TestCommitOrderIndependent(t *testing.T) {
 func TestStripeSize(t *testing.T) {
 	require.Equal(t, uintptr(128), unsafe.Sizeof(stripe{}), "a stripe fills two cache lines")
 }
+
+func TestMemSeriesSize(t *testing.T) {
+	// One per series: its size class is most of a series' heap.
+	require.LessOrEqual(t, unsafe.Sizeof(memSeries{}), uintptr(160))
+}

@@ -62,6 +62,7 @@ func run(scale int, hours float64, sel int, only string, prof *os.File) error {
 			return fmt.Errorf("%s: %w", s.name(), err)
 		}
 		fmt.Printf("%-12s %14.0f %14.0f %14.0f %14.3f %14d %10.1f\n", s.name(), r.rate, r.cpuRate, r.heapPerSeries, r.bytesPerSample, r.diskBytes, r.elapsed.Seconds())
+		fmt.Printf("%-12s (heap %.0f B/series right after the last commit, %.0f once background work settled)\n", "", r.heapAtEnd, r.heapPerSeries)
 		if r.note != "" {
 			fmt.Printf("%-12s %s\n", "", r.note)
 		}
@@ -102,6 +103,7 @@ type result struct {
 	// store's background work counts) spent while Append and Commit ran;
 	// unlike rate it holds steady when other processes load the machine.
 	rate, cpuRate, heapPerSeries, bytesPerSample float64
+	heapAtEnd                                    float64 // heap B/series right after the last commit
 	diskBytes                                    int64
 	elapsed                                      time.Duration
 	note                                         string
@@ -150,7 +152,12 @@ func ingest(ctx context.Context, s store, w *metricgen.Workload, prof *os.File) 
 	if profiling {
 		pprof.StopCPUProfile()
 	}
-	heap := heapNow()
+	// The store's standing heap is read once its background work (Pebble's
+	// flushes and compactions, Prometheus' nothing) has settled; the
+	// reading right after the last commit, which catches such work in
+	// flight, is printed beside it.
+	now := heapNow()
+	heap := settledHeap(now)
 	if heapProfile != "" {
 		if err := writeHeapProfile(heapProfile); err != nil {
 			return result{}, err
@@ -166,11 +173,29 @@ func ingest(ctx context.Context, s store, w *metricgen.Workload, prof *os.File) 
 		rate:           n / busy.Seconds(),
 		cpuRate:        n / cpu.Seconds(),
 		heapPerSeries:  (float64(heap) - float64(base)) / float64(w.NumSeries()),
+		heapAtEnd:      (float64(now) - float64(base)) / float64(w.NumSeries()),
 		bytesPerSample: float64(size) / n,
 		diskBytes:      size,
 		elapsed:        busy,
 		note:           note,
 	}, nil
+}
+
+// settledHeap reads the heap every 250 ms, from first, until two readings
+// are within 1 % of each other or five seconds have passed, and returns the
+// last.
+func settledHeap(first uint64) uint64 {
+	prev := first
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		cur := heapNow()
+		if diff := int64(cur) - int64(prev); diff < 0 && -diff*100 <= int64(prev) || diff >= 0 && diff*100 <= int64(prev) {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
 }
 
 // heapProfile is the -memprofile file, cleared once written.

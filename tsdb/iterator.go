@@ -38,7 +38,8 @@ type seriesIterator struct {
 	key   []byte
 	lower []byte
 	iopts pebble.IterOptions
-	tcol  []int64    // the shared timestamp columns of segShared pieces
+	tcol  []int64      // the shared timestamp columns read without a cache
+	cols  *columnCache // the columns already read by the querier, or nil
 	times timesCodec // decodes them
 	refs  []pendingColumn
 	ckey  []byte // a column's key
@@ -62,7 +63,7 @@ const (
 	segHistograms                // a histogram chunk in arena[lo:hi]
 	segSide                      // samples side[lo:hi]
 	segMerged                    // samples mat[lo:hi]
-	segShared                    // a values chunk in arena[lo:hi], its timestamps tcol[tlo:thi]
+	segShared                    // a values chunk in arena[lo:hi], its timestamps in ts
 )
 
 // pendingColumn is a segShared piece of tmp whose column is still to read.
@@ -77,7 +78,7 @@ type segment struct {
 	kind       segKind
 	minT, maxT int64
 	lo, hi     int
-	tlo, thi   int // segShared: the timestamps in tcol
+	ts         []int64 // segShared: the column's timestamps
 	src        int // read order: lower reads win over equal timestamps
 }
 
@@ -204,27 +205,36 @@ func (it *seriesIterator) loadSealed(db *DB, id uint32) error {
 }
 
 // readColumns reads the timestamp columns of the segShared pieces through
-// the iterator that found them. Consecutive pieces of series scraped
-// together often share one, which is then read once.
+// the iterator that found them, or takes them from the querier's cache:
+// the series of one scrape target share one.
 func (it *seriesIterator) readColumns(pit *pebble.Iterator) error {
-	var last columnKey
-	lastLo, lastHi := 0, -1
 	for _, r := range it.refs {
 		seg := &it.tmp[r.seg]
 		n, err := valuesLen(it.arena[seg.lo:seg.hi])
 		if err != nil {
 			return err
 		}
-		if ck := (columnKey{minT: seg.minT, hash: r.hash}); ck == last && lastHi-lastLo == n {
-			seg.tlo, seg.thi = lastLo, lastHi
+		ck := columnKey{minT: seg.minT, hash: r.hash}
+		if ts := it.cols.get(ck); ts != nil && len(ts) == n && ts[n-1] == seg.maxT {
+			seg.ts = ts
 			continue
 		}
-		lo := len(it.tcol)
-		if it.tcol, err = it.times.readColumn(it.tcol, pit, &it.ckey, r.hash, n, seg.minT, seg.maxT); err != nil {
+		if it.cols == nil {
+			// Consecutive pieces of one series rarely share a column,
+			// but other series' pieces read by this iterator may.
+			lo := len(it.tcol)
+			if it.tcol, err = it.times.readColumn(it.tcol, pit, &it.ckey, r.hash, n, seg.minT, seg.maxT); err != nil {
+				return err
+			}
+			seg.ts = it.tcol[lo:len(it.tcol):len(it.tcol)]
+			continue
+		}
+		ts, err := it.times.readColumn(make([]int64, 0, n), pit, &it.ckey, r.hash, n, seg.minT, seg.maxT)
+		if err != nil {
 			return err
 		}
-		seg.tlo, seg.thi = lo, len(it.tcol)
-		last, lastLo, lastHi = columnKey{minT: seg.minT, hash: r.hash}, lo, len(it.tcol)
+		seg.ts = ts
+		it.cols.put(ck, ts)
 	}
 	return nil
 }
@@ -284,7 +294,7 @@ func (it *seriesIterator) decodeInto(buf *sampleBuf, m segment) error {
 		}
 		return wrapChunkErr(it.hit.Err())
 	case segShared:
-		ts := it.tcol[m.tlo:m.thi]
+		ts := m.ts
 		k, _ := slices.BinarySearch(ts, it.mint)
 		if err := it.fit.Reset(it.arena[m.lo:m.hi]); err != nil {
 			return fmt.Errorf("tsdb: chunk: %w", err)
@@ -385,7 +395,7 @@ func (it *seriesIterator) stepSeg(seg *segment, min int64) bool {
 		it.t, it.v = it.fit.At()
 		it.typ = ValFloat
 	case segShared:
-		ts := it.tcol[seg.tlo:seg.thi]
+		ts := seg.ts
 		k, _ := slices.BinarySearch(ts, min)
 		if !it.fit.SeekTo(int64(k)) {
 			it.err = wrapChunkErr(it.fit.Err())
@@ -442,8 +452,8 @@ func (it *seriesIterator) Next() ValueType {
 				t, v := it.fit.At()
 				ok := true
 				if kind == segShared {
-					if ok = t >= 0 && t < int64(seg.thi-seg.tlo); ok {
-						t = it.tcol[seg.tlo+int(t)]
+					if ok = t >= 0 && t < int64(len(seg.ts)); ok {
+						t = seg.ts[t]
 					}
 				}
 				if ok && t > it.t && t <= it.maxt {

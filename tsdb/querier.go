@@ -17,6 +17,7 @@ type Querier struct {
 	db         *DB
 	mint, maxt int64
 	closed     atomic.Bool
+	cols       columnCache // shared timestamp columns read so far
 }
 
 // Close releases the querier. Series sets it returned must not be used after.
@@ -159,6 +160,7 @@ func (s *series) Iterator(reuse Iterator) Iterator {
 	if !ok || it == nil {
 		it = &seriesIterator{}
 	}
+	it.cols = &s.q.cols
 	it.load(s.q.db, s.s, s.q.mint, s.q.maxt)
 	return it
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -180,6 +181,45 @@ func (c *timesCodec) getColumn(dst []int64, db *DB, hash uint64, n int, minT, ma
 type columnKey struct {
 	minT int64
 	hash uint64
+}
+
+// columnCache keeps the timestamp columns a querier or a pass has read, so
+// the series that share one read and decode it once. A column's key names
+// its timestamps, so a cached column stays right even once DropBefore has
+// deleted it. It is safe for concurrent use; the slices it returns are
+// never written.
+type columnCache struct {
+	mu   sync.Mutex
+	cols map[columnKey][]int64
+	held int // timestamps held
+}
+
+// maxCachedTimestamps bounds a cache to 8 MiB of timestamps; past it
+// columns are read without being kept.
+const maxCachedTimestamps = 1 << 20
+
+// get returns the cached column k, or nil. A nil cache holds nothing.
+func (c *columnCache) get(k columnKey) []int64 {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cols[k]
+}
+
+// put keeps column k, unless the cache is full.
+func (c *columnCache) put(k columnKey, ts []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held+len(ts) > maxCachedTimestamps {
+		return
+	}
+	if c.cols == nil {
+		c.cols = make(map[columnKey][]int64)
+	}
+	c.cols[k] = ts
+	c.held += len(ts)
 }
 
 // columnState is what a CompactChunks pass knows of one column.

@@ -306,3 +306,45 @@ func FuzzSharedChunk(f *testing.F) {
 		}
 	})
 }
+
+// TestSharedColumnsConcurrentQuerier reads shared-timestamp chunks through
+// one querier from several goroutines: its column cache is shared.
+func TestSharedColumnsConcurrentQuerier(t *testing.T) {
+	db, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer db.Close()
+	s := fillShared(t, db, 4, 6, 5)
+	require.NoError(t, db.Compact(t.Context()))
+	refs, _, _ := storedChunks(t, db)
+	require.Positive(t, refs)
+	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	require.NoError(t, err)
+	defer q.Close()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			ss := q.Select(t.Context(), false)
+			var it Iterator
+			for ss.Next() {
+				it = ss.At().Iterator(it)
+				var got []fsample
+				for it.Next() == ValFloat {
+					ts, v := it.At()
+					got = append(got, fsample{ts, v})
+				}
+				if err := it.Err(); err != nil {
+					errs <- err
+					return
+				}
+				if want := s.model[ss.At().Labels().String()]; !slices.Equal(want, got) {
+					errs <- fmt.Errorf("%s: %d samples, want %d", ss.At().Labels(), len(got), len(want))
+					return
+				}
+			}
+			errs <- ss.Err()
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+}

@@ -40,7 +40,7 @@ type seriesIterator struct {
 	iopts pebble.IterOptions
 	tcol  []int64      // the shared timestamp columns read without a cache
 	cols  *columnCache // the columns already read by the querier, or nil
-	times timesCodec // decodes them
+	times timesCodec   // decodes them
 	refs  []pendingColumn
 	ckey  []byte // a column's key
 
@@ -79,7 +79,7 @@ type segment struct {
 	minT, maxT int64
 	lo, hi     int
 	ts         []int64 // segShared: the column's timestamps
-	src        int // read order: lower reads win over equal timestamps
+	src        int     // read order: lower reads win over equal timestamps
 }
 
 func (it *seriesIterator) load(db *DB, s *memSeries, mint, maxt int64) {

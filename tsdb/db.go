@@ -93,6 +93,11 @@ type DB struct {
 	sealedChunks atomic.Uint64
 
 	samplePool sync.Pool // *[]pendingSample, appenders' batch buffers
+
+	// cols holds the shared timestamp columns read so far, for every
+	// query: the series of a target share one, and a column never
+	// changes while it exists.
+	cols columnCache
 }
 
 // Stats is a snapshot of a DB's size.

@@ -17,7 +17,6 @@ type Querier struct {
 	db         *DB
 	mint, maxt int64
 	closed     atomic.Bool
-	cols       columnCache // shared timestamp columns read so far
 }
 
 // Close releases the querier. Series sets it returned must not be used after.
@@ -160,7 +159,7 @@ func (s *series) Iterator(reuse Iterator) Iterator {
 	if !ok || it == nil {
 		it = &seriesIterator{}
 	}
-	it.cols = &s.q.cols
+	it.cols = &s.q.db.cols
 	it.load(s.q.db, s.s, s.q.mint, s.q.maxt)
 	return it
 }

@@ -113,6 +113,9 @@ func (db *DB) dropColumns(ctx context.Context, t int64) error {
 	db.commitMu.Lock()
 	err = b.Commit(kv.WriteOptions)
 	db.commitMu.Unlock()
+	// Forgotten even if the delete failed: a column is read again from
+	// Pebble whenever it is not cached.
+	db.cols.dropBefore(w * chunkRange)
 	if err != nil {
 		return fmt.Errorf("tsdb: retention: drop timestamp columns: %w", err)
 	}

@@ -137,9 +137,8 @@ const maxQuickWindows = 16
 
 // rollupWriter holds one Downsample pass's scratch.
 type rollupWriter struct {
-	db   *DB
-	it   seriesIterator
-	cols columnCache // the timestamp columns the pass has read
+	db *DB
+	it seriesIterator
 	// pits read every series' marks and blocks at each resolution, in id
 	// order; a seek per series rather than an iterator per series.
 	pits   [len(rollupResolutions)]*pebble.Iterator
@@ -234,7 +233,7 @@ func (w *rollupWriter) series(b *pebble.Batch, s *memSeries, before int64, st *M
 	if !work {
 		return nil
 	}
-	w.it.cols = &w.cols // series scraped together share timestamp columns
+	w.it.cols = &db.cols // series scraped together share timestamp columns
 	w.it.load(db, s, minFrom+1, maxTo)
 	st.BytesIn += int64(len(w.it.arena))
 	for {

@@ -183,19 +183,24 @@ type columnKey struct {
 	hash uint64
 }
 
-// columnCache keeps the timestamp columns a querier or a pass has read, so
-// the series that share one read and decode it once. A column's key names
-// its timestamps, so a cached column stays right even once DropBefore has
-// deleted it. It is safe for concurrent use; the slices it returns are
-// never written.
+// columnCache keeps the timestamp columns that queries and downsample
+// passes have read, so the series that share one read and decode it once.
+// A column is written once and never changes while it exists, and
+// DropBefore forgets what it deletes, so a cached column is the stored one;
+// one whose chunks were rewritten merely goes unused. (A query that began
+// before a DropBefore may cache a column it read after; a later column
+// under that key would have the same timestamps unless their 64-bit hashes
+// collide, and a cached column is still checked against each chunk's
+// bounds and length.) It is safe for concurrent use; the slices it returns
+// are never written.
 type columnCache struct {
 	mu   sync.Mutex
 	cols map[columnKey][]int64
 	held int // timestamps held
 }
 
-// maxCachedTimestamps bounds a cache to 8 MiB of timestamps; past it
-// columns are read without being kept.
+// maxCachedTimestamps bounds a cache to 8 MiB of timestamps; a column that
+// would pass it empties the cache first.
 const maxCachedTimestamps = 1 << 20
 
 // get returns the cached column k, or nil. A nil cache holds nothing.
@@ -212,14 +217,30 @@ func (c *columnCache) get(k columnKey) []int64 {
 func (c *columnCache) put(k columnKey, ts []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.held+len(ts) > maxCachedTimestamps {
+	if len(ts) > maxCachedTimestamps {
 		return
+	}
+	if c.held+len(ts) > maxCachedTimestamps {
+		clear(c.cols)
+		c.held = 0
 	}
 	if c.cols == nil {
 		c.cols = make(map[columnKey][]int64)
 	}
 	c.cols[k] = ts
 	c.held += len(ts)
+}
+
+// dropBefore forgets the columns whose first timestamp is before t.
+func (c *columnCache) dropBefore(t int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, ts := range c.cols {
+		if k.minT < t {
+			delete(c.cols, k)
+			c.held -= len(ts)
+		}
+	}
 }
 
 // columnState is what a CompactChunks pass knows of one column.

@@ -234,8 +234,21 @@ func TestSharedTimestampColumns(t *testing.T) {
 	require.Equal(t, 3*2, left)
 	s.check(t, chunkWindow(cut)*chunkRange)
 
-	// A missing column is damage, reported as such.
+	// The columns read so far are cached, and retention forgot those it
+	// dropped.
+	db.cols.mu.Lock()
+	for k := range db.cols.cols {
+		require.GreaterOrEqual(t, k.minT, chunkWindow(cut)*chunkRange)
+	}
+	require.NotEmpty(t, db.cols.cols)
+	db.cols.mu.Unlock()
+
+	// A missing column is damage, reported as such (once reopened: a
+	// column cached while it existed is still right).
 	require.NoError(t, db.p.DeleteRange(lo, keys.PrefixEnd(keys.AppendPrefix(nil, keys.StoreMetrics, keys.MetricTimes)), pebble.Sync))
+	require.NoError(t, db.Close())
+	db, err = Open(dir, &Options{OutOfOrderWindow: 24 * time.Hour})
+	require.NoError(t, err)
 	q, err := db.Querier(math.MinInt64, math.MaxInt64)
 	require.NoError(t, err)
 	ss := q.Select(t.Context(), false, mustMatcher(t, MatchEqual, "target", "1"))
@@ -347,4 +360,28 @@ func TestSharedColumnsConcurrentQuerier(t *testing.T) {
 	for range 4 {
 		require.NoError(t, <-errs)
 	}
+}
+
+func TestColumnCacheBounds(t *testing.T) {
+	var c columnCache
+	require.Nil(t, c.get(columnKey{minT: 1}))
+	big := make([]int64, maxCachedTimestamps/2)
+	c.put(columnKey{minT: 1}, big)
+	c.put(columnKey{minT: 2}, big)
+	require.NotNil(t, c.get(columnKey{minT: 1}))
+	// A column past the bound empties the cache first.
+	c.put(columnKey{minT: 3}, []int64{5})
+	require.Nil(t, c.get(columnKey{minT: 1}))
+	require.Equal(t, []int64{5}, c.get(columnKey{minT: 3}))
+	require.Equal(t, 1, c.held)
+	c.put(columnKey{minT: 10}, []int64{10, 11})
+	c.dropBefore(10)
+	require.Nil(t, c.get(columnKey{minT: 3}))
+	require.Equal(t, []int64{10, 11}, c.get(columnKey{minT: 10}))
+	require.Equal(t, 2, c.held)
+	// One column larger than the bound is not kept.
+	c.put(columnKey{minT: 20}, make([]int64, maxCachedTimestamps+1))
+	require.Nil(t, c.get(columnKey{minT: 20}))
+	var nilCache *columnCache
+	require.Nil(t, nilCache.get(columnKey{}))
 }

@@ -28,7 +28,16 @@ type FloatIterator struct {
 	rep   uint   // decimal: bits of an unchanged interval and code 0 in the first bucket; 0 on a grid
 	gp    int64  // the grid point of the current sample
 	err   error
+	// An implicit decimal chunk's values decoded ahead (see valuesBatch):
+	// vbuf[vk:vn] are the samples after the current one.
+	vbuf   [valuesAhead]uint64
+	vk, vn uint8
 }
+
+// valuesAhead is how many values of an implicit decimal chunk Next decodes
+// in one loop: enough to keep the decoder's state in registers for a run,
+// few enough that a short read wastes little.
+const valuesAhead = 8
 
 // NewFloatIterator returns an iterator over chunk b, which it does not copy.
 // A bad header or checksum is an error wrapping ErrCorrupt.
@@ -65,6 +74,22 @@ func (it *FloatIterator) Reset(b []byte) error {
 // Next advances to the next sample and reports whether there is one. It
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
+	if it.grid.implicit {
+		// The values a batch decoded ahead, then another batch: an
+		// implicit chunk has no timestamp bits, so its time is the
+		// last plus one, checked not to overflow when the batch was
+		// decoded.
+		if it.vk < it.vn {
+			it.v = it.vbuf[it.vk]
+			it.vk++
+			it.t++
+			it.i++
+			return true
+		}
+		if it.enc == EncDecimal && it.valuesBatch() {
+			return true
+		}
+	}
 	if it.r.n < 57 {
 		// Topping up the register changes no state, and lets the paths
 		// below take long fields.
@@ -765,6 +790,162 @@ func (it *FloatIterator) valuesNext() bool {
 	return true
 }
 
+// valuesBatch decodes up to valuesAhead values of an implicit decimal chunk
+// after the first in one loop, with the reader's and the decoder's state in
+// locals, moves to the first of them and keeps the rest in vbuf. It takes
+// what decFast takes and stops before anything else, which Next then
+// decodes on its careful path; it reports false, changing nothing, when it
+// decodes no value.
+func (it *FloatIterator) valuesBatch() bool {
+	k := min(it.n-it.i, valuesAhead)
+	if it.i < 1 || k <= 0 || it.t > math.MaxInt64-int64(k) {
+		return false
+	}
+	acc, n, b := it.r.acc, it.r.n, it.r.b
+	ds := &it.dec
+	d, delta, base, baseOK := ds.d, ds.delta, ds.base, ds.baseOK
+	e, order2, ws := ds.p.e, ds.p.order == 2, &ds.p.w
+	got := 0
+	for got < k {
+		if n < 57 {
+			acc, n, b = refillBits(acc, n, b)
+		}
+		// As decFast: a bucket code, after a residual or not.
+		a, pos := acc, uint(0)
+		var res uint64
+		ones := uint(bits.LeadingZeros64(^a))
+		if ones >= 4 {
+			l := uint(a>>52) & 127
+			if a&(1<<59) != 0 || l > 48 {
+				break
+			}
+			a <<= 12
+			res = a >> (64 - l)
+			a <<= l
+			pos = 12 + l
+			if ones = uint(bits.LeadingZeros64(^a)); ones >= 4 {
+				break
+			}
+		}
+		w := uint(ws[ones])
+		used := pos + ones + 1 + w
+		if used > n {
+			break
+		}
+		dd := Unzigzag(a << (ones + 1) >> (64 - w))
+		if order2 {
+			dd += delta
+		}
+		if nd := d + dd; nd != d || !baseOK {
+			if nd <= -(1<<53) || nd >= 1<<53 {
+				break
+			}
+			base, baseOK = decValue(nd, e), true
+		}
+		d += dd
+		delta = dd
+		it.vbuf[got] = base + uint64(Unzigzag(res))
+		acc <<= used
+		n -= used
+		got++
+	}
+	if got == 0 {
+		return false
+	}
+	it.r.acc, it.r.n, it.r.b = acc, n, b
+	ds.d, ds.delta, ds.base, ds.baseOK = d, delta, base, baseOK
+	it.v = it.vbuf[0]
+	it.vk, it.vn = 1, uint8(got)
+	it.t++
+	it.i++
+	return true
+}
+
+// valuesSkip moves an implicit decimal chunk's iterator to the sample just
+// before time t, or as near it as it can: first over the values decoded
+// ahead, then over codes summed into d without the division that rebuilds
+// each value, which it does once, for the sample it stops at. It stops
+// before anything decFast does not take, leaving it to Next, and never
+// moves past t's sample or the chunk's last, so the state it leaves is the
+// one Next would have left there.
+func (it *FloatIterator) valuesSkip(t int64) {
+	if it.i < 1 || it.i >= it.n || t <= it.t {
+		return
+	}
+	// Samples to pass: those before t's, as many as the chunk has left
+	// after the current one. t > it.t, so the difference fits a uint64.
+	m := min(uint64(t)-uint64(it.t)-1, uint64(it.n-it.i))
+	if m == 0 {
+		return
+	}
+	if k := min(uint64(it.vn-it.vk), m); k > 0 {
+		it.vk += uint8(k)
+		it.v = it.vbuf[it.vk-1]
+		it.t += int64(k)
+		it.i += int(k)
+		m -= k
+		if it.vk < it.vn || m == 0 {
+			return
+		}
+	}
+	acc, n, b := it.r.acc, it.r.n, it.r.b
+	ds := &it.dec
+	d, delta := ds.d, ds.delta
+	ws, order2 := &ds.p.w, ds.p.order == 2
+	var res uint64
+	var done uint64
+	for done < m {
+		if n < 57 {
+			acc, n, b = refillBits(acc, n, b)
+		}
+		// As valuesBatch, keeping only the last value's residual.
+		a, pos := acc, uint(0)
+		var r uint64
+		ones := uint(bits.LeadingZeros64(^a))
+		if ones >= 4 {
+			l := uint(a>>52) & 127
+			if a&(1<<59) != 0 || l > 48 {
+				break
+			}
+			a <<= 12
+			r = a >> (64 - l)
+			a <<= l
+			pos = 12 + l
+			if ones = uint(bits.LeadingZeros64(^a)); ones >= 4 {
+				break
+			}
+		}
+		w := uint(ws[ones])
+		used := pos + ones + 1 + w
+		if used > n {
+			break
+		}
+		dd := Unzigzag(a << (ones + 1) >> (64 - w))
+		if order2 {
+			dd += delta
+		}
+		nd := d + dd
+		if nd <= -(1<<53) || nd >= 1<<53 {
+			break
+		}
+		d, delta, res = nd, dd, r
+		acc <<= used
+		n -= used
+		done++
+	}
+	if done == 0 {
+		return
+	}
+	if d != ds.d || !ds.baseOK {
+		ds.base, ds.baseOK = decValue(d, ds.p.e), true
+	}
+	ds.d, ds.delta = d, delta
+	it.r.acc, it.r.n, it.r.b = acc, n, b
+	it.v = ds.base + uint64(Unzigzag(res))
+	it.t += int64(done)
+	it.i += int(done)
+}
+
 // readGridTime reads a timestamp on the grid, or takes the next of an
 // implicit chunk, and checks it advances.
 func (it *FloatIterator) readGridTime() error {
@@ -868,6 +1049,21 @@ func (it *FloatIterator) SeekTo(t int64) bool {
 	}
 	if it.i > 0 && it.t >= t {
 		return true
+	}
+	if it.i == 0 && it.enc == EncDecimal {
+		// The first sample, whose header says whether the chunk's
+		// times are implicit.
+		if !it.Next() {
+			return false
+		}
+		if it.t >= t {
+			return true
+		}
+	}
+	if it.grid.implicit && it.enc == EncDecimal {
+		// The time is the index: pass the samples before t's without
+		// rebuilding their values, and let Next decode the one there.
+		it.valuesSkip(t)
 	}
 	for it.Next() {
 		if it.t >= t {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"testing"
 
@@ -220,4 +221,126 @@ func FuzzFloatValuesRoundTrip(f *testing.F) {
 			requireSameSamples(t, ts, vs, decodeAll(t, valuesChunkAs(t, enc, vs)))
 		}
 	})
+}
+
+// TestFloatValuesSeekAfterNext checks an implicit decimal chunk's seek
+// from every kind of position — a fresh iterator, inside a run of values
+// decoded ahead, at its end — lands on the sample a walk with Next reaches,
+// and that Next carries on from there through the rest of the chunk.
+func TestFloatValuesSeekAfterNext(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	patterns := valuePatterns(300, rng)
+	_, patterns["mixed"] = mixedSamples(300)
+	for name, vs := range patterns {
+		n := len(vs)
+		b := valuesChunkAs(t, EncDecimal, vs)
+		var it FloatIterator
+		for _, before := range []int{0, 1, 2, 3, valuesAhead, valuesAhead + 1, 2*valuesAhead + 3} {
+			for _, k := range []int{0, 1, 2, 5, valuesAhead, valuesAhead + 2, 3 * valuesAhead, 97, n / 2, n - 2, n - 1} {
+				require.NoError(t, it.Reset(b))
+				for range before {
+					require.True(t, it.Next())
+				}
+				want := max(k, before-1)
+				require.True(t, it.SeekTo(int64(k)), "%s: %d Next then seek %d", name, before, k)
+				for i := want; ; i++ {
+					tt, v := it.At()
+					require.Equal(t, int64(i), tt)
+					require.Equal(t, math.Float64bits(vs[i]), math.Float64bits(v),
+						"%s: %d Next, seek %d, sample %d: want %v got %v", name, before, k, i, vs[i], v)
+					if !it.Next() {
+						require.Equal(t, n-1, i)
+						break
+					}
+				}
+				require.NoError(t, it.Err())
+			}
+		}
+	}
+}
+
+// TestFloatValuesDamagedSeekAgreesWithNext damages implicit decimal chunks
+// bit by bit (and reseals them): seeking a fresh iterator to each time
+// must find what a walk with Next finds there, the same sample or the same
+// failure, so values decoded ahead and codes summed past never report a
+// sample the careful path would not.
+func TestFloatValuesDamagedSeekAgreesWithNext(t *testing.T) {
+	_, vs := mixedSamples(60)
+	good := valuesChunkAs(t, EncDecimal, vs)
+	_, _, hdr, err := parseFloatHeader(good)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(31, 32))
+	var it FloatIterator
+	for range 300 {
+		b := append([]byte(nil), good[:len(good)-floatCheckLen]...)
+		for range 1 + rng.IntN(3) {
+			pos := hdr + rng.IntN(len(b)-hdr)
+			b[pos] ^= 1 << rng.IntN(8)
+		}
+		b = reseal(b)
+		require.NoError(t, it.Reset(b))
+		var walk []sample
+		for it.Next() {
+			tt, v := it.At()
+			walk = append(walk, sample{tt, v})
+		}
+		walkErr := it.Err()
+		if walkErr != nil {
+			require.ErrorIs(t, walkErr, ErrCorrupt)
+		}
+		for k := range len(vs) + 1 {
+			require.NoError(t, it.Reset(b))
+			if !it.SeekTo(int64(k)) {
+				// Past the samples the walk found: the same end.
+				i := sort.Search(len(walk), func(i int) bool { return walk[i].t >= int64(k) })
+				require.Equal(t, len(walk), i, "seek %d ended early", k)
+				require.Equal(t, walkErr == nil, it.Err() == nil, "seek %d: %v, walk: %v", k, it.Err(), walkErr)
+				continue
+			}
+			tt, v := it.At()
+			i := sort.Search(len(walk), func(i int) bool { return walk[i].t >= int64(k) })
+			require.Less(t, i, len(walk), "seek %d found a sample the walk did not", k)
+			require.Equal(t, walk[i].t, tt, "seek %d", k)
+			require.Equal(t, math.Float64bits(walk[i].v), math.Float64bits(v), "seek %d", k)
+		}
+	}
+}
+
+// TestFloatValuesDecimalNearMaxTime checks an implicit decimal chunk whose
+// t₀ leaves room for fewer samples than it holds yields those samples and
+// then fails, from Next and from SeekTo, rather than wrapping the time.
+func TestFloatValuesDecimalNearMaxTime(t *testing.T) {
+	vs := []float64{1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3, 3.25, 3.5, 3.75, 4}
+	const room = 5 // samples at MaxInt64-4 … MaxInt64
+	p, _, _, ok := decAnalyse(vs, nil)
+	require.True(t, ok)
+	var w BitWriter
+	w.WriteUvarint(Zigzag(math.MaxInt64 - room + 1))
+	g := tsGrid{implicit: true}
+	g.write(&w)
+	var ds decState
+	ds.p = p
+	for i, v := range vs {
+		require.True(t, writeDecimalValue(&w, &ds, i, math.Float64bits(v), nil))
+	}
+	chunk := sealFloatChunk(EncDecimal, len(vs), w.Bytes())
+
+	it, err := NewFloatIterator(chunk)
+	require.NoError(t, err)
+	for i := range room {
+		require.True(t, it.Next())
+		tt, v := it.At()
+		require.Equal(t, int64(math.MaxInt64-room+1+i), tt)
+		require.Equal(t, vs[i], v)
+	}
+	require.False(t, it.Next())
+	require.ErrorIs(t, it.Err(), ErrCorrupt)
+
+	require.NoError(t, it.Reset(chunk))
+	require.True(t, it.SeekTo(math.MaxInt64))
+	tt, v := it.At()
+	require.Equal(t, int64(math.MaxInt64), tt)
+	require.Equal(t, vs[room-1], v)
+	require.False(t, it.Next())
+	require.ErrorIs(t, it.Err(), ErrCorrupt)
 }

@@ -74,21 +74,15 @@ func (it *FloatIterator) Reset(b []byte) error {
 // Next advances to the next sample and reports whether there is one. It
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
-	if it.grid.implicit {
-		// The values a batch decoded ahead, then another batch: an
-		// implicit chunk has no timestamp bits, so its time is the
-		// last plus one, checked not to overflow when the batch was
-		// decoded.
-		if it.vk < it.vn {
-			it.v = it.vbuf[it.vk]
-			it.vk++
-			it.t++
-			it.i++
-			return true
-		}
-		if it.enc == EncDecimal && it.valuesBatch() {
-			return true
-		}
+	if it.vk < it.vn {
+		// A value an implicit decimal chunk's batch decoded ahead (see
+		// valuesBatch): its time is the last plus one, checked not to
+		// overflow when the batch was decoded.
+		it.v = it.vbuf[it.vk]
+		it.vk++
+		it.t++
+		it.i++
+		return true
 	}
 	if it.r.n < 57 {
 		// Topping up the register changes no state, and lets the paths
@@ -773,6 +767,9 @@ func (it *FloatIterator) valuesNext() bool {
 	if it.t+1 <= it.t {
 		return false // the careful path reports it
 	}
+	if it.enc == EncDecimal && it.valuesBatch() {
+		return true
+	}
 	var used uint
 	var ok bool
 	switch it.enc {
@@ -791,14 +788,15 @@ func (it *FloatIterator) valuesNext() bool {
 }
 
 // valuesBatch decodes up to valuesAhead values of an implicit decimal chunk
-// after the first in one loop, with the reader's and the decoder's state in
-// locals, moves to the first of them and keeps the rest in vbuf. It takes
-// what decFast takes and stops before anything else, which Next then
-// decodes on its careful path; it reports false, changing nothing, when it
-// decodes no value.
+// after the second in one loop, with the reader's and the decoder's state
+// in locals, moves to the first of them and keeps the rest in vbuf, from
+// which Next serves them; as valuesNext, it leaves counting the first to
+// Next. It takes what decFast takes and stops before anything else, which
+// Next then decodes on its careful path; it reports false, changing
+// nothing, when it decodes no value.
 func (it *FloatIterator) valuesBatch() bool {
 	k := min(it.n-it.i, valuesAhead)
-	if it.i < 1 || k <= 0 || it.t > math.MaxInt64-int64(k) {
+	if it.i < 2 || k <= 0 || it.t > math.MaxInt64-int64(k) {
 		return false
 	}
 	acc, n, b := it.r.acc, it.r.n, it.r.b
@@ -857,7 +855,6 @@ func (it *FloatIterator) valuesBatch() bool {
 	it.v = it.vbuf[0]
 	it.vk, it.vn = 1, uint8(got)
 	it.t++
-	it.i++
 	return true
 }
 

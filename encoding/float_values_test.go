@@ -344,3 +344,53 @@ func TestFloatValuesDecimalNearMaxTime(t *testing.T) {
 	require.False(t, it.Next())
 	require.ErrorIs(t, it.Err(), ErrCorrupt)
 }
+
+// FuzzFloatValuesSeek feeds arbitrary bytes, resealed, to the iterator as
+// chunks, implicit decimal ones among the seeds, and requires seeking a
+// fresh iterator to each time a walk with Next found, and to one past each,
+// to find what the walk found there: the values an implicit chunk decodes
+// ahead and the codes its seek sums must agree with the careful path.
+func FuzzFloatValuesSeek(f *testing.F) {
+	_, mixed := mixedSamples(40)
+	for _, vs := range [][]float64{mixed, {1, 1, 1, 2, 2.5, 3.25, 3.25, 1e300, math.NaN(), 0, -7.5}} {
+		b := valuesChunkAs(f, EncDecimal, vs)
+		f.Add(b[:len(b)-floatCheckLen])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > maxFuzzChunk {
+			return
+		}
+		if _, _, _, err := parseFloatHeader(b); err != nil {
+			return
+		}
+		b = reseal(b)
+		it, err := NewFloatIterator(b)
+		if err != nil {
+			require.ErrorIs(t, err, ErrCorrupt)
+			return
+		}
+		var walk []sample
+		for it.Next() {
+			tt, v := it.At()
+			walk = append(walk, sample{tt, v})
+		}
+		walkErr := it.Err()
+		for i, s := range walk {
+			for _, target := range []int64{s.t, s.t - 1} {
+				if target == s.t-1 && (i == 0 || walk[i-1].t >= target) {
+					continue
+				}
+				require.NoError(t, it.Reset(b))
+				require.True(t, it.SeekTo(target), "seek %d: %v", target, it.Err())
+				tt, v := it.At()
+				require.Equal(t, s.t, tt, "seek %d", target)
+				require.Equal(t, math.Float64bits(s.v), math.Float64bits(v), "seek %d", target)
+			}
+		}
+		if len(walk) > 0 && walk[len(walk)-1].t < math.MaxInt64 {
+			require.NoError(t, it.Reset(b))
+			require.False(t, it.SeekTo(walk[len(walk)-1].t+1))
+			require.Equal(t, walkErr == nil, it.Err() == nil, "seek past the end: %v, walk: %v", it.Err(), walkErr)
+		}
+	})
+}

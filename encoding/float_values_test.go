@@ -157,6 +157,13 @@ func TestFloatValuesAllocs(t *testing.T) {
 		})
 		require.Zero(t, allocs, enc)
 		require.NoError(t, it.Err())
+		allocs = testing.AllocsPerRun(50, func() {
+			_ = it.Reset(b)
+			_ = it.SeekTo(int64(len(vs) / 2))
+			_ = it.SeekTo(int64(len(vs) - 1))
+		})
+		require.Zero(t, allocs, enc)
+		require.NoError(t, it.Err())
 	}
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(50, func() {

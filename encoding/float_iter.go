@@ -808,7 +808,10 @@ func (it *FloatIterator) valuesBatch() bool {
 		if n < 57 {
 			acc, n, b = refillBits(acc, n, b)
 		}
-		// As decFast: a bucket code, after a residual or not.
+		// As decFast: a bucket code, after a residual or not. The parse
+		// is written out here, in valuesSkip and in decFast: as a function
+		// it is past the inlining budget, and the call cost timed chunks
+		// 13-60 % more per sample.
 		a, pos := acc, uint(0)
 		var res uint64
 		ones := uint(bits.LeadingZeros64(^a))

@@ -17,7 +17,6 @@ import (
 	"github.com/pillar-db/pillar/logindex/loggen"
 	"github.com/pillar-db/pillar/tracestore"
 	"github.com/pillar-db/pillar/tracestore/tracegen"
-	"github.com/pillar-db/pillar/tsdb"
 )
 
 // compaction measures background maintenance: what it costs ingestion,
@@ -135,34 +134,11 @@ func ingestPillar(ctx context.Context, dir string, w *metricgen.Workload, mode i
 	if err != nil {
 		return 0, compaction.Metrics{}, err
 	}
-	n := w.NumSeries()
-	labels := make([]tsdb.Labels, n)
-	for i, ls := range w.Labels {
-		labels[i] = tsdb.FromStrings(ls...)
+	took, err := replayScrapes(ctx, db.Metrics(), w, func(_ int, ts []int64) { now.Store(ts[0]) })
+	if err != nil {
+		_ = db.Close()
+		return 0, compaction.Metrics{}, err
 	}
-	refs := make([]tsdb.SeriesRef, n)
-	ts, vs := make([]int64, n), make([]float64, n)
-	var genTime time.Duration
-	start := time.Now()
-	for k := range w.Scrapes {
-		g := time.Now()
-		w.Scrape(k, ts, vs)
-		genTime += time.Since(g)
-		app := db.Metrics().Appender(ctx)
-		for i := range n {
-			if refs[i], err = app.Append(refs[i], labels[i], ts[i], vs[i]); err != nil {
-				_ = app.Rollback()
-				_ = db.Close()
-				return 0, compaction.Metrics{}, err
-			}
-		}
-		if err := app.Commit(); err != nil {
-			_ = db.Close()
-			return 0, compaction.Metrics{}, err
-		}
-		now.Store(ts[0])
-	}
-	took := time.Since(start) - genTime
 	m := db.Maintenance().Metrics()
 	for _, j := range m.Jobs {
 		if j.Errors > 0 {
@@ -313,28 +289,8 @@ func (r *runner) compactionRetention(ctx context.Context, dir string) error {
 
 // fillMetrics appends every scrape of w, one commit per scrape.
 func fillMetrics(ctx context.Context, db *pillar.DB, w *metricgen.Workload) error {
-	n := w.NumSeries()
-	labels := make([]tsdb.Labels, n)
-	for i, ls := range w.Labels {
-		labels[i] = tsdb.FromStrings(ls...)
-	}
-	refs := make([]tsdb.SeriesRef, n)
-	ts, vs := make([]int64, n), make([]float64, n)
-	var err error
-	for k := range w.Scrapes {
-		w.Scrape(k, ts, vs)
-		app := db.Metrics().Appender(ctx)
-		for i := range n {
-			if refs[i], err = app.Append(refs[i], labels[i], ts[i], vs[i]); err != nil {
-				_ = app.Rollback()
-				return err
-			}
-		}
-		if err := app.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := replayScrapes(ctx, db.Metrics(), w, nil)
+	return err
 }
 
 // fillTraces writes n generated traces spread evenly over [start, end).

@@ -11,15 +11,11 @@ import (
 	"github.com/pillar-db/pillar/tsdb"
 )
 
-// ingestMetrics appends every scrape of w as one commit with cached refs
-// and reports samples/s, heap per series and disk bytes per sample.
-func (r *runner) ingestMetrics(ctx context.Context, name, dir string, w *metricgen.Workload) (*tsdb.DB, error) {
-	r.progress(name+": ingest "+w.String(), 0)
-	heap0 := heapInUse()
-	db, err := tsdb.Open(dir, nil)
-	if err != nil {
-		return nil, err
-	}
+// replayScrapes appends every scrape of w to db, one commit per scrape
+// with cached refs, and returns the time it took less the time spent
+// generating the samples. after, when not nil, runs after each commit with
+// the scrape's index and timestamps.
+func replayScrapes(ctx context.Context, db *tsdb.DB, w *metricgen.Workload, after func(k int, ts []int64)) (time.Duration, error) {
 	n := w.NumSeries()
 	labels := make([]tsdb.Labels, n)
 	for i, ls := range w.Labels {
@@ -35,24 +31,43 @@ func (r *runner) ingestMetrics(ctx context.Context, name, dir string, w *metricg
 		genTime += time.Since(g)
 		app := db.Appender(ctx)
 		for i := range n {
+			var err error
 			if refs[i], err = app.Append(refs[i], labels[i], ts[i], vs[i]); err != nil {
-				app.Rollback()
-				db.Close()
-				return nil, err
+				_ = app.Rollback()
+				return 0, err
 			}
 		}
 		if err := app.Commit(); err != nil {
-			db.Close()
-			return nil, err
+			return 0, err
 		}
+		if after != nil {
+			after(k, ts)
+		}
+	}
+	return time.Since(start) - genTime, nil
+}
+
+// ingestMetrics appends every scrape of w as one commit with cached refs
+// and reports samples/s, heap per series and disk bytes per sample.
+func (r *runner) ingestMetrics(ctx context.Context, name, dir string, w *metricgen.Workload) (*tsdb.DB, error) {
+	r.progress(name+": ingest "+w.String(), 0)
+	heap0 := heapInUse()
+	db, err := tsdb.Open(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	n := w.NumSeries()
+	took, err := replayScrapes(ctx, db, w, func(k int, _ []int64) {
 		if k%64 == 0 {
 			r.progress(fmt.Sprintf("%s: ingest scrape %d/%d", name, k, w.Scrapes), float64(k)/float64(w.Scrapes)*0.6)
 		}
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
-	took := time.Since(start) - genTime
 	samples := float64(w.NumSamples())
 	r.add(name, "ingest, one commit per scrape", samples/took.Seconds(), "samples/s", w.String())
-	labels, refs = nil, nil
 	r.add(name, "heap per series", float64(heapInUse()-min(heap0, heapInUse()))/float64(n), "B/series", "live heap after ingest, GC'd")
 
 	r.progress(name+": close and compact", 0.65)

@@ -547,6 +547,27 @@ func (bd *blockDecoder) valueBody(k ValueKind, depth int) Value {
 
 func (bd *blockDecoder) failed() bool { return bd.d.Err() != nil || bd.err != nil }
 
+// parent reads how span i of the block names its parent: it returns the
+// index of an earlier span of the block, or -1 when there is none or the
+// parent's ID was written out, which it then reads into raw.
+func (bd *blockDecoder) parent(i int, raw []byte) int {
+	switch bd.d.Byte() {
+	case parentNone:
+	case parentRef:
+		ref := bd.d.Uvarint()
+		if ref >= uint64(i) {
+			bd.fail(corruptf("span %d refers to parent %d, not an earlier span", i, ref))
+			break
+		}
+		return int(ref)
+	case parentRaw:
+		bd.id(raw)
+	default:
+		bd.fail(corruptf("span %d has an unknown parent tag", i))
+	}
+	return -1
+}
+
 func (bd *blockDecoder) id(dst []byte) {
 	for i := range dst {
 		dst[i] = bd.d.Byte()
@@ -635,19 +656,8 @@ func (bd *blockDecoder) decode(dst []Span, traceID TraceID, payload []byte) ([]S
 		s := &dst[orig+i]
 		*s = Span{TraceID: traceID}
 		bd.id(s.SpanID[:])
-		switch bd.d.Byte() {
-		case parentNone:
-		case parentRef:
-			ref := bd.d.Uvarint()
-			if ref >= uint64(i) {
-				bd.fail(corruptf("span %d refers to parent %d, not an earlier span", i, ref))
-				break
-			}
-			s.ParentSpanID = dst[orig+int(ref)].SpanID
-		case parentRaw:
-			bd.id(s.ParentSpanID[:])
-		default:
-			bd.fail(corruptf("span %d has an unknown parent tag", i))
+		if ref := bd.parent(i, s.ParentSpanID[:]); ref >= 0 {
+			s.ParentSpanID = dst[orig+ref].SpanID
 		}
 		mask := bd.d.Byte()
 		head := bd.d.Uvarint()

@@ -219,19 +219,8 @@ func (bd *blockDecoder) scanBlock(ts *traceScan, payload []byte) error {
 	for i := range n {
 		var rec scanSpan
 		bd.id(rec.id[:])
-		switch bd.d.Byte() {
-		case parentNone:
-		case parentRef:
-			ref := bd.d.Uvarint()
-			if ref >= uint64(i) {
-				bd.fail(corruptf("span %d refers to parent %d, not an earlier span", i, ref))
-				break
-			}
-			rec.parent = ts.recs[first+int(ref)].id
-		case parentRaw:
-			bd.id(rec.parent[:])
-		default:
-			bd.fail(corruptf("span %d has an unknown parent tag", i))
+		if ref := bd.parent(i, rec.parent[:]); ref >= 0 {
+			rec.parent = ts.recs[first+ref].id
 		}
 		mask := bd.d.Byte()
 		head := bd.d.Uvarint()

@@ -444,43 +444,117 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 	return decValue(d, s.p.e) + uint64(Unzigzag(res)), nil
 }
 
-// decChooseScale returns the smallest scale at which nine in ten of the
-// values that have an exact scale at all are exact, judged on at most 32
-// values spread over the chunk; ok is false when none has one.
+// decChooseScale picks the chunk's scale from at most 32 values spread
+// over it; ok is false when none has an exact scale. Two scales are in
+// the running: the smallest at which nine in ten of the values that have
+// an exact scale at all are exact, and the smallest at which half are.
+// They differ where arithmetic left some values an ulp or two off short
+// decimals (51.846000000000004 among 44.508 and 41.244): the first then
+// scales every value up to fifteen digits, the second stores the few off
+// ones as a small residual. Whichever costs fewer bits on the sampled
+// values is taken.
 func decChooseScale(vs []float64) (uint8, bool) {
 	var hist [maxDecimalScale + 1]int
+	// The sampled values and their smallest exact scales (none: above
+	// maxDecimalScale), for the estimates below.
+	var sample [64]float64 // len(vs)/max(1, len(vs)/32) < 64
+	var scales [64]uint8
+	ns := 0
 	all := 0
 	var last uint64
 	lastE, lastOK := uint8(0), false
+	e, ok := lastE, lastOK
 	for i := 0; i < len(vs); i += max(1, len(vs)/32) {
-		e, ok := lastE, lastOK
-		if vb := math.Float64bits(vs[i]); i == 0 || vb != last {
+		vb := math.Float64bits(vs[i])
+		if i == 0 || vb != last {
 			// Values of a series mostly share their scale: try the last
-			// one's before searching.
-			if lastOK && decExactAt(vs[i], lastE) && (lastE == 0 || !decExactAt(vs[i], lastE-1)) {
+			// one's before searching. A value within a few ulps of a
+			// short decimal at that scale but not equal to it is
+			// arithmetic's noise: exact, if at all, only at the largest
+			// scales, and a residual at this one, with no search. (Short:
+			// the scaled value is below 2^40, so that the ulps are
+			// thousandths; near 2^53 every value is within a few.)
+			switch near, exact := decNearAt(vs[i], lastE); {
+			case !lastOK || !near:
+				e, ok = decMinScale(vs[i])
+			case !exact && math.Abs(vs[i]*pow10[lastE]) >= 1<<40:
+				e, ok = decMinScale(vs[i])
+			case !exact:
+				e, ok = 0, false
+			case lastE == 0 || !decExactAt(vs[i], lastE-1):
 				e, ok = lastE, true
-			} else {
+			default:
 				e, ok = decMinScale(vs[i])
 			}
-			last, lastE, lastOK = vb, e, ok
+			last = vb
+			if ok {
+				lastE, lastOK = e, true
+			}
 		}
+		sample[ns], scales[ns] = vs[i], maxDecimalScale+1
 		if ok {
 			hist[e]++
 			all++
+			scales[ns] = e
 		}
+		ns++
 	}
 	if all == 0 {
 		return 0, false
 	}
-	need := (all*9 + 9) / 10
+	needHalf, need := (all+1)/2, (all*9+9)/10
 	cum := 0
+	half, nine := uint8(maxDecimalScale), uint8(maxDecimalScale)
 	for e := range hist {
+		if cum < needHalf && cum+hist[e] >= needHalf {
+			half = uint8(e)
+		}
 		cum += hist[e]
 		if cum >= need {
-			return uint8(e), true
+			nine = uint8(e)
+			break
 		}
 	}
-	return maxDecimalScale, true
+	if half == nine || decSampleCost(sample[:ns], scales[:ns], half) > decSampleCost(sample[:ns], scales[:ns], nine) {
+		return nine, true
+	}
+	return half, true
+}
+
+// decSampleCost estimates the bits of the sampled values at scale e,
+// given each one's smallest exact scale: the length of each scaled
+// integer's change from the sample before, and for a value not exact at
+// e what its residual adds (escape, length and the residual, whose length
+// the distance from the scaled integer tells) or, when that is over 40
+// bits, a raw value's 64. No division is needed. Samples are further apart than
+// neighbours, which lengthens every change alike at both scales compared.
+func decSampleCost(sample []float64, scales []uint8, e uint8) int {
+	n := 0
+	var prev int64
+	for i, v := range sample {
+		x := v * pow10[e]
+		if !(x > -(1<<53) && x < 1<<53) || v != v {
+			n += 5 + 64
+			continue
+		}
+		r := math.Round(x)
+		if scales[i] > e {
+			// The residual is about |x−r|/|x|·2^52 ulps: its length is
+			// the exponents' difference plus 53.
+			k := int(math.Float64bits(math.Abs(x-r))>>52) - int(math.Float64bits(math.Abs(x))>>52) + 53
+			if k > 40 {
+				n += 5 + 64
+				continue
+			}
+			n += 5 + 7 + max(k, 1)
+		}
+		d := int64(r)
+		if i > 0 {
+			n += bits.Len64(Zigzag(d - prev))
+		}
+		prev = d
+	}
+	return n
 }
 
 // decMinScale returns the smallest e at which v is exactly d/10^e. If v is
@@ -516,6 +590,20 @@ func decMinScale(v float64) (uint8, bool) {
 	return lo, true
 }
 
+// decNearAt reports whether v·10^e is within a few ulps of an integer d
+// (decExactAt's filter) and, if so, whether v is exactly float64(d)/10^e.
+func decNearAt(v float64, e uint8) (near, exact bool) {
+	x := v * pow10[e]
+	if !(x > -(1<<53) && x < 1<<53) {
+		return false, false
+	}
+	r := math.Round(x)
+	if math.Abs(x-r) > math.Abs(x)*0x1p-50 {
+		return false, false
+	}
+	return true, decValue(int64(r), e) == math.Float64bits(v)
+}
+
 // decExactAt reports whether v is exactly float64(d)/10^e for an integer d.
 //
 // Most probes of a search for the smallest scale fail, and most of those
@@ -525,15 +613,8 @@ func decMinScale(v float64) (uint8, bool) {
 // its nearest integer cannot come from any d. (x − round(x), a fraction
 // of x, is exact.)
 func decExactAt(v float64, e uint8) bool {
-	x := v * pow10[e]
-	if !(x > -(1<<53) && x < 1<<53) {
-		return false
-	}
-	r := math.Round(x)
-	if math.Abs(x-r) > math.Abs(x)*0x1p-50 {
-		return false
-	}
-	return decValue(int64(r), e) == math.Float64bits(v)
+	_, exact := decNearAt(v, e)
+	return exact
 }
 
 // decAnalyse chooses a chunk's decimal parameters from its values and

@@ -806,3 +806,31 @@ func TestChimpPlanLast(t *testing.T) {
 		}
 	}
 }
+
+// TestDecimalScaleToleratesArithmeticNoise: three-decimal values some of
+// which arithmetic left an ulp off (51.846000000000004) keep scale 3, the
+// off ones stored as residuals, instead of scaling every value to fifteen
+// digits.
+func TestDecimalScaleToleratesArithmeticNoise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const n = 120
+	ts, vs := make([]int64, n), make([]float64, n)
+	x := 45.0
+	for i := range vs {
+		ts[i] = int64(i) * 300_000
+		x += float64(rng.IntN(2001)-1000) / 1000
+		vs[i] = math.Round(x*1000) / 1000
+		if rng.IntN(3) == 0 { // a third of them an ulp off
+			vs[i] = math.Nextafter(vs[i], math.Inf(1))
+		}
+	}
+	p, _, _, ok := decAnalyse(vs, nil)
+	require.True(t, ok)
+	require.Equal(t, uint8(3), p.e)
+	best, err := AppendBestFloats(nil, ts, vs)
+	require.NoError(t, err)
+	requireSameSamples(t, ts, vs, decodeAll(t, best))
+	require.Equal(t, EncDecimal, ChunkEncoding(best[0]))
+	g := gorillaChunk(t, ts, vs)
+	require.Less(t, len(best)*2, len(g), "decimal %d B, gorilla %d B", len(best), len(g))
+}

@@ -84,9 +84,13 @@ func chooseGridBelow(ts []int64, dod int) (tsGrid, int) {
 		}
 	}
 	add(medRounded)
-	add((mean + 500) / 1000 * 1000)
-	if r := (mean + 500) / 1000 * 1000; mean-r > mean/200 || r-mean > mean/200 {
-		add(mean) // not a round interval
+	// A mean far from the median is a gappy series' (missed scrapes
+	// lengthen it): every sample would be off a grid of it.
+	if med := max(medRounded, 1); mean-med <= med/8 && med-mean <= med/8 {
+		add((mean + 500) / 1000 * 1000)
+		if r := (mean + 500) / 1000 * 1000; mean-r > mean/200 || r-mean > mean/200 {
+			add(mean) // not a round interval
+		}
 	}
 	best, bestCost := tsGrid{}, dod
 	for _, iv := range cands[:nc] {

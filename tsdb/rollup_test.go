@@ -114,7 +114,13 @@ func requireSameRollups(t *testing.T, want, got []Rollup, msg string) {
 // readRollups returns every window of one series at res and its Complete.
 func readRollups(t *testing.T, db *DB, res Resolution, name string) ([]Rollup, int64) {
 	t.Helper()
-	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	return readRollupsFrom(t, db, res, name, math.MinInt64)
+}
+
+// readRollupsFrom is readRollups through a querier from mint on.
+func readRollupsFrom(t *testing.T, db *DB, res Resolution, name string, mint int64) ([]Rollup, int64) {
+	t.Helper()
+	q, err := db.Querier(mint, math.MaxInt64)
 	require.NoError(t, err)
 	defer q.Close()
 	rs := q.SelectRollups(context.Background(), res, AllRollupFields, mustMatcher(t, MatchEqual, MetricName, name))
@@ -795,19 +801,8 @@ func TestRollupTailBlocks(t *testing.T) {
 		if n >= 4 && most < 4 {
 			// A range starting inside the open span, between its tails.
 			mint := ends[len(ends)-2] - 7*Res5m.Millis() + 1
-			q, err := db.Querier(mint, math.MaxInt64)
-			require.NoError(t, err)
-			rs := q.SelectRollups(ctx, Res5m, AllRollupFields, mustMatcher(t, MatchEqual, MetricName, "tail"))
-			require.True(t, rs.Next())
-			it := rs.At().Iterator(nil)
-			var got []Rollup
-			for it.Next() {
-				got = append(got, *it.At())
-			}
-			require.NoError(t, it.Err())
-			require.NoError(t, rs.Close())
-			require.NoError(t, q.Close())
-			requireSameRollups(t, refRollups(ss[:lo+part], Res5m.Millis(), mint-1, it.Complete()), got, "from inside the open span")
+			got, complete := readRollupsFrom(t, db, Res5m, "tail", mint)
+			requireSameRollups(t, refRollups(ss[:lo+part], Res5m.Millis(), mint-1, complete), got, "from inside the open span")
 			between = true
 		}
 		most = max(most, n)

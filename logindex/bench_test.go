@@ -9,8 +9,9 @@ import (
 )
 
 // benchIndex holds 240k generated records over 24 hourly partitions,
-// flushed, with a trace ID on every 50th record.
-func benchIndex(b *testing.B) (*Index, []Record) {
+// written 1,000 at a time with opts and flushed, with a trace ID on every
+// 50th record.
+func benchIndex(b *testing.B, opts *Options) (*Index, []Record) {
 	base := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).UnixNano()
 	recs := genRecords(3, 240_000, base, 24)
 	for i := range recs {
@@ -19,7 +20,7 @@ func benchIndex(b *testing.B) (*Index, []Record) {
 			recs[i].TraceID = [16]byte{0xab, byte(i >> 16), byte(i >> 8), byte(i)}
 		}
 	}
-	ix, err := Open(b.TempDir(), nil)
+	ix, err := Open(b.TempDir(), opts)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = ix.Close() })
 	for i := 0; i < len(recs); i += 1000 {
@@ -51,7 +52,7 @@ func BenchmarkWrite(b *testing.B) {
 }
 
 func BenchmarkSearch(b *testing.B) {
-	ix, recs := benchIndex(b)
+	ix, recs := benchIndex(b, nil)
 	t0, t1 := recs[0].Timestamp-int64(time.Hour), recs[len(recs)-1].Timestamp+1
 	trace := recs[len(recs)/2].TraceIDHex()
 	for _, q := range []struct{ name, query string }{

@@ -266,21 +266,7 @@ func TestBloomFilter(t *testing.T) {
 // partition) before and after SealPartitions, and reports the log store's
 // table bytes per record in each state.
 func BenchmarkSearchSealed(b *testing.B) {
-	base := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).UnixNano()
-	recs := genRecords(3, 240_000, base, 24)
-	for i := range recs {
-		recs[i].TraceID = [16]byte{}
-		if i%50 == 0 {
-			recs[i].TraceID = [16]byte{0xab, byte(i >> 16), byte(i >> 8), byte(i)}
-		}
-	}
-	ix, err := Open(b.TempDir(), &Options{FlushRecords: 1000})
-	require.NoError(b, err)
-	defer ix.Close()
-	for i := 0; i < len(recs); i += 1000 {
-		require.NoError(b, ix.Write(b.Context(), recs[i:i+1000]))
-	}
-	require.NoError(b, ix.Flush(b.Context()))
+	ix, recs := benchIndex(b, &Options{FlushRecords: 1000})
 	t0, t1 := recs[0].Timestamp-int64(time.Hour), recs[len(recs)-1].Timestamp+1
 	trace := recs[len(recs)/2].TraceIDHex()
 	tableBytes := func() float64 {

@@ -644,29 +644,37 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 	var lens1, lens2 [65]int
 	sum1, sum2 := 0, 0
 	fixed := 2 // first value's kind
+	// zeros counts the values whose code is 0 in both orders, a repeat
+	// after a repeat: most of a sparse series' values. Counted in a
+	// register and added to both histograms at the end, they are not a
+	// chain of increments of one memory word.
+	zeros := 0
 	var lastVB uint64
-	var lastKind int
-	var lastD int64
-	var lastR uint64
+	var last decItem // lastVB's classification
 	for i, v := range vs {
 		vb := math.Float64bits(v)
 		// A repeated value classifies as the last one did (the
 		// classification depends on the value and e alone), saving its
 		// division.
-		kind, d, r := lastKind, lastD, lastR
 		if i == 0 || vb != lastVB {
-			kind, d, r = decExact, int64(v), 0
+			kind, d, r := decExact, int64(v), uint64(0)
 			// An integer at scale 0 (a counter) as decClassify has it,
 			// without the call.
 			if e != 0 || !(v > -(1<<53) && v < 1<<53) || math.Float64bits(float64(d)) != vb {
 				kind, d, r = decClassify(vb, e)
 			}
-			lastVB, lastKind, lastD, lastR = vb, kind, d, r
+			lastVB, last = vb, decItem{d: d, r: r, kind: uint8(kind)}
+		} else if delta == 0 && last.kind == decExact {
+			if cache != nil {
+				cache[i] = last
+			}
+			zeros++
+			continue
 		}
 		if cache != nil {
-			cache[i] = decItem{d: d, r: r, kind: uint8(kind)}
+			cache[i] = last
 		}
-		if kind == decRaw {
+		if last.kind == decRaw {
 			// skip: d and delta move to the value's scaled integer
 			// when it has one.
 			if sd, ok := decScale(v, e); ok && !math.IsNaN(v) {
@@ -680,16 +688,17 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 			}
 			continue
 		}
+		d := last.d
 		if i == 0 {
-			if kind == decResidual {
-				fixed += 7 + bits.Len64(r)
+			if last.kind == decResidual {
+				fixed += 7 + bits.Len64(last.r)
 			}
 			fixed += 7 + bits.Len64(Zigzag(d))
 			d0 = d
 			continue
 		}
-		if kind == decResidual {
-			fixed += 5 + 7 + bits.Len64(r)
+		if last.kind == decResidual {
+			fixed += 5 + 7 + bits.Len64(last.r)
 		}
 		dl := d - d0
 		l1 := bits.Len64(Zigzag(dl))
@@ -700,6 +709,8 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 		sum1 += l1
 		sum2 += l2
 	}
+	lens1[0] += zeros
+	lens2[0] += zeros
 	p, lens := decParams{e: e, order: 1}, &lens1
 	if sum2 < sum1 {
 		p, lens = decParams{e: e, order: 2}, &lens2

@@ -448,9 +448,14 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	// reader's d, and so its value, stay as they are. Those rep bits go
 	// out with the timestamp's, whatever the classification.
 	rep := 1 + uint(ds.p.w[0])
+	// The bucket of every code length a width holds, for
+	// writeDecimalSteady to look up in one load: the four widths compared
+	// a value would keep them in registers, which its loop has too few of.
+	var tab decBucketTable
+	tab.fill(&ds.p.w)
 	if g.interval != 0 {
 		for i := 2; i < n; i++ {
-			if next, ngp, bad := writeDecimalSteady(w, ts, vs, items, ds, g, i, delta, gp); bad {
+			if next, ngp, bad := writeDecimalSteady(w, ts, vs, items, ds, &tab, g, i, delta, gp); bad {
 				return next
 			} else if next > i {
 				if next >= n {
@@ -484,7 +489,7 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		return -1
 	}
 	for i := 2; i < n; i++ {
-		if next, _, bad := writeDecimalSteady(w, ts, vs, items, ds, g, i, delta, gp); bad {
+		if next, _, bad := writeDecimalSteady(w, ts, vs, items, ds, &tab, g, i, delta, gp); bad {
 			return next
 		} else if next > i {
 			if next >= n {
@@ -620,6 +625,23 @@ func writeChimpSteady(w *BitWriter, ts []int64, vs []float64, plans []chimpPlan,
 	return i, gp, false
 }
 
+// decBucketTable holds, for each code length up to the widest bucket,
+// how a code of that length is written: its bucket's prefix (0, 10, 110
+// or 1110) in bits 16 up, the bucket's width in bits 8–15, and prefix and
+// width together in the low byte.
+type decBucketTable [65]uint32
+
+// fill fills the table in for widths ws (ascending).
+func (t *decBucketTable) fill(ws *[4]uint8) {
+	l := 0
+	for b, wd := range ws {
+		prefix := uint32(1)<<(b+1) - 2
+		for ; l <= int(wd); l++ {
+			t[l] = prefix<<16 | uint32(wd)<<8 | uint32(b+1+int(wd))
+		}
+	}
+}
+
 // writeDecimalSteady writes samples from i ≥ 2 of a decimal chunk while
 // they are the usual kind: a timestamp on the grid g within its width or,
 // without a grid, an unchanged interval (dod 0), and an exact value whose
@@ -630,12 +652,18 @@ func writeChimpSteady(w *BitWriter, ts []int64, vs []float64, plans []chimpPlan,
 // returns the first sample it did not write, for the general loop, the
 // grid point before it, and whether that sample would not decode (the
 // chunk is then refused).
-func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, i int, delta uint64, gp int64) (int, int64, bool) {
-	acc, nb, buf := w.acc, w.n, w.buf
-	d, dl, base, baseOK := ds.d, ds.delta, ds.base, ds.baseOK
-	ws, e, order2 := ds.p.w, ds.p.e, ds.p.order == 2
-	rep := 1 + uint(ws[0]) // code 0 in the first bucket
+func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, tab *decBucketTable, g tsGrid, i int, delta uint64, gp int64) (int, int64, bool) {
 	onGrid := g.interval != 0 && g.width < 32
+	if !ds.baseOK || (g.interval != 0 && !onGrid) {
+		// After a raw value, or with grid offsets too wide for one
+		// write: the general loop. Checked here, they free a register
+		// each in the loop below, which has too few for its state.
+		return i, gp, false
+	}
+	acc, nb, buf := w.acc, w.n, w.buf
+	d, dl, base := ds.d, ds.delta, ds.base
+	e, order2 := ds.p.e, ds.p.order == 2
+	top := uint(ds.p.w[3])
 	n := len(ts)
 	vs, items = vs[:n], items[:n]
 	for ; i < n; i++ {
@@ -648,15 +676,16 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 				break
 			}
 			tb, tn = z, 1+uint(g.width) // a reader takes next + Unzigzag(z): ts[i]
-		} else if g.interval != 0 || uint64(ts[i]-ts[i-1]) != delta {
+		} else if uint64(ts[i]-ts[i-1]) != delta {
 			break
 		}
 		vb := math.Float64bits(vs[i])
 		var v uint64
 		var vn uint
-		if vb == base && dl == 0 && baseOK {
-			// A repeat (see writeDecimalRun): zero bits.
-			vn = rep
+		if vb == base && dl == 0 {
+			// A repeat (see writeDecimalRun): code 0 in the first
+			// bucket, zero bits.
+			vn = uint(tab[0] & 0xff)
 		} else {
 			c := &items[i]
 			if c.kind != decExact {
@@ -667,29 +696,36 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 				code -= dl
 			}
 			z := Zigzag(code)
-			l := uint8(bits.Len64(z))
-			b := b2u(l > ws[0]) + b2u(l > ws[1]) + b2u(l > ws[2]) + b2u(l > ws[3])
-			if b > 3 {
+			l := uint(bits.Len64(z))
+			if l > top {
 				break // the general loop refuses it
 			}
-			wd := ws[b]
-			if vn = b + 1 + uint(wd); tn+vn > 64 {
+			bk := tab[l]
+			wd := uint8(bk >> 8)
+			if vn = uint(bk & 0xff); tn+vn > 64 {
 				break
 			}
 			f := z & lowBits(wd)
-			v = (uint64(1)<<(b+1)-2)<<wd | f
+			v = uint64(bk>>16)<<wd | f
+			// What a reader rebuilds from f must be c.d. The state
+			// carried to the next value is c.d itself, not this
+			// rebuilt copy: the check then stays off the chain from one
+			// value to the next, which would otherwise run through
+			// every step above.
 			dd := Unzigzag(f)
 			if order2 {
 				dd += dl
 			}
-			got := d + dd
-			if got != d || !baseOK {
-				if got <= -(1<<53) || got >= 1<<53 {
+			if d+dd != c.d {
+				return i, next, true
+			}
+			if c.d != d {
+				if c.d <= -(1<<53) || c.d >= 1<<53 {
 					break // nor this one
 				}
-				base, baseOK = decValue(got, e), true
+				base = decValue(c.d, e)
 			}
-			d, dl = got, dd
+			d, dl = c.d, c.d-d
 			if base != vb {
 				return i, next, true
 			}
@@ -712,7 +748,7 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 		}
 	}
 	w.acc, w.n, w.buf = acc, nb, buf
-	ds.d, ds.delta, ds.base, ds.baseOK = d, dl, base, baseOK
+	ds.d, ds.delta, ds.base = d, dl, base
 	return i, gp, false
 }
 

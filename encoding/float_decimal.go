@@ -467,25 +467,7 @@ func decChooseScale(vs []float64) (uint8, bool) {
 	for i := 0; i < len(vs); i += max(1, len(vs)/32) {
 		vb := math.Float64bits(vs[i])
 		if i == 0 || vb != last {
-			// Values of a series mostly share their scale: try the last
-			// one's before searching. A value within a few ulps of a
-			// short decimal at that scale but not equal to it is
-			// arithmetic's noise: exact, if at all, only at the largest
-			// scales, and a residual at this one, with no search. (Short:
-			// the scaled value is below 2^40, so that the ulps are
-			// thousandths; near 2^53 every value is within a few.)
-			switch near, exact := decNearAt(vs[i], lastE); {
-			case !lastOK || !near:
-				e, ok = decMinScale(vs[i])
-			case !exact && math.Abs(vs[i]*pow10[lastE]) >= 1<<40:
-				e, ok = decMinScale(vs[i])
-			case !exact:
-				e, ok = 0, false
-			case lastE == 0 || !decExactAt(vs[i], lastE-1):
-				e, ok = lastE, true
-			default:
-				e, ok = decMinScale(vs[i])
-			}
+			e, ok = decScaleAfter(vs[i], lastE, lastOK)
 			last = vb
 			if ok {
 				lastE, lastOK = e, true
@@ -519,6 +501,50 @@ func decChooseScale(vs []float64) (uint8, bool) {
 		return nine, true
 	}
 	return half, true
+}
+
+// decScaleAfter returns v's smallest exact scale, as decMinScale does,
+// when the value sampled before had scale lastE (lastOK): values of a
+// series mostly share their scale, or are a digit longer or shorter, and
+// those are tried before searching. ok is false for a value within a few
+// ulps of a short decimal at lastE or lastE+1 but not equal to it:
+// arithmetic's noise, exact, if at all, only at the largest scales, and a
+// residual at this one, found with no search. (Short: the scaled value is
+// below 2^40, so that the ulps are thousandths; near 2^53 every value is
+// within a few.)
+func decScaleAfter(v float64, lastE uint8, lastOK bool) (e uint8, ok bool) {
+	if !lastOK {
+		return decMinScale(v)
+	}
+	switch d, near, exact := decNearAt(v, lastE); {
+	case !near:
+		// Not exact at lastE, nor so at any scale below it. One digit
+		// more is the usual case (46.476 after 42.58).
+		if lastE == maxDecimalScale {
+			return decMinScale(v)
+		}
+		switch _, near, exact := decNearAt(v, lastE+1); {
+		case exact:
+			return lastE + 1, true
+		case near && math.Abs(v*pow10[lastE+1]) < 1<<40:
+			return 0, false
+		}
+		return decMinScale(v)
+	case !exact && math.Abs(v*pow10[lastE]) >= 1<<40:
+		return decMinScale(v)
+	case !exact:
+		return 0, false
+	case lastE == 0 || (d%10 != 0 && d > -(1<<50) && d < 1<<50) || !decExactAt(v, lastE-1):
+		// Exact at lastE−1 would make d a multiple of ten: v·10^lastE is
+		// then within |d|·2⁻⁵² of 10·d′, which for |d| < 2⁵⁰ rounds to
+		// it. Most values are settled so, without the division.
+		return lastE, true
+	case (d/10)%10 != 0 && d > -(1<<50) && d < 1<<50:
+		// Exact at lastE−1 as d/10, so, by the same argument, at no
+		// scale below.
+		return lastE - 1, true
+	}
+	return decMinScale(v)
 }
 
 // decSampleCost estimates the bits of the sampled values at scale e,
@@ -558,13 +584,17 @@ func decSampleCost(sample []float64, scales []uint8, e uint8) int {
 }
 
 // decMinScale returns the smallest e at which v is exactly d/10^e. If v is
-// exact at e it is exact at e+1 too (d/10^e = 10d/10^(e+1)) until d
-// overflows, so one test at the largest e that does not overflow settles
-// whether there is one, and a binary search below it finds the smallest.
+// exact at e with |10d| < 2^50, it is exact at e+1 too: v·10^(e+1) is then
+// within a quarter of 10d, so rounds to it, and 10d/10^(e+1) is d/10^e.
+// One test at the largest e with |v·10^e| < 2^50 therefore settles whether
+// there is one up to it, and a binary search below finds the smallest.
+// Above it at most one scale (10 > 2^53/2^50) keeps d below 2^53, and is
+// tried on its own. (Near 2^53, rounding can miss d by one: a test at
+// the largest scale below 2^53 alone would find no scale for 44.03097.)
 func decMinScale(v float64) (uint8, bool) {
 	a := math.Abs(v)
 	hi := uint8(maxDecimalScale)
-	for hi > 0 && !(a*pow10[hi] < 1<<53) {
+	for hi > 0 && !(a*pow10[hi] < 1<<50) {
 		hi--
 	}
 	// Most values are short decimals: probing the small scales upwards
@@ -576,32 +606,37 @@ func decMinScale(v float64) (uint8, bool) {
 			return lo, true
 		}
 	}
-	if lo > hi || !decExactAt(v, hi) {
-		return 0, false
-	}
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if decExactAt(v, mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
+	if lo <= hi && decExactAt(v, hi) {
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if decExactAt(v, mid) {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
 		}
+		return lo, true
 	}
-	return lo, true
+	if up := hi + 1; up <= maxDecimalScale && a*pow10[up] < 1<<53 && decExactAt(v, up) {
+		return up, true
+	}
+	return 0, false
 }
 
 // decNearAt reports whether v·10^e is within a few ulps of an integer d
-// (decExactAt's filter) and, if so, whether v is exactly float64(d)/10^e.
-func decNearAt(v float64, e uint8) (near, exact bool) {
+// (decExactAt's filter) and, if so, d and whether v is exactly
+// float64(d)/10^e.
+func decNearAt(v float64, e uint8) (d int64, near, exact bool) {
 	x := v * pow10[e]
 	if !(x > -(1<<53) && x < 1<<53) {
-		return false, false
+		return 0, false, false
 	}
 	r := math.Round(x)
 	if math.Abs(x-r) > math.Abs(x)*0x1p-50 {
-		return false, false
+		return 0, false, false
 	}
-	return true, decValue(int64(r), e) == math.Float64bits(v)
+	d = int64(r)
+	return d, true, decValue(d, e) == math.Float64bits(v)
 }
 
 // decExactAt reports whether v is exactly float64(d)/10^e for an integer d.
@@ -613,7 +648,7 @@ func decNearAt(v float64, e uint8) (near, exact bool) {
 // its nearest integer cannot come from any d. (x − round(x), a fraction
 // of x, is exact.)
 func decExactAt(v float64, e uint8) bool {
-	_, exact := decNearAt(v, e)
+	_, _, exact := decNearAt(v, e)
 	return exact
 }
 

@@ -834,3 +834,47 @@ func TestDecimalScaleToleratesArithmeticNoise(t *testing.T) {
 	g := gorillaChunk(t, ts, vs)
 	require.Less(t, len(best)*2, len(g), "decimal %d B, gorilla %d B", len(best), len(g))
 }
+
+// TestDecimalScaleFollowsDigits holds decMinScale's search, and the scale
+// chooser's shortcuts from the last value's scale (the same, a digit
+// longer, a digit or two shorter), to the smallest exact scale that
+// trying every one finds, and the chooser's treatment of a value an ulp
+// off a short decimal as noise.
+func TestDecimalScaleFollowsDigits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for range 100_000 {
+		digits := rng.IntN(6)
+		v := float64(rng.IntN(10_000_000)) / pow10[digits]
+		switch rng.IntN(4) {
+		case 0: // up to 53 bits of digits at any scale
+			v = float64(rng.Int64N(1<<53)>>rng.IntN(53)) / pow10[rng.IntN(maxDecimalScale+1)]
+		case 1: // any double
+			v = math.Float64frombits(rng.Uint64())
+		}
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		// The smallest exact scale, by trying every one.
+		want, wantOK := uint8(0), false
+		for e := range uint8(maxDecimalScale + 1) {
+			if decExactAt(v, e) {
+				want, wantOK = e, true
+				break
+			}
+		}
+		got, ok := decMinScale(v)
+		require.True(t, ok == wantOK && got == want, "%v: scale %d %v, want %d %v", v, got, ok, want, wantOK)
+		lastE := uint8(rng.IntN(maxDecimalScale + 1))
+		got, ok = decScaleAfter(v, lastE, true)
+		require.True(t, ok == wantOK && got == want, "%v after scale %d: %d %v, want %d %v", v, lastE, got, ok, want, wantOK)
+	}
+	// An ulp off a three-digit decimal, after a scale of 2 or 3: noise,
+	// with no search (a search finds 13 digits or more).
+	v := math.Nextafter(46.476, math.Inf(1))
+	e, ok := decMinScale(v)
+	require.True(t, !ok || e >= 13)
+	for _, lastE := range []uint8{2, 3} {
+		_, ok := decScaleAfter(v, lastE, true)
+		require.False(t, ok, "after scale %d", lastE)
+	}
+}

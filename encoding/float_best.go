@@ -116,7 +116,12 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	if best == EncDecimal && raws == 0 && c*4 < gb*3 { // gb is at least the limit here
 		return best, p
 	}
-	// Nor where the least it could spend already loses.
+	// Nor where the least it could spend already loses: first the least
+	// of all (every value a reference to an equal one), which settles
+	// most chunks of repeats without a pass over them, then the floor.
+	if len(vs) > 0 && 64+5*(len(vs)-1)+other >= bestBits {
+		return best, p
+	}
 	floor := chimpFloor(vs)
 	if floor+other >= bestBits {
 		return best, p

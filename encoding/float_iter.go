@@ -25,7 +25,7 @@ type FloatIterator struct {
 	dec   decState
 	chimp chimpState
 	grid  tsGrid // decimal and chimp: timestamps on a grid when interval > 0
-	rep   uint   // decimal: bits of an unchanged interval and code 0 in the first bucket; 0 on a grid
+	rep   uint   // decimal: bits of an unchanged interval and code 0 in the first bucket; 0 on a grid of offsets
 	gp    int64  // the grid point of the current sample
 	err   error
 	// An implicit decimal chunk's values decoded ahead (see valuesBatch):
@@ -230,10 +230,17 @@ gorillaDod:
 	// residual.
 	if rep := it.rep; rep != 0 && it.r.acc>>(64-rep) == 0 && it.r.n >= rep && it.i >= 2 && it.i < it.n &&
 		it.dec.delta == 0 && it.dec.baseOK && it.v == it.dec.base {
-		if t := it.t + int64(it.delta); t > it.t {
+		step := it.delta
+		if it.grid.interval != 0 {
+			// A grid of width 0, on which every sample after the first
+			// sits on its grid point (an escape restarts the grid at
+			// the sample): the next is the last plus the interval.
+			step = uint64(it.grid.interval)
+		}
+		if t := it.t + int64(step); t > it.t {
 			it.r.acc <<= rep
 			it.r.n -= rep
-			it.t = t
+			it.t, it.gp = t, t
 			it.i++
 			return true
 		}
@@ -358,7 +365,7 @@ slow:
 				}
 			}
 			it.v, err = it.dec.read(&it.r, it.i)
-			if it.i == 0 && it.grid.interval == 0 && !it.grid.implicit && it.dec.p.w[0] < 62 {
+			if it.i == 0 && (it.grid.interval == 0 || it.grid.width == 0) && !it.grid.implicit && it.dec.p.w[0] < 62 {
 				it.rep = 2 + uint(it.dec.p.w[0])
 			}
 		case EncChimp:

@@ -878,3 +878,39 @@ func TestDecimalScaleFollowsDigits(t *testing.T) {
 		require.False(t, ok, "after scale %d", lastE)
 	}
 }
+
+// TestDecimalRepeatsOnExactGrid decodes a sparse series on a grid of
+// width 0 (scrapes exactly on time, some missed): the repeats between
+// spikes take the decoder's repeat path, which must step by the interval
+// and restart after each missed scrape as the grid does.
+func TestDecimalRepeatsOnExactGrid(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	ts, vs := make([]int64, 0, 120), make([]float64, 0, 120)
+	at := int64(1_400_000_000_000)
+	for len(ts) < 120 {
+		at += 300_000
+		if rng.IntN(6) == 0 {
+			at += 300_000 * int64(1+rng.IntN(3)) // missed scrapes
+		}
+		v := 0.0
+		if rng.IntN(8) == 0 {
+			v = float64(rng.IntN(1_000_000_000)) / 1e9
+		}
+		ts, vs = append(ts, at), append(vs, v)
+	}
+	ds := dodCost(ts)
+	g, other := chooseGridBelow(ts, ds)
+	require.Equal(t, int64(300_000), g.interval)
+	require.Zero(t, g.width)
+	require.Less(t, other, ds)
+	b, err := AppendBestFloats(nil, ts, vs)
+	require.NoError(t, err)
+	require.Equal(t, EncDecimal, ChunkEncoding(b[0]))
+	requireSameSamples(t, ts, vs, decodeAll(t, b))
+	// Seeking lands on the same samples.
+	var it FloatIterator
+	require.NoError(t, it.Reset(b))
+	require.True(t, it.SeekTo(ts[60]))
+	got, _ := it.At()
+	require.Equal(t, ts[60], got)
+}

@@ -238,3 +238,17 @@ func FuzzBlockRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestCRCHeaderMatchesUpdate holds the float chunks' byte-at-a-time
+// checksum of their header to crc32.Update.
+func TestCRCHeaderMatchesUpdate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for range 1000 {
+		hdr := make([]byte, rng.IntN(12))
+		for i := range hdr {
+			hdr[i] = byte(rng.Uint32())
+		}
+		crc := rng.Uint32()
+		require.Equal(t, crc32.Update(crc, castagnoli, hdr), crcHeader(crc, hdr))
+	}
+}

@@ -434,7 +434,7 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 		prevT, prevV = t, vb
 	}
 	dst = w.Bytes()
-	sum := crc32.Update(crc32.Checksum(dst[start+hdr:], castagnoli), castagnoli, dst[start:start+hdr])
+	sum := crcHeader(crc32.Checksum(dst[start+hdr:], castagnoli), dst[start:start+hdr])
 	return binary.LittleEndian.AppendUint16(dst, foldCRC(sum)), nil
 }
 

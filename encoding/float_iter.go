@@ -59,7 +59,7 @@ func (it *FloatIterator) Reset(b []byte) error {
 		return err
 	}
 	body := b[hdr : len(b)-floatCheckLen]
-	sum := crc32.Update(crc32.Checksum(body, castagnoli), castagnoli, b[:hdr])
+	sum := crcHeader(crc32.Checksum(body, castagnoli), b[:hdr])
 	if got, want := foldCRC(sum), binary.LittleEndian.Uint16(b[len(b)-floatCheckLen:]); got != want {
 		it.err = corruptf("float chunk checksum mismatch: stored %04x, computed %04x", want, got)
 		return it.err

@@ -65,7 +65,7 @@ func appendFloatValuesChunk(dst []byte, enc ChunkEncoding, vs []float64, p *decP
 		return dst[:start], fmt.Errorf("encoding: %s chunk would decode sample %d differently", enc, bad)
 	}
 	dst = w.Bytes()
-	sum := crc32.Update(crc32.Checksum(dst[start+hdr:], castagnoli), castagnoli, dst[start:start+hdr])
+	sum := crcHeader(crc32.Checksum(dst[start+hdr:], castagnoli), dst[start:start+hdr])
 	return binary.LittleEndian.AppendUint16(dst, foldCRC(sum)), nil
 }
 

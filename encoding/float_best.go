@@ -86,7 +86,18 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// beats by more than the first value's few bits; only the timestamps
 	// can still gain, or in a chunk of a sample or two, where those bits
 	// are most of it, the first value.
-	if constantValues(vs) {
+	//
+	// A chunk whose values repeat often is sized by the values that do
+	// not (see repeatMasks).
+	var m *repeatMasks
+	constant := constantValues(vs)
+	if !constant && len(vs) <= bestCached && probeRepeats(vs)*sparseShare >= repeatProbes {
+		m = &sc.reps
+		if m.fill(vs)*sparseShare < len(vs) {
+			m = nil
+		}
+	}
+	if constant {
 		if other < dod || (len(vs) > 0 && len(vs) <= 2) {
 			if p, ok := constantDecimal(vs, other, dod, sc); ok {
 				return EncDecimal, p
@@ -96,7 +107,11 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	}
 	// Decimal first: where it wins, sizing gorilla stops as soon as gorilla
 	// has lost.
-	p, c, raws, ok := decAnalyse(vs, sc.dec[:])
+	var skip *[bestCached / 64]uint64
+	if m != nil {
+		skip = &m.rep2
+	}
+	p, c, raws, ok := decAnalyse(vs, sc.dec[:], skip)
 	best, bestBits := EncGorilla, math.MaxInt
 	limit := math.MaxInt
 	if ok {
@@ -105,7 +120,12 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 		// wins by the margin that makes sizing chimp pointless.
 		limit = max(bestBits-(dod-1), c*4/3+1)
 	}
-	gb := gorillaValueBits(vs, limit)
+	var gb int
+	if m != nil {
+		gb = gorillaValueBitsSparse(vs, m, limit)
+	} else {
+		gb = gorillaValueBits(vs, limit)
+	}
 	if gb < limit && gb+dod-1 < bestBits {
 		best, bestBits = EncGorilla, gb+dod-1
 	}
@@ -122,7 +142,12 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	if len(vs) > 0 && 64+5*(len(vs)-1)+other >= bestBits {
 		return best, p
 	}
-	floor := chimpFloor(vs)
+	var floor int
+	if m != nil {
+		floor = chimpFloorSparse(vs, m)
+	} else {
+		floor = chimpFloor(vs)
+	}
 	if floor+other >= bestBits {
 		return best, p
 	}
@@ -306,7 +331,12 @@ const bestCached = 128
 type bestScratch struct {
 	dec   [bestCached]decItem
 	chimp [bestCached]chimpPlan
+	reps  repeatMasks
 }
+
+// sparseShare is the least share of repeats, one in sparseShare values,
+// for which sizing by the other values (repeatMasks) pays.
+const sparseShare = 4
 
 // appendFloatChunk writes a whole chunk in enc.
 // sc, when not nil, holds the decisions chooseFloatEncoding made.
@@ -483,9 +513,12 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 			if gotT != t {
 				return i
 			}
-			if vb := math.Float64bits(vs[i]); vb == ds.base && ds.delta == 0 && ds.baseOK && tn+rep <= 64 {
-				w.writeSmall(tb<<rep, tn+rep) // a repeat, see above
-				continue
+			if vb := math.Float64bits(vs[i]); vb == ds.base && ds.delta == 0 && ds.baseOK {
+				if tn+rep <= 64 {
+					w.writeSmall(tb<<rep, tn+rep) // a repeat, see above
+					continue
+				}
+				items[i] = decItem{d: ds.d} // decCost may have left it unfilled
 			}
 			if !writeDecimalExact(w, ds, tb, tn, math.Float64bits(vs[i]), &items[i]) {
 				return i
@@ -515,9 +548,12 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		if gotT != t {
 			return i
 		}
-		if vb := math.Float64bits(vs[i]); vb == ds.base && ds.delta == 0 && ds.baseOK && tn+rep <= 64 {
-			w.writeSmall(0, tn+rep) // a repeat, see above
-			continue
+		if vb := math.Float64bits(vs[i]); vb == ds.base && ds.delta == 0 && ds.baseOK {
+			if tn+rep <= 64 {
+				w.writeSmall(0, tn+rep) // a repeat, see above
+				continue
+			}
+			items[i] = decItem{d: ds.d} // decCost may have left it unfilled
 		}
 		if !writeDecimalExact(w, ds, 0, tn, math.Float64bits(vs[i]), &items[i]) {
 			return i

@@ -654,12 +654,13 @@ func decExactAt(v float64, e uint8) bool {
 
 // decAnalyse chooses a chunk's decimal parameters from its values and
 // returns the bits the values will take; ok is false when no scale fits.
-func decAnalyse(vs []float64, cache []decItem) (p decParams, cost, raws int, ok bool) {
+// skip is decCost's.
+func decAnalyse(vs []float64, cache []decItem, skip *[bestCached / 64]uint64) (p decParams, cost, raws int, ok bool) {
 	e, ok := decChooseScale(vs)
 	if !ok {
 		return p, 0, 0, false
 	}
-	p, cost, raws = decCost(vs, e, cache)
+	p, cost, raws = decCost(vs, e, cache, skip)
 	return p, cost, raws, true
 }
 
@@ -668,9 +669,14 @@ func decAnalyse(vs []float64, cache []decItem) (p decParams, cost, raws int, ok 
 // pass; widths are fitted for the one whose codes are shorter in total.
 // When cache holds a place for every value, each value's classification
 // is kept there for writing.
-func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws int) {
+//
+// skip, when not nil, marks values that repeat a repeat (repeatMasks'
+// rep2); with a cache, those are not visited, nor their places in the
+// cache filled: such a value's code is 0 in either order and a writer
+// takes it as a repeat without reading the cache (see writeDecimalRun).
+func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint64) (_ decParams, cost, raws int) {
 	if len(cache) < len(vs) {
-		cache = nil
+		cache, skip = nil, nil
 	}
 	// Both orders see the same d and delta (decState.next and skip move
 	// them alike); only the code differs: delta in order 1, its change in
@@ -684,9 +690,22 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 	// register and added to both histograms at the end, they are not a
 	// chain of increments of one memory word.
 	zeros := 0
+	var marked [bestCached / 64]uint64
+	if skip != nil {
+		marked = *skip
+		for _, m := range marked {
+			zeros += bits.OnesCount64(m)
+		}
+	}
 	var lastVB uint64
 	var last decItem // lastVB's classification
-	for i, v := range vs {
+	for i := 0; i < len(vs); i++ {
+		if skip != nil {
+			if i = nextOutside(&marked, i); i >= len(vs) {
+				break
+			}
+		}
+		v := vs[i]
 		vb := math.Float64bits(v)
 		// A repeated value classifies as the last one did (the
 		// classification depends on the value and e alone), saving its
@@ -708,6 +727,14 @@ func decCost(vs []float64, e uint8, cache []decItem) (_ decParams, cost, raws in
 		}
 		if cache != nil {
 			cache[i] = last
+		}
+		if skip != nil && last.kind != decExact {
+			// Repeats of a value that is not exact each cost what it
+			// does: they are visited after all.
+			for j := i + 1; j < len(vs) && marked[j>>6]>>(j&63)&1 != 0; j++ {
+				marked[j>>6] &^= 1 << (j & 63)
+				zeros--
+			}
 		}
 		if last.kind == decRaw {
 			// skip: d and delta move to the value's scaled integer

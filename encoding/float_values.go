@@ -125,9 +125,14 @@ func writeDecimalValues(w *BitWriter, vs []float64, p *decParams, sc *bestScratc
 	rep := 1 + uint(ds.p.w[0])
 	for i := 1; i < len(vs); i++ {
 		vb := math.Float64bits(vs[i])
-		if vb == ds.base && ds.delta == 0 && ds.baseOK && rep <= 64 {
-			w.writeSmall(0, rep)
-			continue
+		if vb == ds.base && ds.delta == 0 && ds.baseOK {
+			if rep <= 64 {
+				w.writeSmall(0, rep)
+				continue
+			}
+			if cached {
+				sc.dec[i] = decItem{d: ds.d} // decCost may have left it unfilled
+			}
 		}
 		var ok bool
 		if cached {

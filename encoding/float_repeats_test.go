@@ -1,0 +1,125 @@
+package encoding
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// repeatingValues returns n values that repeat in runs, drawn from a few
+// kinds: counters, short decimals, values an ulp off one, full-precision
+// values, NaN and infinities.
+func repeatingValues(rng *rand.Rand, n int) []float64 {
+	vs := make([]float64, n)
+	x := float64(rng.IntN(1000))
+	for i := 0; i < n; {
+		switch rng.IntN(8) {
+		case 0:
+			x = math.NaN()
+		case 1:
+			x = math.Inf(1 - 2*rng.IntN(2))
+		case 2:
+			x = 51.846000000000004 + float64(rng.IntN(3))
+		case 3:
+			x = rng.Float64() * 1e3
+		case 4:
+			x = float64(rng.IntN(100)) / 100
+		default:
+			x = float64(rng.IntN(50))
+		}
+		run := 1 + rng.IntN(3)
+		if rng.IntN(2) == 0 {
+			run += rng.IntN(40)
+		}
+		for k := 0; k < run && i < n; k++ {
+			vs[i] = x
+			i++
+		}
+	}
+	return vs
+}
+
+// TestRepeatMasksSizeAsEveryValue checks that sizing by the values the
+// repeat masks leave gives the very sizes a pass over every value does,
+// and keeps every classification a writer reads.
+func TestRepeatMasksSizeAsEveryValue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var m repeatMasks
+	var a, b [bestCached]decItem
+	for trial := range 3000 {
+		vs := repeatingValues(rng, 1+rng.IntN(bestCached))
+		reps := m.fill(vs)
+		want := 0
+		for i := 1; i < len(vs); i++ {
+			if math.Float64bits(vs[i]) == math.Float64bits(vs[i-1]) {
+				want++
+				if m.rep[i>>6]>>(i&63)&1 == 0 {
+					t.Fatalf("trial %d: value %d repeats but is not marked", trial, i)
+				}
+			}
+		}
+		if reps != want || m.reps != want {
+			t.Fatalf("trial %d: %d repeats marked, want %d", trial, reps, want)
+		}
+		for _, e := range []uint8{0, 2, 13} {
+			p1, c1, r1 := decCost(vs, e, a[:], nil)
+			p2, c2, r2 := decCost(vs, e, b[:], &m.rep2)
+			if p1 != p2 || c1 != c2 || r1 != r2 {
+				t.Fatalf("trial %d e=%d: masked %+v %d %d, every value %+v %d %d", trial, e, p2, c2, r2, p1, c1, r1)
+			}
+			for i := range vs {
+				skipped := m.rep2[i>>6]>>(i&63)&1 != 0 && a[i].kind == decExact
+				if !skipped && a[i] != b[i] {
+					t.Fatalf("trial %d e=%d: value %d classified %+v, want %+v", trial, e, i, b[i], a[i])
+				}
+			}
+		}
+		g := gorillaValueBits(vs, math.MaxInt)
+		if got := gorillaValueBitsSparse(vs, &m, math.MaxInt); got != g {
+			t.Fatalf("trial %d: gorilla %d bits masked, %d by every value", trial, got, g)
+		}
+		if limit := rng.IntN(g + 1); gorillaValueBitsSparse(vs, &m, limit) < limit && g >= limit {
+			t.Fatalf("trial %d: gorilla stopped below the limit %d", trial, limit)
+		}
+		if got, want := chimpFloorSparse(vs, &m), chimpFloor(vs); got != want {
+			t.Fatalf("trial %d: chimp floor %d masked, %d by every value", trial, got, want)
+		}
+	}
+}
+
+// TestSparseChunksRoundTrip encodes chunks of repeating values, which take
+// the masked sizing, in the smallest encoding and reads them back.
+func TestSparseChunksRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for trial := range 2000 {
+		n := 2 + rng.IntN(bestCached-1)
+		vs := repeatingValues(rng, n)
+		ts := make([]int64, n)
+		tm := int64(rng.Uint32())
+		for i := range ts {
+			tm += 60_000
+			if rng.IntN(10) == 0 {
+				tm += rng.Int64N(100_000)
+			}
+			ts[i] = tm
+		}
+		b, err := AppendBestFloats(nil, ts, vs)
+		if err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		var it FloatIterator
+		if err := it.Reset(b); err != nil {
+			t.Fatal(err)
+		}
+		i := 0
+		for ; it.Next(); i++ {
+			gt, gv := it.At()
+			if gt != ts[i] || math.Float64bits(gv) != math.Float64bits(vs[i]) {
+				t.Fatalf("trial %d sample %d: got (%d, %v), want (%d, %v)", trial, i, gt, gv, ts[i], vs[i])
+			}
+		}
+		if it.Err() != nil || i != n {
+			t.Fatalf("trial %d: %d of %d samples, err %v", trial, i, n, it.Err())
+		}
+	}
+}

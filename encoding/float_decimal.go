@@ -445,7 +445,8 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 }
 
 // decChooseScale picks the chunk's scale from at most 32 values spread
-// over it; ok is false when none has an exact scale. Two scales are in
+// over it; ok is false when none has an exact scale, or more than half
+// have none and are not noise near a short decimal. Two scales are in
 // the running: the smallest at which nine in ten of the values that have
 // an exact scale at all are exact, and the smallest at which half are.
 // They differ where arithmetic left some values an ulp or two off short
@@ -460,7 +461,7 @@ func decChooseScale(vs []float64) (uint8, bool) {
 	var sample [64]float64 // len(vs)/max(1, len(vs)/32) < 64
 	var scales [64]uint8
 	ns := 0
-	all := 0
+	all, none := 0, 0
 	var last uint64
 	lastE, lastOK := uint8(0), false
 	e, ok := lastE, lastOK
@@ -478,10 +479,16 @@ func decChooseScale(vs []float64) (uint8, bool) {
 			hist[e]++
 			all++
 			scales[ns] = e
+		} else if e != decNoise {
+			none++
 		}
 		ns++
 	}
-	if all == 0 {
+	// Most values with no scale (full precision, as a ratio's or an
+	// average's) would each be stored with a residual or raw, at least 13
+	// bits more than its change: an XOR form wins there, and sizing
+	// decimal, a division a value, is not worth it.
+	if all == 0 || none*2 > ns {
 		return 0, false
 	}
 	needHalf, need := (all+1)/2, (all*9+9)/10
@@ -503,15 +510,19 @@ func decChooseScale(vs []float64) (uint8, bool) {
 	return half, true
 }
 
+// decNoise is decScaleAfter's scale for arithmetic's noise.
+const decNoise = maxDecimalScale + 1
+
 // decScaleAfter returns v's smallest exact scale, as decMinScale does,
 // when the value sampled before had scale lastE (lastOK): values of a
 // series mostly share their scale, or are a digit longer or shorter, and
 // those are tried before searching. ok is false for a value within a few
 // ulps of a short decimal at lastE or lastE+1 but not equal to it:
 // arithmetic's noise, exact, if at all, only at the largest scales, and a
-// residual at this one, found with no search. (Short: the scaled value is
-// below 2^40, so that the ulps are thousandths; near 2^53 every value is
-// within a few.)
+// residual at this one, found with no search, and e is then decNoise.
+// (Short: the scaled value is below 2^40, so that the ulps are
+// thousandths; near 2^53 every value is within a few.) For a value with no
+// exact scale at all e is 0.
 func decScaleAfter(v float64, lastE uint8, lastOK bool) (e uint8, ok bool) {
 	if !lastOK {
 		return decMinScale(v)
@@ -527,13 +538,13 @@ func decScaleAfter(v float64, lastE uint8, lastOK bool) (e uint8, ok bool) {
 		case exact:
 			return lastE + 1, true
 		case near && math.Abs(v*pow10[lastE+1]) < 1<<40:
-			return 0, false
+			return decNoise, false
 		}
 		return decMinScale(v)
 	case !exact && math.Abs(v*pow10[lastE]) >= 1<<40:
 		return decMinScale(v)
 	case !exact:
-		return 0, false
+		return decNoise, false
 	case lastE == 0 || (d%10 != 0 && d > -(1<<50) && d < 1<<50) || !decExactAt(v, lastE-1):
 		// Exact at lastE−1 would make d a multiple of ten: v·10^lastE is
 		// then within |d|·2⁻⁵² of 10·d′, which for |d| < 2⁵⁰ rounds to

@@ -866,7 +866,7 @@ func TestDecimalScaleFollowsDigits(t *testing.T) {
 		require.True(t, ok == wantOK && got == want, "%v: scale %d %v, want %d %v", v, got, ok, want, wantOK)
 		lastE := uint8(rng.IntN(maxDecimalScale + 1))
 		got, ok = decScaleAfter(v, lastE, true)
-		require.True(t, ok == wantOK && got == want, "%v after scale %d: %d %v, want %d %v", v, lastE, got, ok, want, wantOK)
+		require.True(t, ok == wantOK && (got == want || !ok), "%v after scale %d: %d %v, want %d %v", v, lastE, got, ok, want, wantOK)
 	}
 	// An ulp off a three-digit decimal, after a scale of 2 or 3: noise,
 	// with no search (a search finds 13 digits or more).
@@ -874,9 +874,34 @@ func TestDecimalScaleFollowsDigits(t *testing.T) {
 	e, ok := decMinScale(v)
 	require.True(t, !ok || e >= 13)
 	for _, lastE := range []uint8{2, 3} {
-		_, ok := decScaleAfter(v, lastE, true)
-		require.False(t, ok, "after scale %d", lastE)
+		e, ok := decScaleAfter(v, lastE, true)
+		require.True(t, !ok && e == decNoise, "after scale %d: %d %v, want noise", lastE, e, ok)
 	}
+}
+
+// TestDecimalScaleRefusesFullPrecision checks that a chunk whose values
+// mostly have no decimal scale is not sized as decimal, while one whose
+// odd values are only arithmetic's noise still is.
+func TestDecimalScaleRefusesFullPrecision(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	walk := make([]float64, 120)
+	x := 300.0
+	for i := range walk {
+		x += rng.NormFloat64()
+		walk[i] = x
+	}
+	_, ok := decChooseScale(walk)
+	require.False(t, ok, "a full-precision random walk")
+
+	noisy := make([]float64, 120)
+	for i := range noisy {
+		noisy[i] = float64(40000+rng.IntN(9000)) / 1000
+		if i%3 != 0 {
+			noisy[i] = math.Nextafter(noisy[i], math.Inf(1)) // an ulp off
+		}
+	}
+	e, ok := decChooseScale(noisy)
+	require.True(t, ok && e == 3, "three-decimal values, two in three an ulp off: scale %d %v", e, ok)
 }
 
 // TestDecimalRepeatsOnExactGrid decodes a sparse series on a grid of

@@ -488,9 +488,17 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	// a value would keep them in registers, which its loop has too few of.
 	var tab decBucketTable
 	tab.fill(&ds.p.w)
+	// After a few values with a residual, the loop that writes them too.
+	noisy := 0
+	steady := func(i int, delta uint64, gp int64) (int, int64, bool) {
+		if noisy >= noisyChunk {
+			return writeDecimalSteadyNoisy(w, ts, vs, items, ds, &tab, g, i, delta, gp)
+		}
+		return writeDecimalSteady(w, ts, vs, items, ds, &tab, g, i, delta, gp)
+	}
 	if g.interval != 0 {
 		for i := 2; i < n; i++ {
-			if next, ngp, bad := writeDecimalSteady(w, ts, vs, items, ds, &tab, g, i, delta, gp); bad {
+			if next, ngp, bad := steady(i, delta, gp); bad {
 				return next
 			} else if next > i {
 				if next >= n {
@@ -520,6 +528,9 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 				}
 				items[i] = decItem{d: ds.d} // decCost may have left it unfilled
 			}
+			if items[i].kind == decResidual {
+				noisy++
+			}
 			if !writeDecimalExact(w, ds, tb, tn, math.Float64bits(vs[i]), &items[i]) {
 				return i
 			}
@@ -527,7 +538,7 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		return -1
 	}
 	for i := 2; i < n; i++ {
-		if next, _, bad := writeDecimalSteady(w, ts, vs, items, ds, &tab, g, i, delta, gp); bad {
+		if next, _, bad := steady(i, delta, gp); bad {
 			return next
 		} else if next > i {
 			if next >= n {
@@ -554,6 +565,9 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 				continue
 			}
 			items[i] = decItem{d: ds.d} // decCost may have left it unfilled
+		}
+		if items[i].kind == decResidual {
+			noisy++
 		}
 		if !writeDecimalExact(w, ds, 0, tn, math.Float64bits(vs[i]), &items[i]) {
 			return i
@@ -666,6 +680,10 @@ func writeChimpSteady(w *BitWriter, ts []int64, vs []float64, plans []chimpPlan,
 	return i, gp, false
 }
 
+// noisyChunk is how many values with a residual make writeDecimalRun take
+// writeDecimalSteadyNoisy for the rest of a chunk.
+const noisyChunk = 4
+
 // decBucketTable holds, for each code length up to the widest bucket,
 // how a code of that length is written: its bucket's prefix (0, 10, 110
 // or 1110) in bits 16 up, the bucket's width in bits 8–15, and prefix and
@@ -768,6 +786,135 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 			}
 			d, dl = c.d, c.d-d
 			if base != vb {
+				return i, next, true
+			}
+		}
+		if tn+vn > 64 {
+			break // a repeat in a bucket too wide to share the write
+		}
+		gp = next
+		v |= tb << vn
+		vn += tn
+		// BitWriter.writeSmall on the registers.
+		if nb+vn < 64 {
+			acc = acc<<vn | v
+			nb += vn
+		} else {
+			rest := nb + vn - 64
+			buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
+			acc = v & (1<<rest - 1)
+			nb = rest
+		}
+	}
+	w.acc, w.n, w.buf = acc, nb, buf
+	ds.d, ds.delta, ds.base = d, dl, base
+	return i, gp, false
+}
+
+// writeDecimalSteadyNoisy is writeDecimalSteady for chunks with many
+// values a residual off their scaled integer (arithmetic's noise), which
+// it writes too, where writeDecimalSteady would return to the general loop
+// at each. The residual's write goes through the writer, which costs the
+// loop registers: writeDecimalSteady, without it, stays the faster for
+// exact values, and the two are kept apart.
+//
+// writeDecimalSteady writes samples from i ≥ 2 of a decimal chunk while
+// they are the usual kind: a timestamp on the grid g within its width or,
+// without a grid, an unchanged interval (dod 0), and an exact value whose
+// code fits one write with the timestamp's bits. It keeps the writer's and
+// the decimal state in registers, which the general loop, through
+// pointers and a call a value, cannot, and checks each value as
+// writeDecimalExact does. gp is the grid point before sample i. It
+// returns the first sample it did not write, for the general loop, the
+// grid point before it, and whether that sample would not decode (the
+// chunk is then refused).
+func writeDecimalSteadyNoisy(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, tab *decBucketTable, g tsGrid, i int, delta uint64, gp int64) (int, int64, bool) {
+	onGrid := g.interval != 0 && g.width < 32
+	if !ds.baseOK || (g.interval != 0 && !onGrid) {
+		// After a raw value, or with grid offsets too wide for one
+		// write: the general loop. Checked here, they free a register
+		// each in the loop below, which has too few for its state.
+		return i, gp, false
+	}
+	acc, nb, buf := w.acc, w.n, w.buf
+	d, dl, base := ds.d, ds.delta, ds.base
+	e, order2 := ds.p.e, ds.p.order == 2
+	top := uint(ds.p.w[3])
+	n := len(ts)
+	vs, items = vs[:n], items[:n]
+	for ; i < n; i++ {
+		// The timestamp: 0 + its offset on the grid, or dod 0.
+		tb, tn, next := uint64(0), uint(1), gp
+		if onGrid {
+			next += g.interval
+			z := Zigzag(ts[i] - next)
+			if bits.Len64(z) > int(g.width) {
+				break
+			}
+			tb, tn = z, 1+uint(g.width) // a reader takes next + Unzigzag(z): ts[i]
+		} else if uint64(ts[i]-ts[i-1]) != delta {
+			break
+		}
+		vb := math.Float64bits(vs[i])
+		var v uint64
+		var vn uint
+		if vb == base && dl == 0 {
+			// A repeat (see writeDecimalRun): code 0 in the first
+			// bucket, zero bits.
+			vn = uint(tab[0] & 0xff)
+		} else {
+			c := &items[i]
+			if c.kind > decResidual {
+				break // a raw value: the general loop
+			}
+			code := c.d - d
+			if order2 {
+				code -= dl
+			}
+			z := Zigzag(code)
+			l := uint(bits.Len64(z))
+			if l > top {
+				break // the general loop refuses it
+			}
+			bk := tab[l]
+			wd := uint8(bk >> 8)
+			if vn = uint(bk & 0xff); tn+vn > 64 {
+				break
+			}
+			f := z & lowBits(wd)
+			v = uint64(bk>>16)<<wd | f
+			// What a reader rebuilds from f must be c.d. The state
+			// carried to the next value is c.d itself, not this
+			// rebuilt copy: the check then stays off the chain from one
+			// value to the next, which would otherwise run through
+			// every step above.
+			dd := Unzigzag(f)
+			if order2 {
+				dd += dl
+			}
+			if d+dd != c.d {
+				return i, next, true
+			}
+			if c.d != d {
+				if c.d <= -(1<<53) || c.d >= 1<<53 {
+					break // nor this one
+				}
+				base = decValue(c.d, e)
+			}
+			d, dl = c.d, c.d-d
+			if c.kind == decResidual {
+				// 11110, the residual's length and its bits, after the
+				// timestamp's and before the code.
+				if base+uint64(Unzigzag(c.r)) != vb {
+					return i, next, true
+				}
+				w.acc, w.n, w.buf = acc, nb, buf
+				w.writeSmall(tb, tn)
+				w.writeSmall(0b11110, 5)
+				writeWide(w, c.r)
+				acc, nb, buf = w.acc, w.n, w.buf
+				tb, tn = 0, 0
+			} else if base != vb {
 				return i, next, true
 			}
 		}

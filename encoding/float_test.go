@@ -632,6 +632,36 @@ func TestWriterCheckCatchesBadDecisions(t *testing.T) {
 	require.Error(t, err)
 }
 
+// TestWriterCheckCatchesBadResidual gives the writer, in a chunk whose
+// values are often an ulp off (written by writeDecimalSteadyNoisy once a
+// few have been), a residual that is not a value's: it must refuse the
+// chunk, on a grid and with deltas of deltas.
+func TestWriterCheckCatchesBadResidual(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	ts, vs := make([]int64, 120), make([]float64, 120)
+	x := 45.0
+	for i := range vs {
+		ts[i] = 1_700_000_000_000 + int64(i)*15000 + rng.Int64N(51) - 25
+		x += float64(rng.IntN(2001)-1000) / 1000
+		vs[i] = math.Round(x*1000) / 1000
+		if i%3 == 0 {
+			vs[i] = math.Nextafter(vs[i], math.Inf(1))
+		}
+	}
+	for _, g := range []tsGrid{chooseGrid(ts), {}} {
+		var sc bestScratch
+		p, _, _, ok := decAnalyse(vs, sc.dec[:], nil)
+		require.True(t, ok)
+		good, err := appendFloatChunk(nil, EncDecimal, ts, vs, &p, g, &sc)
+		require.NoError(t, err)
+		require.NoError(t, verifyFloatChunk(good, ts, vs))
+		require.Equal(t, uint8(decResidual), sc.dec[99].kind)
+		sc.dec[99].r += 2 // another ulp
+		_, err = appendFloatChunk(nil, EncDecimal, ts, vs, &p, g, &sc)
+		require.Error(t, err, "grid %+v", g)
+	}
+}
+
 // TestDecExactAtFilter holds decExactAt's shortcut to the plain test it
 // stands for, on decimals of every scale, their neighbours an ULP away,
 // full-precision values and specials.

@@ -146,43 +146,38 @@ func gridFor(ts []int64, interval int64, buf *[gridProbe]int64, limit int) (tsGr
 	// on each other's increment.
 	// Each escape raises the lower bound (see below) by a byte; once it
 	// reaches limit the walk stops, the grid lost.
+	// Only lengths up to the longest are summed and tried as widths: a
+	// wider one costs more for every offset and fits no more of them.
 	var lens2 [2][65]int
 	gp := ts[0] + g.phase
 	half := interval / 2
 	hdr := 1 + uvarintBits(uint64(g.interval)) + uvarintBits(Zigzag(g.phase)) + 6
 	floor := hdr + len(ts) - 1
+	longest := 0
 	for i := 1; i < len(ts); i++ {
 		gp += interval
 		o := ts[i] - gp
 		if o > half || o < -half {
 			gp = ts[i]
-			lens2[i&1][64]++
 			if floor += 8; floor >= limit {
 				return g, -1, floor
 			}
 			continue
 		}
-		lens2[i&1][bits.Len64(Zigzag(o))]++
+		l := bits.Len64(Zigzag(o))
+		longest = max(longest, l)
+		lens2[i&1][l]++
 	}
-	var lens [65]int
-	total, cum := 0, 0
-	for l := range lens {
-		lens[l] = lens2[0][l] + lens2[1][l]
-		total += lens[l]
-	}
-	bestCost := -1
-	for w := range 41 {
-		cum += lens[w]
+	total, cum := len(ts)-1, 0 // offsets and escapes
+	bestCost, fits := -1, 0
+	for w := range min(longest, 40) + 1 {
+		cum += lens2[0][w] + lens2[1][w]
 		if c := cum*(1+w) + (total-cum)*(1+24); bestCost < 0 || c < bestCost {
-			g.width, bestCost = uint8(w), c
+			g.width, bestCost, fits = uint8(w), c, cum
 		}
 	}
-	wider := 0
-	for _, k := range lens[g.width+1:] {
-		wider += k
-	}
-	if wider > 0 {
-		return g, -1, floor
+	if fits < total {
+		return g, -1, floor // offsets wider than the width, or escapes
 	}
 	return g, hdr + (len(ts)-1)*(1+int(g.width)), floor
 }

@@ -55,6 +55,14 @@ func (w *BitWriter) writeSmall(v uint64, n uint) {
 	w.flush(v, n)
 }
 
+// writeZeros writes n zero bits, any number of them: a run of repeats.
+func (w *BitWriter) writeZeros(n uint) {
+	for ; n >= 64; n -= 64 {
+		w.writeSmall(0, 64)
+	}
+	w.writeSmall(0, n)
+}
+
 // flush appends the pending bits and the top bits of v's n that complete
 // a 64-bit word, and keeps the rest of v pending.
 func (w *BitWriter) flush(v uint64, n uint) {

@@ -90,6 +90,8 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// A chunk whose values repeat often is sized by the values that do
 	// not (see repeatMasks).
 	var m *repeatMasks
+	sc.sparse = false
+	defer func() { sc.sparse = m != nil }()
 	constant := constantValues(vs)
 	if !constant && len(vs) <= bestCached && probeRepeats(vs)*sparseShare >= repeatProbes {
 		m = &sc.reps
@@ -332,6 +334,9 @@ type bestScratch struct {
 	dec   [bestCached]decItem
 	chimp [bestCached]chimpPlan
 	reps  repeatMasks
+	// sparse is whether the chunk sized last repeats often (reps is
+	// filled for it): its writer takes runs of repeats at once.
+	sparse bool
 }
 
 // sparseShare is the least share of repeats, one in sparseShare values,
@@ -372,11 +377,11 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 	lead, trail := uint8(noWindow), uint8(noWindow)
 	var prevT int64
 	var delta, prevV uint64
-	for i := range ts {
+	for i := 0; i < len(ts); i++ {
 		if i == 2 && enc == EncDecimal && cached {
 			// The rest in a loop of its own, timestamp and value in one
 			// write where they fit.
-			if bad := writeDecimalRun(&w, ts, vs, sc.dec[:], &ds, g, prevT, delta, gp); bad >= 0 {
+			if bad := writeDecimalRun(&w, ts, vs, sc.dec[:], &ds, g, prevT, delta, gp, sc.sparse); bad >= 0 {
 				return dst[:start], fmt.Errorf("encoding: %s chunk would decode sample %d differently", enc, bad)
 			}
 			break
@@ -392,9 +397,14 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 		if enc == EncGorilla && i >= 2 && vb == prevV && uint64(t-prevT) == delta {
 			// An unchanged interval and a repeated value, two zero bits,
 			// from which a reader takes the last time plus the last
-			// interval, t, and the last value, vb.
-			w.writeSmall(0, 2)
-			prevT = t
+			// interval, t, and the last value, vb; so for the run of
+			// them this starts, written at once.
+			j := i + 1
+			for j < len(ts) && math.Float64bits(vs[j]) == vb && uint64(ts[j]-ts[j-1]) == delta {
+				j++
+			}
+			w.writeZeros(2 * uint(j-i))
+			prevT, i = ts[j-1], j-1
 			continue
 		}
 		gotT := t
@@ -475,7 +485,7 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 // with its timestamp's bits when both are short (writeDecimalExact); the
 // loops for grid and delta-of-delta timestamps are apart, each with only
 // its own state live.
-func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, prevT int64, delta uint64, gp int64) int {
+func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, prevT int64, delta uint64, gp int64, sparse bool) int {
 	n := len(ts)
 	vs, items = vs[:n], items[:n]
 	// A value equal to the one a reader holds, with d unchanged since the
@@ -490,9 +500,12 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	tab.fill(&ds.p.w)
 	// After a few values with a residual, the loop that writes them too.
 	noisy := 0
+	if sparse {
+		noisy = noisyChunk
+	}
 	steady := func(i int, delta uint64, gp int64) (int, int64, bool) {
 		if noisy >= noisyChunk {
-			return writeDecimalSteadyNoisy(w, ts, vs, items, ds, &tab, g, i, delta, gp)
+			return writeDecimalSteadyMixed(w, ts, vs, items, ds, &tab, g, i, delta, gp)
 		}
 		return writeDecimalSteady(w, ts, vs, items, ds, &tab, g, i, delta, gp)
 	}
@@ -681,7 +694,7 @@ func writeChimpSteady(w *BitWriter, ts []int64, vs []float64, plans []chimpPlan,
 }
 
 // noisyChunk is how many values with a residual make writeDecimalRun take
-// writeDecimalSteadyNoisy for the rest of a chunk.
+// writeDecimalSteadyMixed for the rest of a chunk.
 const noisyChunk = 4
 
 // decBucketTable holds, for each code length up to the widest bucket,
@@ -811,12 +824,14 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 	return i, gp, false
 }
 
-// writeDecimalSteadyNoisy is writeDecimalSteady for chunks with many
-// values a residual off their scaled integer (arithmetic's noise), which
-// it writes too, where writeDecimalSteady would return to the general loop
-// at each. The residual's write goes through the writer, which costs the
-// loop registers: writeDecimalSteady, without it, stays the faster for
-// exact values, and the two are kept apart.
+// writeDecimalSteadyMixed is writeDecimalSteady for chunks of mixed
+// samples: it also writes values a residual off their scaled integer
+// (arithmetic's noise), where writeDecimalSteady would return to the
+// general loop at each, and writes a run of repeats at an unchanged
+// interval, the most of a sparse series, as one stretch of zero bits. Both
+// cost the loop registers: writeDecimalSteady, without them, stays the
+// faster for chunks of exact values that change, and the two are kept
+// apart.
 //
 // writeDecimalSteady writes samples from i ≥ 2 of a decimal chunk while
 // they are the usual kind: a timestamp on the grid g within its width or,
@@ -828,7 +843,7 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 // returns the first sample it did not write, for the general loop, the
 // grid point before it, and whether that sample would not decode (the
 // chunk is then refused).
-func writeDecimalSteadyNoisy(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, tab *decBucketTable, g tsGrid, i int, delta uint64, gp int64) (int, int64, bool) {
+func writeDecimalSteadyMixed(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, tab *decBucketTable, g tsGrid, i int, delta uint64, gp int64) (int, int64, bool) {
 	onGrid := g.interval != 0 && g.width < 32
 	if !ds.baseOK || (g.interval != 0 && !onGrid) {
 		// After a raw value, or with grid offsets too wide for one
@@ -862,6 +877,35 @@ func writeDecimalSteadyNoisy(w *BitWriter, ts []int64, vs []float64, items []dec
 			// A repeat (see writeDecimalRun): code 0 in the first
 			// bucket, zero bits.
 			vn = uint(tab[0] & 0xff)
+			if tb == 0 && (!onGrid || g.width == 0) && tn+vn <= 32 {
+				// So are the repeats after it at the same interval
+				// (on a grid of width 0, on their grid points): the
+				// run's bits are zeros, written at once.
+				step := int64(delta)
+				if onGrid {
+					step = g.interval
+				}
+				j := i + 1
+				for j < n && math.Float64bits(vs[j]) == vb && ts[j]-ts[j-1] == step {
+					j++
+				}
+				if onGrid {
+					next = ts[j-1]
+				}
+				for z := uint(j-i) * (tn + vn); z > 0; {
+					if nb+z < 64 {
+						acc <<= z
+						nb += z
+						break
+					}
+					f := 64 - nb
+					buf = binary.BigEndian.AppendUint64(buf, acc<<f)
+					acc, nb, z = 0, 0, z-f
+				}
+				gp = next
+				i = j - 1
+				continue
+			}
 		} else {
 			c := &items[i]
 			if c.kind > decResidual {

@@ -123,3 +123,48 @@ func TestSparseChunksRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestUnfilledPlacesAreNeverRead writes sparse chunks whose repeats of
+// repeats decCost left unfilled, those places holding garbage, with bucket
+// widths so wide that a repeat's bits cannot share a write with its
+// timestamp's: the writer then takes a repeat the general way, and must
+// not read the garbage.
+func TestUnfilledPlacesAreNeverRead(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for trial := range 200 {
+		n := 2 + rng.IntN(bestCached-1)
+		vs := make([]float64, n)
+		ts := make([]int64, n)
+		x := 0.0
+		for i := range vs {
+			if rng.IntN(6) == 0 {
+				x = float64(rng.IntN(1000))
+			}
+			vs[i] = x
+			ts[i] = int64(i) * 60_000
+		}
+		var sc bestScratch
+		for i := range sc.dec {
+			sc.dec[i] = decItem{d: rng.Int64(), r: rng.Uint64(), kind: uint8(rng.IntN(3))}
+		}
+		var m repeatMasks
+		m.fill(vs)
+		p, _, _ := decCost(vs, 0, sc.dec[:], &m.rep2)
+		for _, wide := range []uint8{p.w[0], 63} {
+			q := p
+			q.w = [4]uint8{wide, max(wide, p.w[1]), max(wide, p.w[2]), max(wide, p.w[3])}
+			for _, sparse := range []bool{false, true} {
+				sc.sparse = sparse
+				for _, g := range []tsGrid{{}, {interval: 60_000}} {
+					chunk, err := appendFloatChunk(nil, EncDecimal, ts, vs, &q, g, &sc)
+					if err != nil {
+						t.Fatalf("trial %d widths %v grid %v: %v", trial, q.w, g, err)
+					}
+					if err := verifyFloatChunk(chunk, ts, vs); err != nil {
+						t.Fatalf("trial %d widths %v grid %v: %v", trial, q.w, g, err)
+					}
+				}
+			}
+		}
+	}
+}

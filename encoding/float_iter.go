@@ -28,10 +28,13 @@ type FloatIterator struct {
 	rep   uint   // decimal: bits of an unchanged interval and code 0 in the first bucket; 0 on a grid of offsets
 	gp    int64  // the grid point of the current sample
 	err   error
-	// An implicit decimal chunk's values decoded ahead (see valuesBatch):
-	// vbuf[vk:vn] are the samples after the current one.
+	// Samples decoded ahead, vbuf[vk:vn] the values of those after the
+	// current one, step apart: an implicit decimal chunk's batch (see
+	// valuesBatch), one apart, or a run of repeats in a gorilla chunk, an
+	// interval apart, read at once.
 	vbuf   [valuesAhead]uint64
 	vk, vn uint8
+	step   int64
 }
 
 // valuesAhead is how many values of an implicit decimal chunk Next decodes
@@ -75,12 +78,11 @@ func (it *FloatIterator) Reset(b []byte) error {
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
 	if it.vk < it.vn {
-		// A value an implicit decimal chunk's batch decoded ahead (see
-		// valuesBatch): its time is the last plus one, checked not to
-		// overflow when the batch was decoded.
+		// A sample decoded ahead, its time checked not to overflow
+		// then.
 		it.v = it.vbuf[it.vk]
 		it.vk++
-		it.t++
+		it.t += it.step
 		it.i++
 		return true
 	}
@@ -102,6 +104,9 @@ func (it *FloatIterator) Next() bool {
 			it.r.n -= 2
 			it.t = t
 			it.i++
+			if it.r.acc>>62 == 0 && it.r.n >= 2 && it.i < it.n {
+				it.repeatsAhead()
+			}
 			return true
 		}
 	}
@@ -794,6 +799,25 @@ func (it *FloatIterator) valuesNext() bool {
 	return true
 }
 
+// repeatsAhead reads the run of repeats after a gorilla chunk's current
+// sample, itself a repeat, at once: each is two zero bits (a zero pair at
+// a sample's start is nothing else), up to valuesAhead of them, as many
+// as the chunk has left and as keep the times from overflowing. Next
+// serves them.
+func (it *FloatIterator) repeatsAhead() {
+	k := min(uint(bits.LeadingZeros64(it.r.acc)), it.r.n)/2
+	k = min(k, uint(it.n-it.i), valuesAhead)
+	if end := it.t + int64(k)*int64(it.delta); it.delta > 1<<32 || end < it.t {
+		return
+	}
+	for j := range k {
+		it.vbuf[j] = it.v
+	}
+	it.r.acc <<= 2 * k
+	it.r.n -= 2 * k
+	it.vk, it.vn, it.step = 0, uint8(k), int64(it.delta)
+}
+
 // valuesBatch decodes up to valuesAhead values of an implicit decimal chunk
 // after the second in one loop, with the reader's and the decoder's state
 // in locals, moves to the first of them and keeps the rest in vbuf, from
@@ -863,7 +887,7 @@ func (it *FloatIterator) valuesBatch() bool {
 	it.r.acc, it.r.n, it.r.b = acc, n, b
 	ds.d, ds.delta, ds.base, ds.baseOK = d, delta, base, baseOK
 	it.v = it.vbuf[0]
-	it.vk, it.vn = 1, uint8(got)
+	it.vk, it.vn, it.step = 1, uint8(got), 1
 	it.t++
 	return true
 }

@@ -105,7 +105,7 @@ func (it *FloatIterator) Next() bool {
 			it.t = t
 			it.i++
 			if it.r.acc>>62 == 0 && it.r.n >= 2 && it.i < it.n {
-				it.repeatsAhead()
+				it.repeatsAhead(2, int64(it.delta))
 			}
 			return true
 		}
@@ -247,6 +247,9 @@ gorillaDod:
 			it.r.n -= rep
 			it.t, it.gp = t, t
 			it.i++
+			if it.r.acc>>(64-rep) == 0 && it.r.n >= rep && it.i < it.n {
+				it.repeatsAhead(rep, int64(step))
+			}
 			return true
 		}
 	}
@@ -799,23 +802,29 @@ func (it *FloatIterator) valuesNext() bool {
 	return true
 }
 
-// repeatsAhead reads the run of repeats after a gorilla chunk's current
-// sample, itself a repeat, at once: each is two zero bits (a zero pair at
-// a sample's start is nothing else), up to valuesAhead of them, as many
-// as the chunk has left and as keep the times from overflowing. Next
-// serves them.
-func (it *FloatIterator) repeatsAhead() {
-	k := min(uint(bits.LeadingZeros64(it.r.acc)), it.r.n)/2
+// repeatsAhead reads the run of repeats after the current sample, itself
+// a repeat, at once: each is rep zero bits, step after the last (in a
+// gorilla chunk two bits, a zero pair at a sample's start being nothing
+// else; in a decimal one the repeat Next takes, its d and delta
+// unchanged), up to valuesAhead of them, as many as the chunk has left
+// and as keep the times from overflowing. Next serves them. On a grid the
+// grid point moves to the last, as Next would move it.
+func (it *FloatIterator) repeatsAhead(rep uint, step int64) {
+	k := min(uint(bits.LeadingZeros64(it.r.acc)), it.r.n) / rep
 	k = min(k, uint(it.n-it.i), valuesAhead)
-	if end := it.t + int64(k)*int64(it.delta); it.delta > 1<<32 || end < it.t {
+	end := it.t + int64(k)*step
+	if step > 1<<32 || end < it.t {
 		return
 	}
 	for j := range k {
 		it.vbuf[j] = it.v
 	}
-	it.r.acc <<= 2 * k
-	it.r.n -= 2 * k
-	it.vk, it.vn, it.step = 0, uint8(k), int64(it.delta)
+	it.r.acc <<= rep * k
+	it.r.n -= rep * k
+	it.vk, it.vn, it.step = 0, uint8(k), step
+	if it.enc == EncDecimal {
+		it.gp = end
+	}
 }
 
 // valuesBatch decodes up to valuesAhead values of an implicit decimal chunk

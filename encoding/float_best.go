@@ -153,6 +153,15 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	if floor+other >= bestBits {
 		return best, p
 	}
+	if m != nil {
+		// Sized by the values that change; the plans, which the writer
+		// needs, only where chimp wins.
+		if c := chimpValueBitsSparse(vs, m, bestBits-other, floor); c+other < bestBits {
+			chimpValueBits(vs, sc.chimp[:], math.MaxInt, floor)
+			best = EncChimp
+		}
+		return best, p
+	}
 	if c := chimpValueBits(vs, sc.chimp[:], bestBits-other, floor); c+other < bestBits {
 		best = EncChimp
 	}

@@ -157,3 +157,51 @@ func chimpFloorSparse(vs []float64, m *repeatMasks) int {
 	}
 	return n + 15*(len(vs)-chimpRefs) - 10*eq
 }
+
+// chimpValueBitsSparse is chimpValueBits for vs with its repeats marked in
+// m, without the plans: a repeat is a reference to the last value, five
+// bits, and leaves the window class as it was, so only the other values
+// are planned, each against the chimpRefs values before it, read from vs.
+func chimpValueBitsSparse(vs []float64, m *repeatMasks, limit, floor int) int {
+	if len(vs) == 0 {
+		return 0
+	}
+	n := 64 + 5*m.reps
+	floor -= n // the first value's share of it and the repeats'
+	if n+floor >= limit {
+		return n + floor
+	}
+	lead := uint8(noWindow)
+	var p chimpPlan
+	for w, r := range m.rep {
+		fresh := ^r &^ uint64(b2u(w == 0)) // value 0 is counted above
+		if rest := len(vs) - w<<6; rest < 64 {
+			fresh &= lowBits(uint8(max(rest, 0)))
+		}
+		for ; fresh != 0; fresh &= fresh - 1 {
+			i := w<<6 | bits.TrailingZeros64(fresh)
+			s := chimpState{n: i, lead: lead}
+			for j := max(0, i-chimpRefs); j < i; j++ {
+				s.ring[j&(chimpRefs-1)] = math.Float64bits(vs[j])
+			}
+			s.plan(math.Float64bits(vs[i]), &p)
+			n += int(p.nbits)
+			// floor less this value's share of it, as in chimpValueBits.
+			if p.flag == 0b00 {
+				floor -= 5
+			} else {
+				floor -= 15
+			}
+			if rest := n + floor; rest >= limit {
+				return rest
+			}
+			switch p.flag {
+			case 0b01:
+				lead = noWindow
+			case 0b11:
+				lead = p.class
+			}
+		}
+	}
+	return n
+}

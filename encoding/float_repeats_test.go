@@ -81,8 +81,17 @@ func TestRepeatMasksSizeAsEveryValue(t *testing.T) {
 		if limit := rng.IntN(g + 1); gorillaValueBitsSparse(vs, &m, limit) < limit && g >= limit {
 			t.Fatalf("trial %d: gorilla stopped below the limit %d", trial, limit)
 		}
-		if got, want := chimpFloorSparse(vs, &m), chimpFloor(vs); got != want {
-			t.Fatalf("trial %d: chimp floor %d masked, %d by every value", trial, got, want)
+		fl := chimpFloor(vs)
+		if got := chimpFloorSparse(vs, &m); got != fl {
+			t.Fatalf("trial %d: chimp floor %d masked, %d by every value", trial, got, fl)
+		}
+		var plans [bestCached]chimpPlan
+		c := chimpValueBits(vs, plans[:], math.MaxInt, fl)
+		if got := chimpValueBitsSparse(vs, &m, math.MaxInt, fl); got != c {
+			t.Fatalf("trial %d: chimp %d bits masked, %d by every value", trial, got, c)
+		}
+		if limit := rng.IntN(c + 1); chimpValueBitsSparse(vs, &m, limit, fl) < limit {
+			t.Fatalf("trial %d: chimp stopped below the limit %d of %d bits", trial, limit, c)
 		}
 	}
 }

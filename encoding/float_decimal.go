@@ -693,6 +693,11 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 	if len(cache) < len(vs) {
 		cache, skip = nil, nil
 	}
+	if e == 0 && cache != nil && skip == nil {
+		if p, cost, ok := decCostIntegers(vs, cache); ok {
+			return p, cost, 0
+		}
+	}
 	// Both orders see the same d and delta (decState.next and skip move
 	// them alike); only the code differs: delta in order 1, its change in
 	// order 2. One state serves both.
@@ -795,6 +800,52 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 	var c int
 	p.w, c = chooseWidths(lens, fixed)
 	return p, c + 5 + 28, raws
+}
+
+// decCostIntegers is decCost at scale 0 for values that are all integers
+// below 2^53 (counters, counts), each then its own d: a loop with none of
+// the other kinds' cases, which a counter's chunk, changing at every
+// sample, would otherwise step through for each value. ok is false, the
+// cache then partly filled, for a chunk with any other value.
+func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost int, ok bool) {
+	if len(vs) == 0 {
+		return decParams{}, 0, false
+	}
+	cache = cache[:len(vs)]
+	integer := func(v float64) (int64, bool) {
+		d := int64(v)
+		return d, v > -(1<<53) && v < 1<<53 && math.Float64bits(float64(d)) == math.Float64bits(v)
+	}
+	d0, ok := integer(vs[0])
+	if !ok {
+		return decParams{}, 0, false
+	}
+	cache[0] = decItem{d: d0}
+	var lens1, lens2 [65]int
+	sum1, sum2 := 0, 0
+	var delta int64
+	for i := 1; i < len(vs); i++ {
+		d, ok := integer(vs[i])
+		if !ok {
+			return decParams{}, 0, false
+		}
+		cache[i] = decItem{d: d}
+		dl := d - d0
+		l1 := bits.Len64(Zigzag(dl))
+		l2 := bits.Len64(Zigzag(dl - delta))
+		d0, delta = d, dl
+		lens1[l1]++
+		lens2[l2]++
+		sum1 += l1
+		sum2 += l2
+	}
+	p, lens := decParams{order: 1}, &lens1
+	if sum2 < sum1 {
+		p, lens = decParams{order: 2}, &lens2
+	}
+	var c int
+	p.w, c = chooseWidths(lens, 2+7+bits.Len64(Zigzag(cache[0].d)))
+	return p, c + 5 + 28, true
 }
 
 // chooseWidths picks the four bucket widths minimising the bits for a

@@ -662,6 +662,41 @@ func TestWriterCheckCatchesBadResidual(t *testing.T) {
 	}
 }
 
+// TestDecCostIntegersAsGeneral holds the integer chunk's sizing to the
+// general one's: the same order, widths and bits, on counters with
+// repeats, large and negative values, and with a value that is not an
+// integer below 2^53 (-0, NaN, a fraction, 2^53) somewhere, which sends it
+// back to the general loop.
+func TestDecCostIntegersAsGeneral(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	odd := []float64{math.Copysign(0, -1), math.NaN(), 0.5, 1 << 53, -(1 << 53), math.Inf(1)}
+	var cache [bestCached]decItem
+	for trial := range 3000 {
+		vs := make([]float64, 1+rng.IntN(bestCached))
+		c := float64(rng.Int64N(1<<52) - 1<<51)
+		if trial%2 == 0 {
+			c = float64(rng.IntN(1000))
+		}
+		for i := range vs {
+			if rng.IntN(3) > 0 {
+				c += float64(rng.IntN(1 << uint(rng.IntN(20))))
+			}
+			vs[i] = c
+		}
+		if trial%5 == 0 {
+			vs[rng.IntN(len(vs))] = odd[rng.IntN(len(odd))]
+		}
+		p1, c1, r1 := decCost(vs, 0, cache[:], nil)
+		p2, c2, r2 := decCost(vs, 0, nil, nil)
+		require.True(t, p1 == p2 && c1 == c2 && r1 == r2, "trial %d: %+v %d %d, general %+v %d %d", trial, p1, c1, r1, p2, c2, r2)
+		if _, _, ok := decCostIntegers(vs, cache[:]); ok {
+			for i, v := range vs {
+				require.Equal(t, decItem{d: int64(v)}, cache[i], "trial %d value %d", trial, i)
+			}
+		}
+	}
+}
+
 // TestDecExactAtFilter holds decExactAt's shortcut to the plain test it
 // stands for, on decimals of every scale, their neighbours an ULP away,
 // full-precision values and specials.

@@ -671,6 +671,13 @@ func decExactAt(v float64, e uint8) bool {
 // returns the bits the values will take; ok is false when no scale fits.
 // skip is decCost's.
 func decAnalyse(vs []float64, cache []decItem, skip *[bestCached / 64]uint64) (p decParams, cost, raws int, ok bool) {
+	if skip == nil && len(cache) >= len(vs) {
+		// Integers all (the scale chooser would find 0 for each) are
+		// sized without choosing.
+		if p, cost, ok := decCostIntegers(vs, cache); ok {
+			return p, cost, 0, true
+		}
+	}
 	e, ok := decChooseScale(vs)
 	if !ok {
 		return p, 0, 0, false
@@ -692,11 +699,6 @@ func decAnalyse(vs []float64, cache []decItem, skip *[bestCached / 64]uint64) (p
 func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint64) (_ decParams, cost, raws int) {
 	if len(cache) < len(vs) {
 		cache, skip = nil, nil
-	}
-	if e == 0 && cache != nil && skip == nil {
-		if p, cost, ok := decCostIntegers(vs, cache); ok {
-			return p, cost, 0
-		}
 	}
 	// Both orders see the same d and delta (decState.next and skip move
 	// them alike); only the code differs: delta in order 1, its change in
@@ -802,11 +804,12 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 	return p, c + 5 + 28, raws
 }
 
-// decCostIntegers is decCost at scale 0 for values that are all integers
-// below 2^53 (counters, counts), each then its own d: a loop with none of
-// the other kinds' cases, which a counter's chunk, changing at every
-// sample, would otherwise step through for each value. ok is false, the
-// cache then partly filled, for a chunk with any other value.
+// decCostIntegers is decCost at scale 0, which decChooseScale picks for
+// them, for values that are all integers below 2^53 (counters, counts),
+// each then its own d: a loop with none of the other kinds' cases, which a
+// counter's chunk, changing at every sample, would otherwise step through
+// for each value. ok is false, the cache then partly filled, for a chunk
+// with any other value.
 func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost int, ok bool) {
 	if len(vs) == 0 {
 		return decParams{}, 0, false

@@ -663,10 +663,10 @@ func TestWriterCheckCatchesBadResidual(t *testing.T) {
 }
 
 // TestDecCostIntegersAsGeneral holds the integer chunk's sizing to the
-// general one's: the same order, widths and bits, on counters with
-// repeats, large and negative values, and with a value that is not an
-// integer below 2^53 (-0, NaN, a fraction, 2^53) somewhere, which sends it
-// back to the general loop.
+// general one's at the scale the chooser picks, 0: the same order, widths
+// and bits, on counters with repeats, large and negative values; a value
+// that is not an integer below 2^53 (-0, NaN, a fraction, 2^53)
+// somewhere sends the chunk back to the general path.
 func TestDecCostIntegersAsGeneral(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
 	odd := []float64{math.Copysign(0, -1), math.NaN(), 0.5, 1 << 53, -(1 << 53), math.Inf(1)}
@@ -686,13 +686,18 @@ func TestDecCostIntegersAsGeneral(t *testing.T) {
 		if trial%5 == 0 {
 			vs[rng.IntN(len(vs))] = odd[rng.IntN(len(odd))]
 		}
-		p1, c1, r1 := decCost(vs, 0, cache[:], nil)
 		p2, c2, r2 := decCost(vs, 0, nil, nil)
-		require.True(t, p1 == p2 && c1 == c2 && r1 == r2, "trial %d: %+v %d %d, general %+v %d %d", trial, p1, c1, r1, p2, c2, r2)
-		if _, _, ok := decCostIntegers(vs, cache[:]); ok {
-			for i, v := range vs {
-				require.Equal(t, decItem{d: int64(v)}, cache[i], "trial %d value %d", trial, i)
-			}
+		p1, c1, ok := decCostIntegers(vs, cache[:])
+		if !ok {
+			e, ok := decChooseScale(vs)
+			require.True(t, trial%5 == 0 || !ok || e != 0, "trial %d: integers refused", trial)
+			continue
+		}
+		e, scaled := decChooseScale(vs)
+		require.True(t, scaled && e == 0, "trial %d: integers at scale %d %v", trial, e, scaled)
+		require.True(t, p1 == p2 && c1 == c2 && r2 == 0, "trial %d: %+v %d, general %+v %d %d", trial, p1, c1, p2, c2, r2)
+		for i, v := range vs {
+			require.Equal(t, decItem{d: int64(v)}, cache[i], "trial %d value %d", trial, i)
 		}
 	}
 }

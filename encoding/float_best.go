@@ -350,7 +350,7 @@ type bestScratch struct {
 
 // sparseShare is the least share of repeats, one in sparseShare values,
 // for which sizing by the other values (repeatMasks) pays.
-const sparseShare = 4
+const sparseShare = 2
 
 // appendFloatChunk writes a whole chunk in enc.
 // sc, when not nil, holds the decisions chooseFloatEncoding made.

@@ -795,13 +795,22 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 	}
 	lens1[0] += zeros
 	lens2[0] += zeros
-	p, lens := decParams{e: e, order: 1}, &lens1
+	p, c := decFit(e, &lens1, &lens2, sum1, sum2, fixed)
+	return p, c, raws
+}
+
+// decFit takes the order whose codes, of lengths lens1 and lens2 summing
+// to sum1 and sum2, are shorter in total, fits the widths to them, and
+// returns the parameters and the bits of the values, header included,
+// fixed being the bits outside the codes.
+func decFit(e uint8, lens1, lens2 *[65]int, sum1, sum2, fixed int) (decParams, int) {
+	p, lens := decParams{e: e, order: 1}, lens1
 	if sum2 < sum1 {
-		p, lens = decParams{e: e, order: 2}, &lens2
+		p, lens = decParams{e: e, order: 2}, lens2
 	}
 	var c int
 	p.w, c = chooseWidths(lens, fixed)
-	return p, c + 5 + 28, raws
+	return p, c + 5 + 28
 }
 
 // decCostIntegers is decCost at scale 0, which decChooseScale picks for
@@ -842,13 +851,8 @@ func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost int, ok b
 		sum1 += l1
 		sum2 += l2
 	}
-	p, lens := decParams{order: 1}, &lens1
-	if sum2 < sum1 {
-		p, lens = decParams{order: 2}, &lens2
-	}
-	var c int
-	p.w, c = chooseWidths(lens, 2+7+bits.Len64(Zigzag(cache[0].d)))
-	return p, c + 5 + 28, true
+	p, c := decFit(0, &lens1, &lens2, sum1, sum2, 2+7+bits.Len64(Zigzag(cache[0].d)))
+	return p, c, true
 }
 
 // chooseWidths picks the four bucket widths minimising the bits for a

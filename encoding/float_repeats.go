@@ -78,6 +78,17 @@ func (m *repeatMasks) fill(vs []float64) int {
 	return m.reps
 }
 
+// changing returns the bits of word w of m's values, of n, that do not
+// repeat, value 0 left out: the first value, which the sizing passes
+// count before they visit the others.
+func (m *repeatMasks) changing(w, n int) uint64 {
+	fresh := ^m.rep[w] &^ uint64(b2u(w == 0))
+	if rest := n - w<<6; rest < 64 {
+		fresh &= lowBits(uint8(max(rest, 0)))
+	}
+	return fresh
+}
+
 // nextOutside returns the least index ≥ i whose bit in mask is clear,
 // or an index past every marked one.
 func nextOutside(mask *[bestCached / 64]uint64, i int) int {
@@ -108,12 +119,8 @@ func gorillaValueBitsSparse(vs []float64, m *repeatMasks, limit int) int {
 		n = m.reps + c
 	}
 	lead, trail := uint8(noWindow), uint8(noWindow)
-	for w, r := range m.rep {
-		fresh := ^r &^ uint64(b2u(w == 0)) // value 0 is counted above
-		if rest := len(vs) - w<<6; rest < 64 {
-			fresh &= lowBits(uint8(max(rest, 0)))
-		}
-		for ; fresh != 0; fresh &= fresh - 1 {
+	for w := range m.rep {
+		for fresh := m.changing(w, len(vs)); fresh != 0; fresh &= fresh - 1 {
 			i := w<<6 | bits.TrailingZeros64(fresh)
 			var c int
 			c, _, lead, trail = xorPlan(math.Float64bits(vs[i])^math.Float64bits(vs[i-1]), lead, trail)
@@ -173,12 +180,8 @@ func chimpValueBitsSparse(vs []float64, m *repeatMasks, limit, floor int) int {
 	}
 	lead := uint8(noWindow)
 	var p chimpPlan
-	for w, r := range m.rep {
-		fresh := ^r &^ uint64(b2u(w == 0)) // value 0 is counted above
-		if rest := len(vs) - w<<6; rest < 64 {
-			fresh &= lowBits(uint8(max(rest, 0)))
-		}
-		for ; fresh != 0; fresh &= fresh - 1 {
+	for w := range m.rep {
+		for fresh := m.changing(w, len(vs)); fresh != 0; fresh &= fresh - 1 {
 			i := w<<6 | bits.TrailingZeros64(fresh)
 			s := chimpState{n: i, lead: lead}
 			for j := max(0, i-chimpRefs); j < i; j++ {

@@ -90,9 +90,9 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// A chunk whose values repeat often is sized by the values that do
 	// not (see repeatMasks).
 	var m *repeatMasks
-	sc.sparse = false
-	defer func() { sc.sparse = m != nil }()
 	constant := constantValues(vs)
+	sc.sparse = false
+	defer func() { sc.sparse = m != nil || constant }()
 	if !constant && len(vs) <= bestCached && probeRepeats(vs)*sparseShare >= repeatProbes {
 		m = &sc.reps
 		if m.fill(vs)*sparseShare < len(vs) {
@@ -912,6 +912,36 @@ func writeDecimalSteadyMixed(w *BitWriter, ts []int64, vs []float64, items []dec
 					acc, nb, z = 0, 0, z-f
 				}
 				gp = next
+				i = j - 1
+				continue
+			}
+			if onGrid && tn+vn <= 64 {
+				// On a grid of offsets (jittered scrapes of a value that
+				// holds), each repeat is its offset and the same zeros:
+				// the run is written without the checks of a value.
+				j := i
+				for {
+					v, vn := tb<<vn, tn+vn
+					if nb+vn < 64 {
+						acc = acc<<vn | v
+						nb += vn
+					} else {
+						rest := nb + vn - 64
+						buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
+						acc = v & (1<<rest - 1)
+						nb = rest
+					}
+					gp = next
+					if j++; j >= n || math.Float64bits(vs[j]) != vb {
+						break
+					}
+					next = gp + g.interval
+					z := Zigzag(ts[j] - next)
+					if bits.Len64(z) > int(g.width) {
+						break
+					}
+					tb = z
+				}
 				i = j - 1
 				continue
 			}

@@ -177,3 +177,46 @@ func TestUnfilledPlacesAreNeverRead(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatsOnJitteredGrid round-trips chunks of a value that holds
+// (constant, or changing now and then) scraped with jitter and the odd
+// missed scrape: their repeats go out as runs of grid offsets, which must
+// stop at a changed value, an offset wider than the grid's and the end.
+func TestRepeatsOnJitteredGrid(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	widths := map[uint8]bool{}
+	for trial := range 1000 {
+		n := 2 + rng.IntN(bestCached-1)
+		ts, vs := make([]int64, n), make([]float64, n)
+		tm, x := int64(1_700_000_000_000), float64(rng.IntN(100))
+		for i := range ts {
+			tm += 15_000
+			if rng.IntN(40) == 0 {
+				tm += 15_000 * (1 + rng.Int64N(3)) // missed scrapes
+			}
+			ts[i] = tm + rng.Int64N(51) - 25
+			if trial%2 == 1 && rng.IntN(12) == 0 {
+				x = float64(rng.IntN(100))
+			}
+			vs[i] = x
+		}
+		for i := 1; i < n; i++ {
+			ts[i] = max(ts[i], ts[i-1]+1)
+		}
+		var sc bestScratch
+		enc, p, g := chooseFloatEncoding(ts, vs, &sc)
+		chunk, err := appendFloatChunk(nil, enc, ts, vs, &p, g, &sc)
+		if err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		if err := verifyFloatChunk(chunk, ts, vs); err != nil {
+			t.Fatalf("trial %d (%s, grid %+v): %v", trial, enc, g, err)
+		}
+		if enc == EncDecimal && g.interval != 0 && sc.sparse {
+			widths[g.width] = true
+		}
+	}
+	if len(widths) == 0 || widths[0] && len(widths) == 1 {
+		t.Fatalf("no sparse decimal chunk on a grid of offsets: widths %v", widths)
+	}
+}

@@ -343,8 +343,9 @@ type bestScratch struct {
 	dec   [bestCached]decItem
 	chimp [bestCached]chimpPlan
 	reps  repeatMasks
-	// sparse is whether the chunk sized last repeats often (reps is
-	// filled for it): its writer takes runs of repeats at once.
+	// sparse is whether the chunk sized last is constant or repeats
+	// often (reps is then filled for it): its writer takes runs of
+	// repeats at once.
 	sparse bool
 }
 
@@ -493,7 +494,8 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 // appendFloatChunk), or -1. An exact value's code goes out in one write
 // with its timestamp's bits when both are short (writeDecimalExact); the
 // loops for grid and delta-of-delta timestamps are apart, each with only
-// its own state live.
+// its own state live. sparse says the chunk is constant or mostly repeats
+// (bestScratch.sparse).
 func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, prevT int64, delta uint64, gp int64, sparse bool) int {
 	n := len(ts)
 	vs, items = vs[:n], items[:n]
@@ -507,7 +509,8 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	// a value would keep them in registers, which its loop has too few of.
 	var tab decBucketTable
 	tab.fill(&ds.p.w)
-	// After a few values with a residual, the loop that writes them too.
+	// A sparse chunk, and any after a few values with a residual, takes
+	// the loop that writes those and runs of repeats too.
 	noisy := 0
 	if sparse {
 		noisy = noisyChunk

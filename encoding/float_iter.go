@@ -30,7 +30,7 @@ type FloatIterator struct {
 	err   error
 	// Samples decoded ahead, vbuf[vk:vn] the values of those after the
 	// current one, step apart: an implicit decimal chunk's batch (see
-	// valuesBatch), one apart, or a run of repeats in a gorilla chunk, an
+	// valuesBatch), one apart, or a run of repeats (see repeatsAhead), an
 	// interval apart, read at once.
 	vbuf   [valuesAhead]uint64
 	vk, vn uint8
@@ -38,8 +38,9 @@ type FloatIterator struct {
 }
 
 // valuesAhead is how many values of an implicit decimal chunk Next decodes
-// in one loop: enough to keep the decoder's state in registers for a run,
-// few enough that a short read wastes little.
+// in one loop, and how many repeats of a run it reads at once: enough to
+// keep the decoder's state in registers for a run, few enough that a short
+// read wastes little.
 const valuesAhead = 8
 
 // NewFloatIterator returns an iterator over chunk b, which it does not copy.

@@ -109,11 +109,22 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	}
 	// Decimal first: where it wins, sizing gorilla stops as soon as gorilla
 	// has lost.
+	// A chunk of integers all (at scale 0, which the scale chooser would
+	// find for each) is sized for decimal and gorilla in one loop.
 	var skip *[bestCached / 64]uint64
 	if m != nil {
 		skip = &m.rep2
 	}
-	p, c, raws, ok := decAnalyse(vs, sc.dec[:], skip)
+	var p decParams
+	var c, raws, gb int
+	ok := false
+	if m == nil && len(vs) <= bestCached {
+		p, c, gb, ok = decCostIntegers(vs, sc.dec[:])
+	}
+	integers := ok
+	if !integers {
+		p, c, raws, ok = decAnalyse(vs, sc.dec[:], skip)
+	}
 	best, bestBits := EncGorilla, math.MaxInt
 	limit := math.MaxInt
 	if ok {
@@ -122,10 +133,11 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 		// wins by the margin that makes sizing chimp pointless.
 		limit = max(bestBits-(dod-1), c*4/3+1)
 	}
-	var gb int
-	if m != nil {
+	switch {
+	case integers:
+	case m != nil:
 		gb = gorillaValueBitsSparse(vs, m, limit)
-	} else {
+	default:
 		gb = gorillaValueBits(vs, limit)
 	}
 	if gb < limit && gb+dod-1 < bestBits {

@@ -671,13 +671,6 @@ func decExactAt(v float64, e uint8) bool {
 // returns the bits the values will take; ok is false when no scale fits.
 // skip is decCost's.
 func decAnalyse(vs []float64, cache []decItem, skip *[bestCached / 64]uint64) (p decParams, cost, raws int, ok bool) {
-	if skip == nil && len(cache) >= len(vs) {
-		// Integers all (the scale chooser would find 0 for each) are
-		// sized without choosing.
-		if p, cost, ok := decCostIntegers(vs, cache); ok {
-			return p, cost, 0, true
-		}
-	}
 	e, ok := decChooseScale(vs)
 	if !ok {
 		return p, 0, 0, false
@@ -817,11 +810,13 @@ func decFit(e uint8, lens1, lens2 *[65]int, sum1, sum2, fixed int) (decParams, i
 // them, for values that are all integers below 2^53 (counters, counts),
 // each then its own d: a loop with none of the other kinds' cases, which a
 // counter's chunk, changing at every sample, would otherwise step through
-// for each value. ok is false, the cache then partly filled, for a chunk
-// with any other value.
-func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost int, ok bool) {
+// for each value. It also returns gorillaValueBits of the values, counted
+// in the same loop: a counter's chunk changes at every sample, and
+// sizing gorilla would take a pass of its own over most of it. ok is
+// false, the cache then partly filled, for a chunk with any other value.
+func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost, gorilla int, ok bool) {
 	if len(vs) == 0 {
-		return decParams{}, 0, false
+		return decParams{}, 0, 0, false
 	}
 	cache = cache[:len(vs)]
 	integer := func(v float64) (int64, bool) {
@@ -830,16 +825,22 @@ func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost int, ok b
 	}
 	d0, ok := integer(vs[0])
 	if !ok {
-		return decParams{}, 0, false
+		return decParams{}, 0, 0, false
 	}
 	cache[0] = decItem{d: d0}
+	prev := math.Float64bits(vs[0])
+	g := 66
+	if !firstValueRaw(prev) {
+		g, _, _, _ = xorPlan(prev, noWindow, noWindow)
+	}
+	lead, trail := uint8(noWindow), uint8(noWindow)
 	var lens1, lens2 [65]int
 	sum1, sum2 := 0, 0
 	var delta int64
 	for i := 1; i < len(vs); i++ {
 		d, ok := integer(vs[i])
 		if !ok {
-			return decParams{}, 0, false
+			return decParams{}, 0, 0, false
 		}
 		cache[i] = decItem{d: d}
 		dl := d - d0
@@ -850,9 +851,14 @@ func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost int, ok b
 		lens2[l2]++
 		sum1 += l1
 		sum2 += l2
+		vb := math.Float64bits(vs[i])
+		var c int
+		c, _, lead, trail = xorPlan(vb^prev, lead, trail)
+		g += c
+		prev = vb
 	}
 	p, c := decFit(0, &lens1, &lens2, sum1, sum2, 2+7+bits.Len64(Zigzag(cache[0].d)))
-	return p, c, true
+	return p, c, g, true
 }
 
 // chooseWidths picks the four bucket widths minimising the bits for a

@@ -664,7 +664,8 @@ func TestWriterCheckCatchesBadResidual(t *testing.T) {
 
 // TestDecCostIntegersAsGeneral holds the integer chunk's sizing to the
 // general one's at the scale the chooser picks, 0: the same order, widths
-// and bits, on counters with repeats, large and negative values; a value
+// and bits, and gorilla's bits to gorillaValueBits', on counters with
+// repeats, large and negative values; a value
 // that is not an integer below 2^53 (-0, NaN, a fraction, 2^53)
 // somewhere sends the chunk back to the general path.
 func TestDecCostIntegersAsGeneral(t *testing.T) {
@@ -687,7 +688,7 @@ func TestDecCostIntegersAsGeneral(t *testing.T) {
 			vs[rng.IntN(len(vs))] = odd[rng.IntN(len(odd))]
 		}
 		p2, c2, r2 := decCost(vs, 0, nil, nil)
-		p1, c1, ok := decCostIntegers(vs, cache[:])
+		p1, c1, g1, ok := decCostIntegers(vs, cache[:])
 		if !ok {
 			e, ok := decChooseScale(vs)
 			require.True(t, trial%5 == 0 || !ok || e != 0, "trial %d: integers refused", trial)
@@ -696,6 +697,7 @@ func TestDecCostIntegersAsGeneral(t *testing.T) {
 		e, scaled := decChooseScale(vs)
 		require.True(t, scaled && e == 0, "trial %d: integers at scale %d %v", trial, e, scaled)
 		require.True(t, p1 == p2 && c1 == c2 && r2 == 0, "trial %d: %+v %d, general %+v %d %d", trial, p1, c1, p2, c2, r2)
+		require.Equal(t, gorillaValueBits(vs, math.MaxInt), g1, "trial %d: gorilla bits", trial)
 		for i, v := range vs {
 			require.Equal(t, decItem{d: int64(v)}, cache[i], "trial %d value %d", trial, i)
 		}

@@ -105,7 +105,8 @@ func (it *FloatIterator) Next() bool {
 			it.r.n -= 2
 			it.t = t
 			it.i++
-			if it.r.acc>>62 == 0 && it.r.n >= 2 && it.i < it.n {
+			if it.r.acc>>60 == 0 && it.r.n >= 4 && it.i+1 < it.n {
+				// Two repeats more at least: worth the call.
 				it.repeatsAhead(2, int64(it.delta))
 			}
 			return true

@@ -119,7 +119,7 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	var c, raws, gb int
 	ok := false
 	if m == nil && len(vs) <= bestCached {
-		p, c, gb, ok = decCostIntegers(vs, sc.dec[:])
+		p, c, gb, ok = decCostExact(vs, 0, sc.dec[:], true)
 	}
 	integers := ok
 	if !integers {

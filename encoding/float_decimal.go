@@ -454,7 +454,10 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 // scales every value up to fifteen digits, the second stores the few off
 // ones as a small residual. Whichever costs fewer bits on the sampled
 // values is taken.
-func decChooseScale(vs []float64) (uint8, bool) {
+//
+// clean reports whether every sampled value is exact at the scale
+// chosen: the chunk's values then likely all are (see decCostExact).
+func decChooseScale(vs []float64) (e uint8, ok, clean bool) {
 	var hist [maxDecimalScale + 1]int
 	// The sampled values and their smallest exact scales (none: above
 	// maxDecimalScale), for the estimates below.
@@ -464,7 +467,7 @@ func decChooseScale(vs []float64) (uint8, bool) {
 	all, none := 0, 0
 	var last uint64
 	lastE, lastOK := uint8(0), false
-	e, ok := lastE, lastOK
+	e, ok = lastE, lastOK
 	stride := max(1, len(vs)/32)
 	sampled := (len(vs) + stride - 1) / stride
 	for i := 0; i < len(vs); i += stride {
@@ -483,7 +486,7 @@ func decChooseScale(vs []float64) (uint8, bool) {
 			scales[ns] = e
 		} else if e != decNoise {
 			if none++; none*2 > sampled {
-				return 0, false // the test below fails whatever the rest
+				return 0, false, false // the test below fails whatever the rest
 			}
 		}
 		ns++
@@ -493,7 +496,7 @@ func decChooseScale(vs []float64) (uint8, bool) {
 	// bits more than its change: an XOR form wins there, and sizing
 	// decimal, a division a value, is not worth it.
 	if all == 0 || none*2 > ns {
-		return 0, false
+		return 0, false, false
 	}
 	needHalf, need := (all+1)/2, (all*9+9)/10
 	cum := 0
@@ -508,10 +511,16 @@ func decChooseScale(vs []float64) (uint8, bool) {
 			break
 		}
 	}
-	if half == nine || decSampleCost(sample[:ns], scales[:ns], half) > decSampleCost(sample[:ns], scales[:ns], nine) {
-		return nine, true
+	top := uint8(0) // the largest scale sampled
+	for e := range hist {
+		if hist[e] > 0 {
+			top = uint8(e)
+		}
 	}
-	return half, true
+	if half == nine || decSampleCost(sample[:ns], scales[:ns], half) > decSampleCost(sample[:ns], scales[:ns], nine) {
+		return nine, true, all == ns && top <= nine
+	}
+	return half, true, all == ns && top <= half
 }
 
 // decNoise is decScaleAfter's scale for arithmetic's noise.
@@ -671,9 +680,14 @@ func decExactAt(v float64, e uint8) bool {
 // returns the bits the values will take; ok is false when no scale fits.
 // skip is decCost's.
 func decAnalyse(vs []float64, cache []decItem, skip *[bestCached / 64]uint64) (p decParams, cost, raws int, ok bool) {
-	e, ok := decChooseScale(vs)
+	e, ok, clean := decChooseScale(vs)
 	if !ok {
 		return p, 0, 0, false
+	}
+	if skip == nil && clean {
+		if p, cost, _, ok := decCostExact(vs, e, cache, false); ok {
+			return p, cost, 0, true
+		}
 	}
 	p, cost, raws = decCost(vs, e, cache, skip)
 	return p, cost, raws, true
@@ -806,24 +820,29 @@ func decFit(e uint8, lens1, lens2 *[65]int, sum1, sum2, fixed int) (decParams, i
 	return p, c + 5 + 28
 }
 
-// decCostIntegers is decCost at scale 0, which decChooseScale picks for
-// them, for values that are all integers below 2^53 (counters, counts),
-// each then its own d: a loop with none of the other kinds' cases, which a
-// counter's chunk, changing at every sample, would otherwise step through
-// for each value. It also returns gorillaValueBits of the values, counted
-// in the same loop: a counter's chunk changes at every sample, and
-// sizing gorilla would take a pass of its own over most of it. ok is
-// false, the cache then partly filled, for a chunk with any other value.
-func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost, gorilla int, ok bool) {
-	if len(vs) == 0 {
+// decCostExact is decCost for values that are all exact at scale e
+// (counters and counts at 0, figures of a fixed number of decimals), each
+// then its d: a loop with none of the other kinds' cases, which a chunk
+// changing at every sample would otherwise step through for each value.
+// With withGorilla it also returns gorillaValueBits of the values, counted
+// in the same loop, where sizing gorilla would take a pass of its own over
+// most of the chunk (at scale 0: a counter's). ok is false, the cache then
+// partly filled, for a chunk with any other value.
+func decCostExact(vs []float64, e uint8, cache []decItem, withGorilla bool) (_ decParams, cost, gorilla int, ok bool) {
+	if len(vs) == 0 || len(cache) < len(vs) {
 		return decParams{}, 0, 0, false
 	}
 	cache = cache[:len(vs)]
-	integer := func(v float64) (int64, bool) {
-		d := int64(v)
-		return d, v > -(1<<53) && v < 1<<53 && math.Float64bits(float64(d)) == math.Float64bits(v)
+	exact := func(v float64) (int64, bool) {
+		if e == 0 {
+			// An integer is its own d, without the rounding.
+			d := int64(v)
+			return d, v > -(1<<53) && v < 1<<53 && math.Float64bits(float64(d)) == math.Float64bits(v)
+		}
+		d, ok := decScale(v, e)
+		return d, ok && decValue(d, e) == math.Float64bits(v) // NaN scales to no d
 	}
-	d0, ok := integer(vs[0])
+	d0, ok := exact(vs[0])
 	if !ok {
 		return decParams{}, 0, 0, false
 	}
@@ -838,9 +857,12 @@ func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost, gorilla 
 	sum1, sum2 := 0, 0
 	var delta int64
 	for i := 1; i < len(vs); i++ {
-		d, ok := integer(vs[i])
-		if !ok {
-			return decParams{}, 0, 0, false
+		vb := math.Float64bits(vs[i])
+		d := d0
+		if vb != prev {
+			if d, ok = exact(vs[i]); !ok {
+				return decParams{}, 0, 0, false
+			}
 		}
 		cache[i] = decItem{d: d}
 		dl := d - d0
@@ -851,13 +873,14 @@ func decCostIntegers(vs []float64, cache []decItem) (_ decParams, cost, gorilla 
 		lens2[l2]++
 		sum1 += l1
 		sum2 += l2
-		vb := math.Float64bits(vs[i])
-		var c int
-		c, _, lead, trail = xorPlan(vb^prev, lead, trail)
-		g += c
+		if withGorilla {
+			var c int
+			c, _, lead, trail = xorPlan(vb^prev, lead, trail)
+			g += c
+		}
 		prev = vb
 	}
-	p, c := decFit(0, &lens1, &lens2, sum1, sum2, 2+7+bits.Len64(Zigzag(cache[0].d)))
+	p, c := decFit(e, &lens1, &lens2, sum1, sum2, 2+7+bits.Len64(Zigzag(cache[0].d)))
 	return p, c, g, true
 }
 

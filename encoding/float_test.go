@@ -688,18 +688,51 @@ func TestDecCostIntegersAsGeneral(t *testing.T) {
 			vs[rng.IntN(len(vs))] = odd[rng.IntN(len(odd))]
 		}
 		p2, c2, r2 := decCost(vs, 0, nil, nil)
-		p1, c1, g1, ok := decCostIntegers(vs, cache[:])
+		p1, c1, g1, ok := decCostExact(vs, 0, cache[:], true)
 		if !ok {
-			e, ok := decChooseScale(vs)
+			e, ok, _ := decChooseScale(vs)
 			require.True(t, trial%5 == 0 || !ok || e != 0, "trial %d: integers refused", trial)
 			continue
 		}
-		e, scaled := decChooseScale(vs)
+		e, scaled, _ := decChooseScale(vs)
 		require.True(t, scaled && e == 0, "trial %d: integers at scale %d %v", trial, e, scaled)
 		require.True(t, p1 == p2 && c1 == c2 && r2 == 0, "trial %d: %+v %d, general %+v %d %d", trial, p1, c1, p2, c2, r2)
 		require.Equal(t, gorillaValueBits(vs, math.MaxInt), g1, "trial %d: gorilla bits", trial)
 		for i, v := range vs {
 			require.Equal(t, decItem{d: int64(v)}, cache[i], "trial %d value %d", trial, i)
+		}
+	}
+}
+
+// TestDecCostExactAsGeneral holds the sizing of chunks exact at a scale
+// above 0 to the general one's, on two-decimal gauges with repeats and,
+// in some, a value an ulp off or NaN, which sends the chunk back.
+func TestDecCostExactAsGeneral(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	var cache [bestCached]decItem
+	for trial := range 3000 {
+		vs := make([]float64, 1+rng.IntN(bestCached))
+		x := rng.Float64() * 1000
+		for i := range vs {
+			if rng.IntN(3) > 0 {
+				x += rng.NormFloat64()
+			}
+			vs[i] = math.Round(x*100) / 100
+		}
+		if trial%4 == 0 {
+			i := rng.IntN(len(vs))
+			vs[i] = []float64{math.Nextafter(vs[i], 0), math.NaN()}[trial%8/4]
+		}
+		p2, c2, r2 := decCost(vs, 2, nil, nil)
+		p1, c1, _, ok := decCostExact(vs, 2, cache[:], false)
+		if !ok {
+			require.True(t, trial%4 == 0, "trial %d: exact values refused", trial)
+			continue
+		}
+		require.True(t, p1 == p2 && c1 == c2 && r2 == 0, "trial %d: %+v %d, general %+v %d %d", trial, p1, c1, p2, c2, r2)
+		for i, v := range vs {
+			d, _ := decScale(v, 2)
+			require.Equal(t, decItem{d: d}, cache[i], "trial %d value %d", trial, i)
 		}
 	}
 }
@@ -962,7 +995,7 @@ func TestDecimalScaleRefusesFullPrecision(t *testing.T) {
 		x += rng.NormFloat64()
 		walk[i] = x
 	}
-	_, ok := decChooseScale(walk)
+	_, ok, _ := decChooseScale(walk)
 	require.False(t, ok, "a full-precision random walk")
 
 	noisy := make([]float64, 120)
@@ -972,7 +1005,7 @@ func TestDecimalScaleRefusesFullPrecision(t *testing.T) {
 			noisy[i] = math.Nextafter(noisy[i], math.Inf(1)) // an ulp off
 		}
 	}
-	e, ok := decChooseScale(noisy)
+	e, ok, _ := decChooseScale(noisy)
 	require.True(t, ok && e == 3, "three-decimal values, two in three an ulp off: scale %d %v", e, ok)
 }
 

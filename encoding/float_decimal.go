@@ -902,15 +902,17 @@ func chooseWidths(lens *[65]int, fixed int) ([4]uint8, int) {
 		return [4]uint8{0, 0, 0, 0}, fixed
 	}
 	stride := 1 + present/8
-	seen := 0
-	var cum [66]int // cum[l] = values with length < l, for l ≤ maxL+1
+	seen, skip := 0, 0 // skip: lengths present to pass before the next candidate (no division a length)
+	var cum [66]int    // cum[l] = values with length < l, for l ≤ maxL+1
 	for l, c := range lens[:maxL+1] {
 		cum[l+1] = cum[l] + c
 		if c > 0 {
-			if seen%stride == 0 || seen == present-1 {
+			if skip == 0 || seen == present-1 {
 				distinct[k] = uint8(l)
 				k++
+				skip = stride
 			}
+			skip--
 			seen++
 		}
 	}

@@ -852,7 +852,8 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 // samples: it also writes values a residual off their scaled integer
 // (arithmetic's noise), where writeDecimalSteady would return to the
 // general loop at each, and writes a run of repeats at an unchanged
-// interval, the most of a sparse series, as one stretch of zero bits. Both
+// interval, the most of a sparse series, as one stretch of zero bits, or,
+// on a grid of offsets, offset by offset without a value's checks. These
 // cost the loop registers: writeDecimalSteady, without them, stays the
 // faster for chunks of exact values that change, and the two are kept
 // apart.

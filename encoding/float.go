@@ -335,6 +335,16 @@ func writeFirstValue(w *BitWriter, vb uint64) (uint8, uint8, uint64) {
 	return noWindow, noWindow, got // zero's window says nothing about the XORs to come
 }
 
+// firstValueBits is what writeFirstValue spends on vb: 66 bits raw, or an
+// XOR with zero in a window of its own.
+func firstValueBits(vb uint64) int {
+	if firstValueRaw(vb) {
+		return 66
+	}
+	c, _, _, _ := xorPlan(vb, noWindow, noWindow)
+	return c
+}
+
 // firstValueRaw reports whether a first value is shorter raw than in a
 // window of its own.
 func firstValueRaw(vb uint64) bool {

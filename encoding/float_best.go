@@ -91,7 +91,6 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// not (see repeatMasks).
 	var m *repeatMasks
 	constant := constantValues(vs)
-	sc.sparse = false
 	defer func() { sc.sparse = m != nil || constant }()
 	if !constant && len(vs) <= bestCached && probeRepeats(vs)*sparseShare >= repeatProbes {
 		m = &sc.reps
@@ -237,11 +236,7 @@ func chimpFloor(vs []float64) int {
 // decimal decisions in when decimal wins.
 func constantDecimal(vs []float64, other, dod int, sc *bestScratch) (decParams, bool) {
 	vb := math.Float64bits(vs[0])
-	gb := 66
-	if !firstValueRaw(vb) {
-		gb, _, _, _ = xorPlan(vb, noWindow, noWindow)
-	}
-	gb += len(vs) - 1
+	gb := firstValueBits(vb) + len(vs) - 1
 	e, ok := decMinScale(vs[0])
 	if !ok {
 		return decParams{}, false
@@ -270,26 +265,21 @@ func constantValues(vs []float64) bool {
 // gorillaValueBits is the number of bits writeXOR spends on vs, or a
 // number at least limit as soon as the count reaches it.
 func gorillaValueBits(vs []float64, limit int) int {
-	n := 0
+	if len(vs) == 0 {
+		return 0
+	}
+	prev := math.Float64bits(vs[0])
+	n := firstValueBits(prev)
 	lead, trail := uint8(noWindow), uint8(noWindow)
-	var prev uint64
-	for i, v := range vs {
-		vb := math.Float64bits(v)
-		switch {
-		case i > 0:
-			var c int
-			c, _, lead, trail = xorPlan(vb^prev, lead, trail)
-			n += c
-		case firstValueRaw(vb):
-			n += 66
-		default:
-			c, _, _, _ := xorPlan(vb, noWindow, noWindow)
-			n += c
-		}
-		prev = vb
+	for _, v := range vs[1:] {
 		if n >= limit {
 			return n
 		}
+		vb := math.Float64bits(v)
+		var c int
+		c, _, lead, trail = xorPlan(vb^prev, lead, trail)
+		n += c
+		prev = vb
 	}
 	return n
 }
@@ -523,12 +513,9 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	tab.fill(&ds.p.w)
 	// A sparse chunk, and any after a few values with a residual, takes
 	// the loop that writes those and runs of repeats too.
-	noisy := 0
-	if sparse {
-		noisy = noisyChunk
-	}
+	mixed, noisy := sparse, 0
 	steady := func(i int, delta uint64, gp int64) (int, int64, bool) {
-		if noisy >= noisyChunk {
+		if mixed {
 			return writeDecimalSteadyMixed(w, ts, vs, items, ds, &tab, g, i, delta, gp)
 		}
 		return writeDecimalSteady(w, ts, vs, items, ds, &tab, g, i, delta, gp)
@@ -567,6 +554,7 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 			}
 			if items[i].kind == decResidual {
 				noisy++
+				mixed = mixed || noisy >= noisyChunk
 			}
 			if !writeDecimalExact(w, ds, tb, tn, math.Float64bits(vs[i]), &items[i]) {
 				return i
@@ -605,6 +593,7 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		}
 		if items[i].kind == decResidual {
 			noisy++
+			mixed = mixed || noisy >= noisyChunk
 		}
 		if !writeDecimalExact(w, ds, 0, tn, math.Float64bits(vs[i]), &items[i]) {
 			return i

@@ -848,6 +848,8 @@ func decCostExact(vs []float64, e uint8, cache []decItem, withGorilla bool) (_ d
 	}
 	cache[0] = decItem{d: d0}
 	prev := math.Float64bits(vs[0])
+	// firstValueBits, written out: the call made this loop 6 % slower
+	// (the loop's state no longer stays in registers across it).
 	g := 66
 	if !firstValueRaw(prev) {
 		g, _, _, _ = xorPlan(prev, noWindow, noWindow)

@@ -112,12 +112,7 @@ func gorillaValueBitsSparse(vs []float64, m *repeatMasks, limit int) int {
 	if len(vs) == 0 {
 		return 0
 	}
-	vb := math.Float64bits(vs[0])
-	n := m.reps + 66
-	if !firstValueRaw(vb) {
-		c, _, _, _ := xorPlan(vb, noWindow, noWindow)
-		n = m.reps + c
-	}
+	n := m.reps + firstValueBits(math.Float64bits(vs[0]))
 	lead, trail := uint8(noWindow), uint8(noWindow)
 	for w := range m.rep {
 		for fresh := m.changing(w, len(vs)); fresh != 0; fresh &= fresh - 1 {

@@ -128,70 +128,40 @@ func gorillaValueBitsSparse(vs []float64, m *repeatMasks, limit int) int {
 	return n
 }
 
-// chimpFloorSparse is chimpFloor for vs with its repeats marked in m: a
-// repeat is a reference to the last value, and only the other values are
-// compared with the ones before them.
-func chimpFloorSparse(vs []float64, m *repeatMasks) int {
-	if len(vs) <= chimpRefs {
-		return chimpFloor(vs)
-	}
-	n := chimpFloor(vs[:chimpRefs])
-	eq := 0
-	for w, r := range m.rep {
-		valid := ^uint64(0)
-		if rest := len(vs) - w<<6; rest < 64 {
-			valid = lowBits(uint8(max(rest, 0)))
-		}
-		if w == 0 {
-			valid &^= lowBits(chimpRefs) // the first chimpRefs are counted above
-		}
-		eq += bits.OnesCount64(r & valid)
-		for fresh := ^r & valid; fresh != 0; fresh &= fresh - 1 {
-			i := w<<6 | bits.TrailingZeros64(fresh)
-			vb := math.Float64bits(vs[i])
-			p := vs[i-chimpRefs : i : i]
-			e := b2u(vb == math.Float64bits(p[0])) | b2u(vb == math.Float64bits(p[1])) |
-				b2u(vb == math.Float64bits(p[2])) | b2u(vb == math.Float64bits(p[3])) |
-				b2u(vb == math.Float64bits(p[4])) | b2u(vb == math.Float64bits(p[5])) |
-				b2u(vb == math.Float64bits(p[6])) | b2u(vb == math.Float64bits(p[7]))
-			eq += int(e)
-		}
-	}
-	return n + 15*(len(vs)-chimpRefs) - 10*eq
-}
-
 // chimpValueBitsSparse is chimpValueBits for vs with its repeats marked in
 // m, without the plans: a repeat is a reference to the last value, five
 // bits, and leaves the window class as it was, so only the other values
 // are planned, each against the chimpRefs values before it, read from vs.
-func chimpValueBitsSparse(vs []float64, m *repeatMasks, limit, floor int) int {
+// It stops once the bits so far and five for each value still to plan
+// reach limit, and returns that count then.
+func chimpValueBitsSparse(vs []float64, m *repeatMasks, limit int) int {
 	if len(vs) == 0 {
 		return 0
 	}
 	n := 64 + 5*m.reps
-	floor -= n // the first value's share of it and the repeats'
-	if n+floor >= limit {
-		return n + floor
+	// The least the values not yet planned can take: five bits each.
+	rest := 5 * (len(vs) - 1 - m.reps)
+	if n+rest >= limit {
+		return n + rest
 	}
 	lead := uint8(noWindow)
 	var p chimpPlan
 	for w := range m.rep {
 		for fresh := m.changing(w, len(vs)); fresh != 0; fresh &= fresh - 1 {
 			i := w<<6 | bits.TrailingZeros64(fresh)
-			s := chimpState{n: i, lead: lead}
-			for j := max(0, i-chimpRefs); j < i; j++ {
-				s.ring[j&(chimpRefs-1)] = math.Float64bits(vs[j])
-			}
-			s.plan(math.Float64bits(vs[i]), &p)
-			n += int(p.nbits)
-			// floor less this value's share of it, as in chimpValueBits.
-			if p.flag == 0b00 {
-				floor -= 5
+			if i >= chimpRefs {
+				p.nbits, p.flag, p.class = chimpBitsAt(vs, i, lead)
 			} else {
-				floor -= 15
+				s := chimpState{n: i, lead: lead}
+				for j := range i {
+					s.ring[j] = math.Float64bits(vs[j])
+				}
+				s.plan(math.Float64bits(vs[i]), &p)
 			}
-			if rest := n + floor; rest >= limit {
-				return rest
+			n += int(p.nbits)
+			rest -= 5
+			if n+rest >= limit {
+				return n + rest
 			}
 			switch p.flag {
 			case 0b01:
@@ -202,4 +172,47 @@ func chimpValueBitsSparse(vs []float64, m *repeatMasks, limit, floor int) int {
 		}
 	}
 	return n
+}
+
+// chimpBitsAt is (*chimpState).plan's size, form and lead class for value
+// i ≥ chimpRefs of vs, its references read from vs in place: the sparse
+// sizing pass visits values far apart, where filling a ring for each
+// would cost more than planning it.
+func chimpBitsAt(vs []float64, i int, lead uint8) (int32, uint8, uint8) {
+	vb := math.Float64bits(vs[i])
+	w := vs[i-chimpRefs : i : i]
+	// Value i−chimpRefs+k sits in ring slot (i+k)%chimpRefs; ties go to
+	// the higher slot, as in plan.
+	b := uint(i)
+	best := max(
+		bits.TrailingZeros64(vb^math.Float64bits(w[0]))<<3|int(b&7),
+		bits.TrailingZeros64(vb^math.Float64bits(w[1]))<<3|int((b+1)&7),
+		bits.TrailingZeros64(vb^math.Float64bits(w[2]))<<3|int((b+2)&7),
+		bits.TrailingZeros64(vb^math.Float64bits(w[3]))<<3|int((b+3)&7),
+		bits.TrailingZeros64(vb^math.Float64bits(w[4]))<<3|int((b+4)&7),
+		bits.TrailingZeros64(vb^math.Float64bits(w[5]))<<3|int((b+5)&7),
+		bits.TrailingZeros64(vb^math.Float64bits(w[6]))<<3|int((b+6)&7),
+		bits.TrailingZeros64(vb^math.Float64bits(w[7]))<<3|int((b+7)&7))
+	bestTrail := best >> 3
+	if bestTrail == 64 {
+		return 2 + 3, 0b00, 0
+	}
+	x := vb ^ math.Float64bits(w[chimpRefs-1])
+	cls := chimpLeadClass[bits.LeadingZeros64(x)]
+	n := 2 + 64 - int32(chimpLead[cls])
+	flag := uint8(0b10)
+	if cls != lead {
+		flag, n = 0b11, n+3
+	}
+	if bestTrail > chimpTrailThreshold {
+		// The slot back to the value: (i+k)%8 = slot gives k.
+		k := (best - int(b)) & 7
+		xr := vb ^ math.Float64bits(w[k])
+		c := chimpLeadClass[bits.LeadingZeros64(xr)]
+		center := 64 - int32(chimpLead[c]) - int32(bestTrail)
+		if nc := 2 + 3 + 3 + 6 + center; nc < n {
+			return nc, 0b01, c
+		}
+	}
+	return n, flag, cls
 }

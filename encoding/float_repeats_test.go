@@ -82,15 +82,12 @@ func TestRepeatMasksSizeAsEveryValue(t *testing.T) {
 			t.Fatalf("trial %d: gorilla stopped below the limit %d", trial, limit)
 		}
 		fl := chimpFloor(vs)
-		if got := chimpFloorSparse(vs, &m); got != fl {
-			t.Fatalf("trial %d: chimp floor %d masked, %d by every value", trial, got, fl)
-		}
 		var plans [bestCached]chimpPlan
 		c := chimpValueBits(vs, plans[:], math.MaxInt, fl)
-		if got := chimpValueBitsSparse(vs, &m, math.MaxInt, fl); got != c {
+		if got := chimpValueBitsSparse(vs, &m, math.MaxInt); got != c {
 			t.Fatalf("trial %d: chimp %d bits masked, %d by every value", trial, got, c)
 		}
-		if limit := rng.IntN(c + 1); chimpValueBitsSparse(vs, &m, limit, fl) < limit {
+		if limit := rng.IntN(c + 1); chimpValueBitsSparse(vs, &m, limit) < limit {
 			t.Fatalf("trial %d: chimp stopped below the limit %d of %d bits", trial, limit, c)
 		}
 	}
@@ -218,5 +215,40 @@ func TestRepeatsOnJitteredGrid(t *testing.T) {
 	}
 	if len(widths) == 0 || widths[0] && len(widths) == 1 {
 		t.Fatalf("no sparse decimal chunk on a grid of offsets: widths %v", widths)
+	}
+}
+
+// TestChimpBitsAtAsPlan checks the in-place planner against the ring's on
+// values that share low bits often (integers, a few decimals, repeats of
+// older values), where the reference and its ties decide the size.
+func TestChimpBitsAtAsPlan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	pool := []float64{0, 1, 2, 3, 1024, 1 << 20, 123456789, 0.5, 0.25, 42.125, -7, 3.75}
+	for trial := range 300 {
+		vs := make([]float64, 64)
+		for i := range vs {
+			switch rng.IntN(3) {
+			case 0:
+				vs[i] = pool[rng.IntN(len(pool))]
+			case 1:
+				vs[i] = float64(rng.IntN(1 << uint(1+rng.IntN(40))))
+			default:
+				vs[i] = math.Ldexp(float64(rng.IntN(64)), rng.IntN(20)-10)
+			}
+		}
+		for i := chimpRefs; i < len(vs); i++ {
+			for _, lead := range []uint8{noWindow, 0, 3, 7} {
+				s := chimpState{n: i, lead: lead}
+				for j := i - chimpRefs; j < i; j++ {
+					s.ring[j&(chimpRefs-1)] = math.Float64bits(vs[j])
+				}
+				var p chimpPlan
+				s.plan(math.Float64bits(vs[i]), &p)
+				n, flag, class := chimpBitsAt(vs, i, lead)
+				if n != p.nbits || flag != p.flag || (flag != 0b00 && class != p.class) {
+					t.Fatalf("trial %d value %d lead %d: (%d, %02b, %d), plan (%d, %02b, %d)", trial, i, lead, n, flag, class, p.nbits, p.flag, p.class)
+				}
+			}
+		}
 	}
 }

@@ -28,19 +28,22 @@ type FloatIterator struct {
 	rep   uint   // decimal: bits of an unchanged interval and code 0 in the first bucket; 0 on a grid of offsets
 	gp    int64  // the grid point of the current sample
 	err   error
-	// Samples decoded ahead, vbuf[vk:vn] the values of those after the
-	// current one, step apart: an implicit decimal chunk's batch (see
-	// valuesBatch), one apart, or a run of repeats (see repeatsAhead), an
-	// interval apart, read at once.
+	// Samples decoded ahead, step apart: vbuf[vk:vn] the values of an
+	// implicit decimal chunk's batch (see valuesBatch), one apart, after
+	// the current one; or reps repeats of the current value, an interval
+	// apart (see repeatsAhead), a count alone, which keeps Next small
+	// enough to be inlined into the caller's loop, so that a run of
+	// repeats costs no call a sample. Repeats are counted in i when they
+	// are read.
 	vbuf   [valuesAhead]uint64
 	vk, vn uint8
 	step   int64
+	reps   int
 }
 
 // valuesAhead is how many values of an implicit decimal chunk Next decodes
-// in one loop, and how many repeats of a run it reads at once: enough to
-// keep the decoder's state in registers for a run, few enough that a short
-// read wastes little.
+// in one loop: enough to keep the decoder's state in registers for a run,
+// few enough that a short read wastes little.
 const valuesAhead = 8
 
 // NewFloatIterator returns an iterator over chunk b, which it does not copy.
@@ -78,15 +81,16 @@ func (it *FloatIterator) Reset(b []byte) error {
 // Next advances to the next sample and reports whether there is one. It
 // returns false at the end of the chunk or on an error (see Err).
 func (it *FloatIterator) Next() bool {
-	if it.vk < it.vn {
-		// A sample decoded ahead, its time checked not to overflow
-		// then.
-		it.v = it.vbuf[it.vk]
-		it.vk++
+	if it.reps > 0 {
+		it.reps--
 		it.t += it.step
-		it.i++
 		return true
 	}
+	return it.next()
+}
+
+// next is Next past the repeats read ahead.
+func (it *FloatIterator) next() bool {
 	if it.r.n < 57 {
 		// Topping up the register changes no state, and lets the paths
 		// below take long fields.
@@ -97,138 +101,150 @@ func (it *FloatIterator) Next() bool {
 	// of a constant series' chunk), an XOR in the current window or one
 	// in a new window: regular scrapes are mostly this, decoded here
 	// without the general path.
-	if it.enc == EncGorilla && it.r.acc>>62 == 0 && it.r.n >= 2 && it.i >= 2 && it.i < it.n {
-		// The repeat first and on its own: a constant series is nothing
-		// else.
-		if t := it.t + int64(it.delta); t > it.t {
-			it.r.acc <<= 2
-			it.r.n -= 2
+	if it.enc == EncGorilla {
+		if it.r.acc>>62 == 0 && it.r.n >= 2 && it.i >= 2 && it.i < it.n {
+			// The repeat first and on its own: a constant series is nothing
+			// else.
+			if t := it.t + int64(it.delta); t > it.t {
+				it.r.acc <<= 2
+				it.r.n -= 2
+				it.t = t
+				it.i++
+				if it.r.acc>>60 == 0 && it.r.n >= 4 && it.i+1 < it.n {
+					// Two repeats more at least: worth the call.
+					it.repeatsAhead(2, int64(it.delta))
+				}
+				return true
+			}
+		}
+		{
+			acc, n := it.r.acc, it.r.n
+			if acc>>63 != 0 {
+				goto gorillaDod
+			}
+			if n < 3 || it.i < 2 || it.i >= it.n {
+				goto slow
+			}
+			t := it.t + int64(it.delta)
+			if t <= it.t {
+				goto slow
+			}
+			var used uint
+			switch acc >> 61 {
+			case 0b000, 0b001: // a repeat, taken above unless suspicious
+				goto slow
+			case 0b010: // XOR in the current window
+				if it.lead == noWindow {
+					goto slow
+				}
+				sig := uint(64 - it.lead - it.trail)
+				used = 3 + sig
+				if n < used {
+					goto slow
+				}
+				it.v ^= acc << 3 >> (64 - sig) << it.trail
+			default: // 0b011: a new window
+				a := acc << 3
+				lead, hdr := uint8(a>>59), uint(3+5+1+2)
+				trail := trailBase(it.trail) + uint8(a>>56)&3
+				if a&(1<<58) != 0 {
+					trail, hdr = uint8(a>>52)&63, 3+5+1+6
+				}
+				if lead+trail > 63 {
+					goto slow
+				}
+				sig := uint(64 - lead - trail)
+				used = hdr + sig
+				if n < used {
+					goto slow
+				}
+				it.v ^= acc << hdr >> (64 - sig) << trail
+				it.lead, it.trail = lead, trail
+			}
+			it.r.acc <<= used
+			it.r.n -= used
 			it.t = t
 			it.i++
-			if it.r.acc>>60 == 0 && it.r.n >= 4 && it.i+1 < it.n {
-				// Two repeats more at least: worth the call.
-				it.repeatsAhead(2, int64(it.delta))
+			return true
+		}
+	gorillaDod:
+		{
+			// After the second sample, a delta of deltas in a bucket up to
+			// 20 bits (jitter, a missed scrape), then a repeat, an XOR in
+			// the current window or one in a new window: the same, after a
+			// timestamp of its own.
+			acc, n := it.r.acc, it.r.n
+			if n < 3 || it.i < 2 || it.i >= it.n {
+				goto slow
 			}
+			delta, tu := it.delta, uint(1)
+			if acc>>63 != 0 {
+				ones := uint(bits.LeadingZeros64(^acc))
+				if ones >= 5 {
+					goto slow
+				}
+				w := uint(dodWidth[ones])
+				tu = ones + 1 + w
+				delta += uint64(int64(acc<<(ones+1)) >> (64 - w))
+			}
+			t := it.t + int64(delta)
+			if delta == 0 || t <= it.t || tu >= n {
+				goto slow
+			}
+			// The value's header, then its XOR's sig bits, after a refill
+			// when they are more than the register has left.
+			a := acc << tu
+			lead, trail := it.lead, it.trail
+			hdr, sig := uint(1), uint(0) // a repeated value
+			switch a >> 62 {
+			case 0b00, 0b01:
+			case 0b10: // XOR in the current window
+				if lead == noWindow {
+					goto slow
+				}
+				hdr, sig = 2, uint(64-lead-trail)
+			default: // a new window
+				b := a << 2
+				hdr = 2 + 5 + 1 + 2
+				lead, trail = uint8(b>>59), trailBase(trail)+uint8(b>>56)&3
+				if b&(1<<58) != 0 {
+					trail, hdr = uint8(b>>52)&63, 2+5+1+6
+				}
+				if lead+trail > 63 {
+					goto slow
+				}
+				sig = uint(64 - lead - trail)
+			}
+			if tu+hdr > n {
+				goto slow
+			}
+			acc, n, rest := acc<<(tu+hdr), n-(tu+hdr), it.r.b
+			v := it.v
+			if sig > 0 {
+				if sig > n {
+					acc, n, rest = refillBits(acc, n, rest)
+					if sig > n {
+						goto slow
+					}
+				}
+				v ^= acc >> (64 - sig) << trail
+				acc <<= sig
+				n -= sig
+			}
+			it.r.acc, it.r.n, it.r.b = acc, n, rest
+			it.t, it.delta, it.v = t, delta, v
+			it.lead, it.trail = lead, trail
+			it.i++
 			return true
 		}
 	}
-	if it.enc == EncGorilla {
-		acc, n := it.r.acc, it.r.n
-		if acc>>63 != 0 {
-			goto gorillaDod
-		}
-		if n < 3 || it.i < 2 || it.i >= it.n {
-			goto slow
-		}
-		t := it.t + int64(it.delta)
-		if t <= it.t {
-			goto slow
-		}
-		var used uint
-		switch acc >> 61 {
-		case 0b000, 0b001: // a repeat, taken above unless suspicious
-			goto slow
-		case 0b010: // XOR in the current window
-			if it.lead == noWindow {
-				goto slow
-			}
-			sig := uint(64 - it.lead - it.trail)
-			used = 3 + sig
-			if n < used {
-				goto slow
-			}
-			it.v ^= acc << 3 >> (64 - sig) << it.trail
-		default: // 0b011: a new window
-			a := acc << 3
-			lead, hdr := uint8(a>>59), uint(3+5+1+2)
-			trail := trailBase(it.trail) + uint8(a>>56)&3
-			if a&(1<<58) != 0 {
-				trail, hdr = uint8(a>>52)&63, 3+5+1+6
-			}
-			if lead+trail > 63 {
-				goto slow
-			}
-			sig := uint(64 - lead - trail)
-			used = hdr + sig
-			if n < used {
-				goto slow
-			}
-			it.v ^= acc << hdr >> (64 - sig) << trail
-			it.lead, it.trail = lead, trail
-		}
-		it.r.acc <<= used
-		it.r.n -= used
-		it.t = t
-		it.i++
-		return true
-	}
-gorillaDod:
-	if it.enc == EncGorilla {
-		// After the second sample, a delta of deltas in a bucket up to
-		// 20 bits (jitter, a missed scrape), then a repeat, an XOR in
-		// the current window or one in a new window: the same, after a
-		// timestamp of its own.
-		acc, n := it.r.acc, it.r.n
-		if n < 3 || it.i < 2 || it.i >= it.n {
-			goto slow
-		}
-		delta, tu := it.delta, uint(1)
-		if acc>>63 != 0 {
-			ones := uint(bits.LeadingZeros64(^acc))
-			if ones >= 5 {
-				goto slow
-			}
-			w := uint(dodWidth[ones])
-			tu = ones + 1 + w
-			delta += uint64(int64(acc<<(ones+1)) >> (64 - w))
-		}
-		t := it.t + int64(delta)
-		if delta == 0 || t <= it.t || tu >= n {
-			goto slow
-		}
-		// The value's header, then its XOR's sig bits, after a refill
-		// when they are more than the register has left.
-		a := acc << tu
-		lead, trail := it.lead, it.trail
-		hdr, sig := uint(1), uint(0) // a repeated value
-		switch a >> 62 {
-		case 0b00, 0b01:
-		case 0b10: // XOR in the current window
-			if lead == noWindow {
-				goto slow
-			}
-			hdr, sig = 2, uint(64-lead-trail)
-		default: // a new window
-			b := a << 2
-			hdr = 2 + 5 + 1 + 2
-			lead, trail = uint8(b>>59), trailBase(trail)+uint8(b>>56)&3
-			if b&(1<<58) != 0 {
-				trail, hdr = uint8(b>>52)&63, 2+5+1+6
-			}
-			if lead+trail > 63 {
-				goto slow
-			}
-			sig = uint(64 - lead - trail)
-		}
-		if tu+hdr > n {
-			goto slow
-		}
-		acc, n, rest := acc<<(tu+hdr), n-(tu+hdr), it.r.b
-		v := it.v
-		if sig > 0 {
-			if sig > n {
-				acc, n, rest = refillBits(acc, n, rest)
-				if sig > n {
-					goto slow
-				}
-			}
-			v ^= acc >> (64 - sig) << trail
-			acc <<= sig
-			n -= sig
-		}
-		it.r.acc, it.r.n, it.r.b = acc, n, rest
-		it.t, it.delta, it.v = t, delta, v
-		it.lead, it.trail = lead, trail
+	if it.vk < it.vn {
+		// A value of an implicit decimal chunk decoded ahead (never in a
+		// gorilla chunk, so tested after it), its time checked not to
+		// overflow then.
+		it.v = it.vbuf[it.vk]
+		it.vk++
+		it.t += it.step
 		it.i++
 		return true
 	}
@@ -808,22 +824,20 @@ func (it *FloatIterator) valuesNext() bool {
 // a repeat, at once: each is rep zero bits, step after the last (in a
 // gorilla chunk two bits, a zero pair at a sample's start being nothing
 // else; in a decimal one the repeat Next takes, its d and delta
-// unchanged), up to valuesAhead of them, as many as the chunk has left
-// and as keep the times from overflowing. Next serves them. On a grid the
+// unchanged), as many as the register holds, the chunk has left and keep
+// the times from overflowing. Next serves them. On a grid the
 // grid point moves to the last, as Next would move it.
 func (it *FloatIterator) repeatsAhead(rep uint, step int64) {
 	k := min(uint(bits.LeadingZeros64(it.r.acc)), it.r.n) / rep
-	k = min(k, uint(it.n-it.i), valuesAhead)
+	k = min(k, uint(it.n-it.i))
 	end := it.t + int64(k)*step
 	if step > 1<<32 || end < it.t {
 		return
 	}
-	for j := range k {
-		it.vbuf[j] = it.v
-	}
 	it.r.acc <<= rep * k
 	it.r.n -= rep * k
-	it.vk, it.vn, it.step = 0, uint8(k), step
+	it.reps, it.step = int(k), step
+	it.i += int(k)
 	if it.enc == EncDecimal {
 		it.gp = end
 	}
@@ -911,8 +925,8 @@ func (it *FloatIterator) valuesBatch() bool {
 // moves past t's sample or the chunk's last, so the state it leaves is the
 // one Next would have left there.
 func (it *FloatIterator) valuesSkip(t int64) {
-	if it.i < 1 || it.i >= it.n || t <= it.t {
-		return
+	if it.i < 1 || it.i >= it.n || t <= it.t || it.reps > 0 {
+		return // repeats read ahead (none in an implicit chunk) are Next's
 	}
 	// Samples to pass: those before t's, as many as the chunk has left
 	// after the current one. t > it.t, so the difference fits a uint64.

@@ -252,3 +252,69 @@ func TestChimpBitsAtAsPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatsReadAheadSeek reads chunks with long runs of repeats, which
+// the iterator takes up to a register's worth at a time and counts ahead,
+// in gorilla (the open chunk) and in the smallest encoding, and seeks into
+// them from every sample to every later one: each seek must land on the
+// sample asked for and leave the rest to read as written.
+func TestRepeatsReadAheadSeek(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for trial := range 60 {
+		n := 2 + rng.IntN(200)
+		vs := repeatingValues(rng, n)
+		for i := range vs {
+			if rng.IntN(4) == 0 && i > 0 {
+				vs[i] = vs[i-1] // longer runs still
+			}
+		}
+		ts := make([]int64, n)
+		tm := int64(rng.Uint32())
+		for i := range ts {
+			tm += 15_000
+			if rng.IntN(20) == 0 {
+				tm += rng.Int64N(30_000)
+			}
+			ts[i] = tm
+		}
+		gc := NewFloatChunk()
+		for i := range ts {
+			if err := gc.Append(ts[i], vs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		best, err := AppendBestFloats(nil, ts, vs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range [][]byte{gc.Bytes(), best} {
+			var it FloatIterator
+			for from := range n {
+				to := from + rng.IntN(n-from)
+				if err := it.Reset(b); err != nil {
+					t.Fatal(err)
+				}
+				for range from {
+					if !it.Next() {
+						t.Fatalf("trial %d: ended before sample %d: %v", trial, from, it.Err())
+					}
+				}
+				if !it.SeekTo(ts[to]) {
+					t.Fatalf("trial %d: seek from %d to %d failed: %v", trial, from, to, it.Err())
+				}
+				for i := to; ; i++ {
+					gt, gv := it.At()
+					if gt != ts[i] || math.Float64bits(gv) != math.Float64bits(vs[i]) {
+						t.Fatalf("trial %d (%s), seek from %d to %d, sample %d: got (%d, %v), want (%d, %v)", trial, ChunkEncoding(b[0]), from, to, i, gt, gv, ts[i], vs[i])
+					}
+					if !it.Next() {
+						if it.Err() != nil || i != n-1 {
+							t.Fatalf("trial %d: ended at sample %d of %d: %v", trial, i, n, it.Err())
+						}
+						break
+					}
+				}
+			}
+		}
+	}
+}

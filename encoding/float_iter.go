@@ -100,11 +100,12 @@ func (it *FloatIterator) next() bool {
 	// unchanged interval and then a repeated value (a zero bit: the whole
 	// of a constant series' chunk), an XOR in the current window or one
 	// in a new window: regular scrapes are mostly this, decoded here
-	// without the general path.
+	// without the general path. (One test of the encoding for all three:
+	// the other encodings' samples pass them with no more.)
 	if it.enc == EncGorilla {
 		if it.r.acc>>62 == 0 && it.r.n >= 2 && it.i >= 2 && it.i < it.n {
-			// The repeat first and on its own: a constant series is nothing
-			// else.
+			// The repeat first and on its own: a constant series is
+			// nothing else.
 			if t := it.t + int64(it.delta); t > it.t {
 				it.r.acc <<= 2
 				it.r.n -= 2

@@ -473,9 +473,14 @@ func decChooseScale(vs []float64) (e uint8, ok, clean bool) {
 	for i := 0; i < len(vs); i += stride {
 		vb := math.Float64bits(vs[i])
 		if i == 0 || vb != last {
-			e, ok = decScaleAfter(vs[i], lastE, lastOK)
 			last = vb
-			if ok {
+			if vb == 0 {
+				// +0, exact at scale 0, says nothing of the scale of the
+				// values around it: the next is tried first at theirs
+				// (a sparse series' values between its zeros would
+				// otherwise each take a search).
+				e, ok = 0, true
+			} else if e, ok = decScaleAfter(vs[i], lastE, lastOK); ok {
 				lastE, lastOK = e, true
 			}
 		}

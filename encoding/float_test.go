@@ -1009,6 +1009,26 @@ func TestDecimalScaleRefusesFullPrecision(t *testing.T) {
 	require.True(t, ok && e == 3, "three-decimal values, two in three an ulp off: scale %d %v", e, ok)
 }
 
+// TestDecimalScaleAcrossZeros holds that zeros, exact at any scale, leave
+// the scale context of the values between them alone: a value an ulp off
+// a nine-decimal one, after zeros that follow a clean nine-decimal value,
+// is arithmetic's noise at that scale, not a value with no scale; two in
+// three such would otherwise refuse decimal for the chunk.
+func TestDecimalScaleAcrossZeros(t *testing.T) {
+	// The chooser samples every third value of 120: those go clean,
+	// then zero, off, off, zero, off, off…; the rest are zeros.
+	vs := make([]float64, 120)
+	vs[0] = 1.047256313
+	for k := 1; 3*k < len(vs); k++ {
+		if (k-1)%3 != 0 {
+			vs[3*k] = math.Nextafter(float64(1_000_000_000+k*7_919)/1e9, 2)
+		}
+	}
+	_, ok, clean := decChooseScale(vs)
+	require.True(t, ok, "nine-decimal values an ulp off, between zeros")
+	require.False(t, clean, "the values an ulp off are not exact")
+}
+
 // TestDecimalRepeatsOnExactGrid decodes a sparse series on a grid of
 // width 0 (scrapes exactly on time, some missed): the repeats between
 // spikes take the decoder's repeat path, which must step by the interval

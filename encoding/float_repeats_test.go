@@ -93,6 +93,21 @@ func TestRepeatMasksSizeAsEveryValue(t *testing.T) {
 	}
 }
 
+// lateTimes returns n increasing timestamps interval apart, one in every
+// about late up to two intervals later than that.
+func lateTimes(rng *rand.Rand, n int, interval int64, late int) []int64 {
+	ts := make([]int64, n)
+	tm := int64(rng.Uint32())
+	for i := range ts {
+		tm += interval
+		if rng.IntN(late) == 0 {
+			tm += rng.Int64N(2 * interval)
+		}
+		ts[i] = tm
+	}
+	return ts
+}
+
 // TestSparseChunksRoundTrip encodes chunks of repeating values, which take
 // the masked sizing, in the smallest encoding and reads them back.
 func TestSparseChunksRoundTrip(t *testing.T) {
@@ -100,15 +115,7 @@ func TestSparseChunksRoundTrip(t *testing.T) {
 	for trial := range 2000 {
 		n := 2 + rng.IntN(bestCached-1)
 		vs := repeatingValues(rng, n)
-		ts := make([]int64, n)
-		tm := int64(rng.Uint32())
-		for i := range ts {
-			tm += 60_000
-			if rng.IntN(10) == 0 {
-				tm += rng.Int64N(100_000)
-			}
-			ts[i] = tm
-		}
+		ts := lateTimes(rng, n, 60_000, 10)
 		b, err := AppendBestFloats(nil, ts, vs)
 		if err != nil {
 			t.Fatalf("trial %d: %v", trial, err)
@@ -268,15 +275,7 @@ func TestRepeatsReadAheadSeek(t *testing.T) {
 				vs[i] = vs[i-1] // longer runs still
 			}
 		}
-		ts := make([]int64, n)
-		tm := int64(rng.Uint32())
-		for i := range ts {
-			tm += 15_000
-			if rng.IntN(20) == 0 {
-				tm += rng.Int64N(30_000)
-			}
-			ts[i] = tm
-		}
+		ts := lateTimes(rng, n, 15_000, 20)
 		gc := NewFloatChunk()
 		for i := range ts {
 			if err := gc.Append(ts[i], vs[i]); err != nil {

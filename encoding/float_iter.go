@@ -162,11 +162,7 @@ func (it *FloatIterator) next() bool {
 				it.v ^= acc << hdr >> (64 - sig) << trail
 				it.lead, it.trail = lead, trail
 			}
-			it.r.acc <<= used
-			it.r.n -= used
-			it.t = t
-			it.i++
-			return true
+			return it.advance(used, t)
 		}
 	gorillaDod:
 		{
@@ -322,11 +318,7 @@ func (it *FloatIterator) next() bool {
 			default:
 				goto slow
 			}
-			it.r.acc <<= used
-			it.r.n -= used
-			it.t = t
-			it.i++
-			return true
+			return it.advance(used, t)
 		}
 	}
 slow:
@@ -403,6 +395,16 @@ slow:
 		it.fail(err)
 		return false
 	}
+	it.i++
+	return true
+}
+
+// advance moves past a sample the fast paths decoded from the register's
+// first used bits, its time t.
+func (it *FloatIterator) advance(used uint, t int64) bool {
+	it.r.acc <<= used
+	it.r.n -= used
+	it.t = t
 	it.i++
 	return true
 }

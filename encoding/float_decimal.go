@@ -797,11 +797,8 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 			fixed += 5 + 7 + bits.Len64(last.r)
 		}
 		dl := d - d0
-		l1 := bits.Len64(Zigzag(dl))
-		l2 := bits.Len64(Zigzag(dl - delta))
+		l1, l2 := countCode(&lens1, &lens2, dl, delta)
 		d0, delta = d, dl
-		lens1[l1]++
-		lens2[l2]++
 		sum1 += l1
 		sum2 += l2
 	}
@@ -809,6 +806,17 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 	lens2[0] += zeros
 	p, c := decFit(e, &lens1, &lens2, sum1, sum2, fixed)
 	return p, c, raws
+}
+
+// countCode counts the code of a d that changed by dl after a change of
+// delta in both orders' histograms of code lengths, and returns the two
+// lengths. (The sums stay with the caller, in registers.)
+func countCode(lens1, lens2 *[65]int, dl, delta int64) (int, int) {
+	l1 := bits.Len64(Zigzag(dl))
+	l2 := bits.Len64(Zigzag(dl - delta))
+	lens1[l1]++
+	lens2[l2]++
+	return l1, l2
 }
 
 // decFit takes the order whose codes, of lengths lens1 and lens2 summing
@@ -873,11 +881,8 @@ func decCostExact(vs []float64, e uint8, cache []decItem, withGorilla bool) (_ d
 		}
 		cache[i] = decItem{d: d}
 		dl := d - d0
-		l1 := bits.Len64(Zigzag(dl))
-		l2 := bits.Len64(Zigzag(dl - delta))
+		l1, l2 := countCode(&lens1, &lens2, dl, delta)
 		d0, delta = d, dl
-		lens1[l1]++
-		lens2[l2]++
 		sum1 += l1
 		sum2 += l2
 		if withGorilla {

@@ -110,10 +110,6 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// has lost.
 	// A chunk of integers all (at scale 0, which the scale chooser would
 	// find for each) is sized for decimal and gorilla in one loop.
-	var skip *[bestCached / 64]uint64
-	if m != nil {
-		skip = &m.rep2
-	}
 	var p decParams
 	var c, raws, gb int
 	ok := false
@@ -122,7 +118,7 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	}
 	integers := ok
 	if !integers {
-		p, c, raws, ok = decAnalyse(vs, sc.dec[:], skip)
+		p, c, raws, ok = decAnalyse(vs, sc.dec[:], m)
 	}
 	best, bestBits := EncGorilla, math.MaxInt
 	limit := math.MaxInt

@@ -683,18 +683,25 @@ func decExactAt(v float64, e uint8) bool {
 
 // decAnalyse chooses a chunk's decimal parameters from its values and
 // returns the bits the values will take; ok is false when no scale fits.
-// skip is decCost's.
-func decAnalyse(vs []float64, cache []decItem, skip *[bestCached / 64]uint64) (p decParams, cost, raws int, ok bool) {
+// m, when not nil, marks the repeats of vs (see repeatMasks).
+func decAnalyse(vs []float64, cache []decItem, m *repeatMasks) (p decParams, cost, raws int, ok bool) {
 	e, ok, clean := decChooseScale(vs)
 	if !ok {
 		return p, 0, 0, false
 	}
-	if skip == nil && clean {
+	if m != nil {
+		if p, cost, ok := decCostSparse(vs, e, cache, m); ok {
+			return p, cost, 0, true
+		}
+		p, cost, raws = decCost(vs, e, cache, &m.rep2)
+		return p, cost, raws, true
+	}
+	if clean {
 		if p, cost, _, ok := decCostExact(vs, e, cache, false); ok {
 			return p, cost, 0, true
 		}
 	}
-	p, cost, raws = decCost(vs, e, cache, skip)
+	p, cost, raws = decCost(vs, e, cache, nil)
 	return p, cost, raws, true
 }
 

@@ -216,3 +216,99 @@ func chimpBitsAt(vs []float64, i int, lead uint8) (int32, uint8, uint8) {
 	}
 	return n, flag, cls
 }
+
+// decCostSparse is decCost for vs with its repeats marked in m: a repeat
+// leaves d as it was, so its code is 0 in order 1, and in order 2 the
+// negated change before it for the first of a run and 0 for the rest. Only
+// the values that change are visited, each with a glance at the next
+// value's mark; the codes of the runs of repeats are counted from the
+// masks at once, and so, from a run's length, are the residuals of the
+// repeats of a value that has one. ok is false for a chunk with a value
+// stored raw, whose repeats move d: decCost sizes it.
+//
+// The cache is filled as decCost fills it: every value but the repeats
+// after the first of an exact value's run.
+func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ decParams, cost int, ok bool) {
+	n := len(vs)
+	if n == 0 || n > bestCached || len(cache) < n {
+		return decParams{}, 0, false
+	}
+	cache = cache[:n]
+	var lens1, lens2 [65]int
+	sum1, sum2 := 0, 0
+	// The first value, and what each of its repeats costs beyond its
+	// code: a residual's escape, length and bits again.
+	kind, d0, r := decClassify(math.Float64bits(vs[0]), e)
+	if kind == decRaw {
+		return decParams{}, 0, false
+	}
+	cache[0] = decItem{d: d0, r: r, kind: uint8(kind)}
+	fixed := 2 + 7 + bits.Len64(Zigzag(d0))
+	extra := 0 // a repeat's cost beyond its code, of the last value visited
+	if kind == decResidual {
+		fixed += 7 + bits.Len64(r)
+		extra = 5 + 7 + bits.Len64(r)
+	}
+	// The writer takes the second value from the cache whatever it is,
+	// and the repeats of a value with a residual too.
+	for k := 1; k < n && m.rep[k>>6]>>(k&63)&1 != 0 && (k == 1 || kind != decExact); k++ {
+		cache[k] = cache[0]
+	}
+	// Every repeat's order-1 code is 0, and so is its order-2 code but
+	// for the first of a run after a change, counted at the change.
+	firsts := 0
+	last := 0 // the last value visited
+	var delta int64
+	for w := range m.rep {
+		for fresh := m.changing(w, n); fresh != 0; fresh &= fresh - 1 {
+			i := w<<6 | bits.TrailingZeros64(fresh)
+			vb := math.Float64bits(vs[i])
+			// The run of repeats since the last value visited: each
+			// costs that value's extra, and leaves delta 0.
+			run := i - last - 1
+			fixed += run * extra
+			if run > 0 {
+				delta = 0
+			}
+			kind, d, r := decExact, int64(vs[i]), uint64(0)
+			if e != 0 || !(vs[i] > -(1<<53) && vs[i] < 1<<53) || math.Float64bits(float64(d)) != vb {
+				kind, d, r = decClassify(vb, e)
+			}
+			if kind == decRaw {
+				return decParams{}, 0, false
+			}
+			it := decItem{d: d, r: r, kind: uint8(kind)}
+			cache[i] = it
+			extra = 0
+			if kind == decResidual {
+				extra = 5 + 7 + bits.Len64(r)
+				fixed += extra
+			}
+			dl := d - d0
+			l1, l2 := countCode(&lens1, &lens2, dl, delta)
+			sum1 += l1
+			sum2 += l2
+			d0, delta, last = d, dl, i
+			// The first repeat after it, if the next value is one: code
+			// −dl in order 2. (Its cache place is the writer's when
+			// dl ≠ 0 or this value has a residual.)
+			if j := i + 1; j < n && m.rep[j>>6]>>(j&63)&1 != 0 {
+				l := bits.Len64(Zigzag(-dl))
+				lens2[l]++
+				sum2 += l
+				firsts++
+				cache[j] = it
+				if kind != decExact {
+					for k := j + 1; k < n && m.rep[k>>6]>>(k&63)&1 != 0; k++ {
+						cache[k] = it
+					}
+				}
+			}
+		}
+	}
+	fixed += (n - 1 - last) * extra
+	lens1[0] += m.reps
+	lens2[0] += m.reps - firsts
+	p, c := decFit(e, &lens1, &lens2, sum1, sum2, fixed)
+	return p, c, true
+}

@@ -3,6 +3,7 @@ package encoding
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -48,6 +49,15 @@ func TestRepeatMasksSizeAsEveryValue(t *testing.T) {
 	var a, b [bestCached]decItem
 	for trial := range 3000 {
 		vs := repeatingValues(rng, 1+rng.IntN(bestCached))
+		if trial%2 == 1 {
+			// No raw values (at small scales): the chunks the sparse
+			// decimal pass takes.
+			for i, v := range vs {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					vs[i] = 7
+				}
+			}
+		}
 		reps := m.fill(vs)
 		want := 0
 		for i := 1; i < len(vs); i++ {
@@ -72,6 +82,20 @@ func TestRepeatMasksSizeAsEveryValue(t *testing.T) {
 				if !skipped && a[i] != b[i] {
 					t.Fatalf("trial %d e=%d: value %d classified %+v, want %+v", trial, e, i, b[i], a[i])
 				}
+			}
+			b = [bestCached]decItem{}
+			if p3, c3, ok := decCostSparse(vs, e, b[:], &m); ok {
+				if p1 != p3 || c1 != c3 || r1 != 0 {
+					t.Fatalf("trial %d e=%d: sparse %+v %d, every value %+v %d with %d raw", trial, e, p3, c3, p1, c1, r1)
+				}
+				for i := range vs {
+					skipped := m.rep2[i>>6]>>(i&63)&1 != 0 && a[i].kind == decExact
+					if !skipped && a[i] != b[i] {
+						t.Fatalf("trial %d e=%d: value %d classified %+v by the sparse pass, want %+v", trial, e, i, b[i], a[i])
+					}
+				}
+			} else if !slices.ContainsFunc(a[:len(vs)], func(c decItem) bool { return c.kind == decRaw }) {
+				t.Fatalf("trial %d e=%d: sparse pass refused a chunk with no raw value", trial, e)
 			}
 		}
 		g := gorillaValueBits(vs, math.MaxInt)

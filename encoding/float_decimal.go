@@ -905,66 +905,78 @@ func decCostExact(vs []float64, e uint8, cache []decItem, withGorilla bool) (_ d
 
 // chooseWidths picks the four bucket widths minimising the bits for a
 // histogram of bit lengths, returning them and fixed plus that cost.
+//
+// Candidate widths are the lengths present; with many of them (noisy
+// data) only every stride-th one and the top, keeping the search to a few
+// hundred steps. The top length is always the last width. Every choice of
+// up to three lower widths among the candidates is tried, in ascending
+// order, the first of equal cost kept.
+//
+// The sizing of every decimal chunk ends here, so the histogram is read
+// once, without a branch a length: a mask of the lengths present, then
+// the counts at the candidates, cumulated over the lengths present.
 func chooseWidths(lens *[65]int, fixed int) ([4]uint8, int) {
-	// Candidate widths are the lengths present; with many of them (noisy
-	// data) only every other one is tried, keeping the search to a few
-	// hundred steps.
-	var distinct [65]uint8
-	k, present, maxL := 0, 0, -1
-	for l, c := range lens {
-		if c > 0 {
-			present++
-			maxL = l
-		}
+	var mask uint64 // lengths 0–63 present
+	for l := 0; l < 64; l += 8 {
+		x := (*[8]int)(lens[l : l+8])
+		// In a tree, not a chain of eight.
+		b := ((b2u(x[0] != 0) | b2u(x[1] != 0)<<1) | (b2u(x[2] != 0)<<2 | b2u(x[3] != 0)<<3)) |
+			((b2u(x[4] != 0)<<4 | b2u(x[5] != 0)<<5) | (b2u(x[6] != 0)<<6 | b2u(x[7] != 0)<<7))
+		mask |= uint64(b) << l
 	}
-	if maxL < 0 {
+	present := bits.OnesCount64(mask) + int(b2u(lens[64] != 0))
+	if present == 0 {
 		return [4]uint8{0, 0, 0, 0}, fixed
 	}
 	stride := 1 + present/8
-	seen, skip := 0, 0 // skip: lengths present to pass before the next candidate (no division a length)
-	var cum [66]int    // cum[l] = values with length < l, for l ≤ maxL+1
-	for l, c := range lens[:maxL+1] {
-		cum[l+1] = cum[l] + c
-		if c > 0 {
-			if skip == 0 || seen == present-1 {
-				distinct[k] = uint8(l)
-				k++
-				skip = stride
-			}
-			skip--
-			seen++
+	// cand[j] is the j-th candidate, and below[j] how many values have a
+	// length up to it. There are at most nine: present/stride < 8, and
+	// the top.
+	var cand [16]uint8
+	var below [16]int
+	k, sum, seen, skip := 0, 0, 0, 0
+	take := func(l int) {
+		sum += lens[l]
+		// Every stride-th length present, and the last: k moves on
+		// past a candidate only.
+		cand[k], below[k] = uint8(l), sum
+		k += int(b2u(skip == 0 || seen == present-1))
+		if skip == 0 {
+			skip = stride
 		}
+		skip--
+		seen++
 	}
-	top := distinct[k-1]
-	cnt := func(lo, hi uint8) int { return cum[int(hi)+1] - cum[lo] } // lengths in [lo, hi]
+	for m := mask; m != 0; m &= m - 1 {
+		take(bits.TrailingZeros64(m))
+	}
+	if lens[64] != 0 {
+		take(64)
+	}
+	top, all := cand[k-1], below[k-1]
 	best := -1
 	var bw [4]uint8
-	// w3 is always the top length; try every choice of up to three lower
-	// widths among the lengths present.
 	for a := 0; a < k; a++ {
-		w0 := distinct[a]
-		c0 := cnt(0, w0) * (1 + int(w0))
-		if w0 == top {
+		w0 := cand[a]
+		c0 := below[a] * (1 + int(w0))
+		if a == k-1 {
 			if best < 0 || c0 < best {
 				best, bw = c0, [4]uint8{w0, w0, w0, w0}
 			}
 			continue
 		}
 		for b := a + 1; b < k; b++ {
-			w1 := distinct[b]
-			c1 := c0 + cnt(w0+1, w1)*(2+int(w1))
-			if w1 == top {
+			w1 := cand[b]
+			c1 := c0 + (below[b]-below[a])*(2+int(w1))
+			if b == k-1 {
 				if best < 0 || c1 < best {
 					best, bw = c1, [4]uint8{w0, w1, w1, w1}
 				}
 				continue
 			}
 			for c := b + 1; c < k; c++ {
-				w2 := distinct[c]
-				c2 := c1 + cnt(w1+1, w2)*(3+int(w2))
-				if w2 != top {
-					c2 += cnt(w2+1, top) * (4 + int(top))
-				}
+				w2 := cand[c]
+				c2 := c1 + (below[c]-below[b])*(3+int(w2)) + (all-below[c])*(4+int(top))
 				if best < 0 || c2 < best {
 					best, bw = c2, [4]uint8{w0, w1, w2, top}
 				}

@@ -446,9 +446,10 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 
 // decChooseScale picks the chunk's scale from at most 32 values spread
 // over it; ok is false when none has an exact scale, or more than half
-// have none and are not noise near a short decimal. Two scales are in
-// the running: the smallest at which nine in ten of the values that have
-// an exact scale at all are exact, and the smallest at which half are.
+// have none and are not noise near a short decimal. Zeros, exact at every
+// scale, are left out. Two scales are in the running: the smallest at
+// which nine in ten of the other values that have an exact scale at all
+// are exact, and the smallest at which half are.
 // They differ where arithmetic left some values an ulp or two off short
 // decimals (51.846000000000004 among 44.508 and 41.244): the first then
 // scales every value up to fifteen digits, the second stores the few off
@@ -463,8 +464,8 @@ func decChooseScale(vs []float64) (e uint8, ok, clean bool) {
 	// maxDecimalScale), for the estimates below.
 	var sample [64]float64 // len(vs)/max(1, len(vs)/32) < 64
 	var scales [64]uint8
-	ns := 0
-	all, none := 0, 0
+	ns, nz := 0, 0 // sampled, of them not zero
+	all, none, zeros := 0, 0, 0
 	var last uint64
 	lastE, lastOK := uint8(0), false
 	e, ok = lastE, lastOK
@@ -472,36 +473,43 @@ func decChooseScale(vs []float64) (e uint8, ok, clean bool) {
 	sampled := (len(vs) + stride - 1) / stride
 	for i := 0; i < len(vs); i += stride {
 		vb := math.Float64bits(vs[i])
-		if i == 0 || vb != last {
+		ns++
+		if vb == 0 {
+			// +0 is exact at every scale: it votes for none, costs the
+			// same bits at each, and leaves the scale the next value is
+			// tried at first to the values around it (a sparse series'
+			// values between its zeros would otherwise each take a
+			// search).
+			zeros++
+			continue
+		}
+		if vb != last {
 			last = vb
-			if vb == 0 {
-				// +0, exact at scale 0, says nothing of the scale of the
-				// values around it: the next is tried first at theirs
-				// (a sparse series' values between its zeros would
-				// otherwise each take a search).
-				e, ok = 0, true
-			} else if e, ok = decScaleAfter(vs[i], lastE, lastOK); ok {
+			if e, ok = decScaleAfter(vs[i], lastE, lastOK); ok {
 				lastE, lastOK = e, true
 			}
 		}
-		sample[ns], scales[ns] = vs[i], maxDecimalScale+1
+		sample[nz], scales[nz] = vs[i], maxDecimalScale+1
 		if ok {
 			hist[e]++
 			all++
-			scales[ns] = e
+			scales[nz] = e
 		} else if e != decNoise {
 			if none++; none*2 > sampled {
 				return 0, false, false // the test below fails whatever the rest
 			}
 		}
-		ns++
+		nz++
 	}
 	// Most values with no scale (full precision, as a ratio's or an
 	// average's) would each be stored with a residual or raw, at least 13
 	// bits more than its change: an XOR form wins there, and sizing
 	// decimal, a division a value, is not worth it.
-	if all == 0 || none*2 > ns {
+	if none*2 > ns || all+zeros == 0 {
 		return 0, false, false
+	}
+	if all == 0 {
+		return 0, true, none == 0
 	}
 	needHalf, need := (all+1)/2, (all*9+9)/10
 	cum := 0
@@ -522,10 +530,10 @@ func decChooseScale(vs []float64) (e uint8, ok, clean bool) {
 			top = uint8(e)
 		}
 	}
-	if half == nine || decSampleCost(sample[:ns], scales[:ns], half) > decSampleCost(sample[:ns], scales[:ns], nine) {
-		return nine, true, all == ns && top <= nine
+	if half == nine || decSampleCost(sample[:nz], scales[:nz], half) > decSampleCost(sample[:nz], scales[:nz], nine) {
+		return nine, true, all+zeros == ns && top <= nine
 	}
-	return half, true, all == ns && top <= half
+	return half, true, all+zeros == ns && top <= half
 }
 
 // decNoise is decScaleAfter's scale for arithmetic's noise.

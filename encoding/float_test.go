@@ -1029,6 +1029,37 @@ func TestDecimalScaleAcrossZeros(t *testing.T) {
 	require.False(t, clean, "the values an ulp off are not exact")
 }
 
+// TestDecimalScaleNotVotedByZeros checks that a sparse series' zeros,
+// exact at every scale, do not pull its scale down to 0: the values
+// between them (disk bytes in tenths, 3276.8) would then each be stored
+// with a long residual, or raw.
+func TestDecimalScaleNotVotedByZeros(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	vs := make([]float64, 120)
+	for i := range vs {
+		if rng.IntN(6) == 0 {
+			vs[i] = float64(1+rng.IntN(200_000)) / 10
+		}
+	}
+	e, ok, _ := decChooseScale(vs)
+	require.True(t, ok)
+	require.Equal(t, uint8(1), e, "most values between the zeros are exact in tenths")
+	ts := lateTimes(rng, len(vs), 300_000, 10)
+	b, err := AppendBestFloats(nil, ts, vs)
+	require.NoError(t, err)
+	require.Equal(t, EncDecimal, ChunkEncoding(b[0]))
+	requireSameSamples(t, ts, vs, decodeAll(t, b))
+
+	zeros := make([]float64, 120)
+	zeros[9] = 0.25 // sampled: every third value is
+	if e, ok, clean := decChooseScale(zeros); !ok || !clean || e != 2 {
+		t.Fatalf("zeros and one value in hundredths: scale %d ok %v clean %v, want 2 true true", e, ok, clean)
+	}
+	if e, ok, clean := decChooseScale(make([]float64, 120)); !ok || !clean || e != 0 {
+		t.Fatalf("zeros only: scale %d ok %v clean %v, want 0 true true", e, ok, clean)
+	}
+}
+
 // TestDecimalRepeatsOnExactGrid decodes a sparse series on a grid of
 // width 0 (scrapes exactly on time, some missed): the repeats between
 // spikes take the decoder's repeat path, which must step by the interval

@@ -159,12 +159,12 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 		// Sized by the values that change; the plans, which the writer
 		// needs, only where chimp wins.
 		if c := chimpValueBitsSparse(vs, m, bestBits-other); c+other < bestBits {
-			chimpValueBits(vs, sc.chimp[:], math.MaxInt, chimpFloor(vs))
+			chimpValueBits(vs, sc.chimp[:], math.MaxInt, chimpFloor(vs, math.MaxInt))
 			best = EncChimp
 		}
 		return best, p
 	}
-	floor := chimpFloor(vs)
+	floor := chimpFloor(vs, bestBits-other)
 	if floor+other >= bestBits {
 		return best, p
 	}
@@ -177,8 +177,11 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 // chimpFloor is the least the chimp form can spend on vs: 64 bits for the
 // first value, 5 for a value equal to one of the chimpRefs before it (00 +
 // ref), and 15 for any other (01 + ref + class + centre + at least one
-// bit; the XOR forms take at least 2 + 64 − 24).
-func chimpFloor(vs []float64) int {
+// bit; the XOR forms take at least 2 + 64 − 24). It returns a number at
+// least limit as soon as the values seen, at those costs, and five bits
+// for each value left reach it: a chunk of values that change is ruled out
+// for chimp in a third of a pass or so.
+func chimpFloor(vs []float64, limit int) int {
 	if len(vs) == 0 {
 		return 0
 	}
@@ -195,6 +198,13 @@ func chimpFloor(vs []float64) int {
 	if len(vs) <= chimpRefs {
 		return n
 	}
+	known := n + 5*(len(vs)-chimpRefs)
+	if known >= limit {
+		return known
+	}
+	// How many of the values from chimpRefs on, not equal to one before,
+	// take the floor to limit: each adds ten bits to known.
+	need := (limit-known-1)/10 + 1
 	// Past the first chimpRefs values, a byte-wide hash of each of the
 	// eight before sits in one word: a value whose hash is none of them
 	// equals none of them, settled in a few instructions, as is a repeat of
@@ -221,6 +231,9 @@ func chimpFloor(vs []float64) int {
 			eq += int(e)
 		}
 		win = win<<8 | h
+		if i+1-chimpRefs-eq >= need {
+			return known + 10*need
+		}
 	}
 	return n + 15*(len(vs)-chimpRefs) - 10*eq
 }
@@ -281,7 +294,7 @@ func gorillaValueBits(vs []float64, limit int) int {
 
 // chimpValueBits is the number of bits the chimp form spends on vs, or a
 // number at least limit as soon as the bits so far and the least the
-// values left can take reach it; floor is chimpFloor(vs). When plans holds
+// values left can take reach it; floor is chimpFloor(vs, math.MaxInt). When plans holds
 // a place for every value, each value's plan is kept there for writing.
 func chimpValueBits(vs []float64, plans []chimpPlan, limit, floor int) int {
 	var one [1]chimpPlan

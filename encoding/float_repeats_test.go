@@ -105,7 +105,7 @@ func TestRepeatMasksSizeAsEveryValue(t *testing.T) {
 		if limit := rng.IntN(g + 1); gorillaValueBitsSparse(vs, &m, limit) < limit && g >= limit {
 			t.Fatalf("trial %d: gorilla stopped below the limit %d", trial, limit)
 		}
-		fl := chimpFloor(vs)
+		fl := chimpFloor(vs, math.MaxInt)
 		var plans [bestCached]chimpPlan
 		c := chimpValueBits(vs, plans[:], math.MaxInt, fl)
 		if got := chimpValueBitsSparse(vs, &m, math.MaxInt); got != c {

@@ -617,11 +617,11 @@ func TestWriterCheckCatchesBadDecisions(t *testing.T) {
 	_, err = appendFloatChunk(nil, EncDecimal, ts, vs, &narrow, g, &sc)
 	require.Error(t, err)
 
-	chimpValueBits(vs, sc.chimp[:], math.MaxInt, chimpFloor(vs))
+	chimpValueBits(vs, sc.chimp[:], math.MaxInt, chimpFloor(vs, math.MaxInt))
 	sc.chimp[9].xor ^= 1 << 3 // an XOR that is not the value's
 	_, err = appendFloatChunk(nil, EncChimp, ts, vs, &p, g, &sc)
 	require.Error(t, err)
-	chimpValueBits(vs, sc.chimp[:], math.MaxInt, chimpFloor(vs))
+	chimpValueBits(vs, sc.chimp[:], math.MaxInt, chimpFloor(vs, math.MaxInt))
 	sc.chimp[20] = chimpPlan{flag: 0b00, ref: 7, nbits: 5} // a reference to another value
 	_, err = appendFloatChunk(nil, EncChimp, ts, vs, &p, g, &sc)
 	require.Error(t, err)
@@ -834,7 +834,8 @@ func TestFloatChunkBytesAsItGrows(t *testing.T) {
 
 // TestChimpFloor holds chimpFloor's shortcut to the plain count it stands
 // for: 64 for the first value, 5 for one equal to any of the eight before
-// it, 15 for the rest, on values with few and many repeats.
+// it, 15 for the rest, on values with few and many repeats, and its early
+// answer to a limit the floor reaches.
 func TestChimpFloor(t *testing.T) {
 	plain := func(vs []float64) int {
 		if len(vs) == 0 {
@@ -859,9 +860,22 @@ func TestChimpFloor(t *testing.T) {
 			for i := range vs {
 				vs[i] = float64(rng.IntN(distinct))
 			}
-			require.Equal(t, plain(vs), chimpFloor(vs), "%d values of %d distinct", n, distinct)
+			require.Equal(t, plain(vs), chimpFloor(vs, math.MaxInt), "%d values of %d distinct", n, distinct)
 			_, full := mixedSamples(n)
-			require.Equal(t, plain(full), chimpFloor(full))
+			require.Equal(t, plain(full), chimpFloor(full, math.MaxInt))
+			// Below a limit the floor is exact; at or past it, what is
+			// returned is at least the limit and no more than the floor.
+			for _, x := range [][]float64{vs, full} {
+				floor := plain(x)
+				for _, limit := range []int{0, 64, floor - 11, floor - 10, floor - 1, floor, floor + 1, 5 * n, 10 * n} {
+					got := chimpFloor(x, limit)
+					if floor < limit {
+						require.Equal(t, floor, got, "%d values of %d distinct, limit %d", n, distinct, limit)
+					} else {
+						require.True(t, got >= limit && got <= floor, "%d values of %d distinct, limit %d: %d, floor %d", n, distinct, limit, got, floor)
+					}
+				}
+			}
 		}
 	}
 }
@@ -902,7 +916,7 @@ func TestChimpPlanLast(t *testing.T) {
 				s.push(vb)
 			}
 			plans := make([]chimpPlan, n)
-			require.Equal(t, total, chimpValueBits(vs, plans, math.MaxInt, chimpFloor(vs)), name)
+			require.Equal(t, total, chimpValueBits(vs, plans, math.MaxInt, chimpFloor(vs, math.MaxInt)), name)
 			for i := range plans {
 				require.Equal(t, plain[i].nbits, plans[i].nbits, "%s value %d", name, i)
 				require.Equal(t, plain[i].flag, plans[i].flag)

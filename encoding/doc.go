@@ -92,18 +92,23 @@
 //
 //	params      after t₀, once: e 4 bits (0…15), order−1 1 bit, four bucket
 //	            widths w₀ ≤ w₁ ≤ w₂ ≤ w₃ 7 bits each
-//	value 0     kind 2 bits (0 exact, 1 residual, 2 raw); raw: 64 bits;
+//	value 0     [11 + k−1 2 bits, when the chunk has a residual field]
+//	            kind 2 bits (0 exact, 1 residual, 2 raw); raw: 64 bits;
 //	            residual: wide r; then wide zigzag d
 //	value i     0 + w₀ bits | 10 + w₁ | 110 + w₂ | 1110 + w₃ bits:
 //	            zigzag code, where code = d − d₋₁ (order 1) or
-//	            (d − d₋₁) − (d₋₁ − d₋₂) (order 2)
-//	            11110 + wide r + bucketed code   residual value
+//	            (d − d₋₁) − (d₋₁ − d₋₂) (order 2), then k bits of r
+//	            11110 + wide r + bucketed code   residual value (k bits 0)
 //	            11111 + 64 bits                  raw value
 //	wide x      7-bit length l + l bits of x
 //
 // A residual value's bit pattern is that of float64(d)/10^e plus the
 // zigzagged r, so values an ULP or two off a short decimal (the results of
-// arithmetic) keep their small d. Raw values (NaN, ±Inf, −0, values whose
+// arithmetic) keep their small d. A chunk where many are has a residual
+// field of k bits (1…4, announced by the first value's kind 3) after every
+// code: a residual that fits goes there, without the escape, and the
+// field is 0 in the others; a reader adds the escape's r and the field's.
+// Without the announcement k is 0 and the field is absent. Raw values (NaN, ±Inf, −0, values whose
 // d would reach 2^53) leave d at round(v·10^e) when that is finite and in
 // range, else unchanged.
 //

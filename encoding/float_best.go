@@ -513,12 +513,12 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	// last (delta 0), is code 0 in the first bucket in either order: the
 	// reader's d, and so its value, stay as they are. Those rep bits go
 	// out with the timestamp's, whatever the classification.
-	rep := 1 + uint(ds.p.w[0])
+	rep := 1 + uint(ds.p.w[0]) + uint(ds.p.k)
 	// The bucket of every code length a width holds, for
 	// writeDecimalSteady to look up in one load: the four widths compared
 	// a value would keep them in registers, which its loop has too few of.
 	var tab decBucketTable
-	tab.fill(&ds.p.w)
+	tab.fill(&ds.p)
 	// A sparse chunk, and any after a few values with a residual, takes
 	// the loop that writes those and runs of repeats too.
 	mixed, noisy := sparse, 0
@@ -719,18 +719,21 @@ func writeChimpSteady(w *BitWriter, ts []int64, vs []float64, plans []chimpPlan,
 const noisyChunk = 4
 
 // decBucketTable holds, for each code length up to the widest bucket,
-// how a code of that length is written: its bucket's prefix (0, 10, 110
-// or 1110) in bits 16 up, the bucket's width in bits 8–15, and prefix and
-// width together in the low byte.
+// how a code of that length is written: the residual field's width k in
+// bits 24 up, the bucket's prefix (0, 10, 110 or 1110) in bits 16–23, the
+// bucket's width in bits 8–15, and prefix, width and field together in
+// the low byte. (k rides along in every entry: the loops that read the
+// table have no register to spare for it.)
 type decBucketTable [65]uint32
 
-// fill fills the table in for widths ws (ascending).
-func (t *decBucketTable) fill(ws *[4]uint8) {
+// fill fills the table in for p's widths (ascending) and field.
+func (t *decBucketTable) fill(p *decParams) {
 	l := 0
-	for b, wd := range ws {
+	k := uint32(p.k)
+	for b, wd := range p.w {
 		prefix := uint32(1)<<(b+1) - 2
 		for ; l <= int(wd); l++ {
-			t[l] = prefix<<16 | uint32(wd)<<8 | uint32(b+1+int(wd))
+			t[l] = k<<24 | prefix<<16 | uint32(wd)<<8 | uint32(b+1+int(wd)) + k
 		}
 	}
 }
@@ -799,7 +802,8 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 				break
 			}
 			f := z & lowBits(wd)
-			v = uint64(bk>>16)<<wd | f
+			// The code, then the residual field's zeros.
+			v = (uint64(bk>>16&0xff)<<wd | f) << (bk >> 24 & 7)
 			// What a reader rebuilds from f must be c.d. The state
 			// carried to the next value is c.d itself, not this
 			// rebuilt copy: the check then stays off the chain from one
@@ -978,7 +982,8 @@ func writeDecimalSteadyMixed(w *BitWriter, ts []int64, vs []float64, items []dec
 				break
 			}
 			f := z & lowBits(wd)
-			v = uint64(bk>>16)<<wd | f
+			// The code, then the residual field, zeros so far.
+			v = (uint64(bk>>16&0xff)<<wd | f) << (bk >> 24 & 7)
 			// What a reader rebuilds from f must be c.d. The state
 			// carried to the next value is c.d itself, not this
 			// rebuilt copy: the check then stays off the chain from one
@@ -999,17 +1004,21 @@ func writeDecimalSteadyMixed(w *BitWriter, ts []int64, vs []float64, items []dec
 			}
 			d, dl = c.d, c.d-d
 			if c.kind == decResidual {
-				// 11110, the residual's length and its bits, after the
-				// timestamp's and before the code.
 				if base+uint64(Unzigzag(c.r)) != vb {
 					return i, next, true
 				}
-				w.acc, w.n, w.buf = acc, nb, buf
-				w.writeSmall(tb, tn)
-				w.writeSmall(0b11110, 5)
-				writeWide(w, c.r)
-				acc, nb, buf = w.acc, w.n, w.buf
-				tb, tn = 0, 0
+				if bits.Len64(c.r) <= int(tab[0]>>24) {
+					v |= c.r // in the residual field
+				} else {
+					// 11110, the residual's length and its bits, after
+					// the timestamp's and before the code.
+					w.acc, w.n, w.buf = acc, nb, buf
+					w.writeSmall(tb, tn)
+					w.writeSmall(0b11110, 5)
+					writeWide(w, c.r)
+					acc, nb, buf = w.acc, w.n, w.buf
+					tb, tn = 0, 0
+				}
 			} else if base != vb {
 				return i, next, true
 			}
@@ -1061,12 +1070,14 @@ func writeDecimalExact(w *BitWriter, ds *decState, tb uint64, tn uint, vb uint64
 	wd := ws[b]
 	f := z & lowBits(wd)
 	prefix := uint64(1)<<(b+1) - 2
-	if vn := b + 1 + uint(wd); tn+vn <= 64 {
-		w.writeSmall(tb<<vn|prefix<<wd|f, tn+vn)
+	k := uint(ds.p.k) & 7 // the residual field, zeros
+	if vn := b + 1 + uint(wd); tn+vn+k <= 64 {
+		w.writeSmall((tb<<vn|prefix<<wd|f)<<k, tn+vn+k)
 	} else {
 		w.writeSmall(tb, tn)
 		w.writeSmall(prefix, b+1)
 		w.writeSmall(f, uint(wd))
+		w.writeSmall(0, k)
 	}
 	dd := Unzigzag(f)
 	if ds.p.order == 2 {

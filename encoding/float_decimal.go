@@ -27,7 +27,14 @@ type decParams struct {
 	e     uint8    // scale exponent
 	order uint8    // 1: d deltas; 2: deltas of deltas
 	w     [4]uint8 // bucket widths of the zigzagged (delta of) delta
+	// k is the width of the residual field after every code, 0 for none
+	// (see decUlpWidth): where many values are an ulp or two off a short
+	// decimal, each carries its residual there, without the escape.
+	k uint8
 }
+
+// maxUlpWidth is the widest residual field a chunk may have.
+const maxUlpWidth = 4
 
 // decScale returns round(v·10^e) when that is an integer below 2^53 in
 // magnitude. Encoder and decoder both call it on exact values, so they
@@ -193,7 +200,7 @@ func readWide(r *BitReader) (uint64, error) {
 
 // valid reports whether a reader accepts p (see read).
 func (p *decParams) valid() bool {
-	ok := p.e <= maxDecimalScale && (p.order == 1 || p.order == 2)
+	ok := p.e <= maxDecimalScale && (p.order == 1 || p.order == 2) && p.k <= maxUlpWidth
 	for i, wd := range p.w {
 		ok = ok && wd <= 64 && (i == 0 || wd >= p.w[i-1])
 	}
@@ -245,6 +252,11 @@ func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) 
 	}
 	if i == 0 {
 		s.p.write(w)
+		if s.p.k > 0 {
+			// Kind 3, which no value has, announces the residual
+			// field's width, before the first value's own kind.
+			w.writeSmall(3<<2|uint64(s.p.k-1), 4)
+		}
 		w.writeSmall(uint64(kind), 2)
 		switch kind {
 		case decRaw:
@@ -270,18 +282,14 @@ func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) 
 	}
 	if s.baseOK && s.base == vb && d == s.d && s.delta == 0 && s.p.w[0] < 32 {
 		// A repeated value: code 0 in the first bucket, in either order,
-		// leaves a reader's d and value as they are, and that value is vb.
-		w.writeSmall(0, 1+uint(s.p.w[0]))
+		// leaves a reader's d and value as they are, and that value is vb;
+		// its residual field, if any, is zero.
+		w.writeSmall(0, 1+uint(s.p.w[0])+uint(s.p.k))
 		return true
 	}
 	prevD, prevDelta := s.d, s.delta
 	z := Zigzag(s.next(d))
-	if kind == decResidual {
-		w.writeSmall(0b11110, 5)
-		writeWide(w, r)
-	} else {
-		r = 0
-	}
+	kf := s.residual(kind, r, w)
 	// z goes in the smallest of the chunk's bucket widths that holds it,
 	// after the prefix 0, 10, 110 or 1110 (1111 is the escape to residual
 	// and raw values). The widths ascend, so the bucket is the number of
@@ -302,6 +310,7 @@ func writeDecimalValue(w *BitWriter, s *decState, i int, vb uint64, c *decItem) 
 		w.writeSmall(prefix, b+1)
 		w.writeSmall(f, uint(wd))
 	}
+	w.writeSmall(kf, uint(s.p.k))
 	dd := Unzigzag(f)
 	if s.p.order == 2 {
 		dd += prevDelta
@@ -334,12 +343,10 @@ func writeDecimalItem(w *BitWriter, s *decState, vb uint64, c *decItem) bool {
 	prevD, prevDelta := s.d, s.delta
 	z := Zigzag(s.next(c.d))
 	r := c.r
-	if c.kind == decResidual {
-		w.writeSmall(0b11110, 5)
-		writeWide(w, r)
-	} else {
+	if c.kind != decResidual {
 		r = 0
 	}
+	kf := s.residual(int(c.kind), r, w)
 	// As in writeDecimalValue: the bucket is the number of widths
 	// shorter than z, counted without branches.
 	ws := &s.p.w
@@ -357,6 +364,7 @@ func writeDecimalItem(w *BitWriter, s *decState, vb uint64, c *decItem) bool {
 		w.writeSmall(prefix, b+1)
 		w.writeSmall(f, uint(wd))
 	}
+	w.writeSmall(kf, uint(s.p.k))
 	dd := Unzigzag(f)
 	if s.p.order == 2 {
 		dd += prevDelta
@@ -372,6 +380,22 @@ func writeDecimalItem(w *BitWriter, s *decState, vb uint64, c *decItem) bool {
 	return s.base+uint64(Unzigzag(r)) == vb
 }
 
+// residual writes what goes before the code of a value of kind with
+// residual r after the first: for a residual too wide for the chunk's
+// residual field, the escape 11110 and r. It returns what goes in the
+// field after the code: r when it fits, else 0.
+func (s *decState) residual(kind int, r uint64, w *BitWriter) uint64 {
+	if kind != decResidual {
+		return 0
+	}
+	if bits.Len64(r) <= int(s.p.k) {
+		return r
+	}
+	w.writeSmall(0b11110, 5)
+	writeWide(w, r)
+	return 0
+}
+
 // read decodes sample i's value.
 func (s *decState) read(r *BitReader, i int) (uint64, error) {
 	if i == 0 {
@@ -381,6 +405,13 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 		kind, err := r.ReadBits(2)
 		if err != nil {
 			return 0, err
+		}
+		if kind == 3 { // the residual field's width, then the kind
+			x, err := r.ReadBits(4)
+			if err != nil {
+				return 0, err
+			}
+			s.p.k, kind = uint8(x>>2)+1, x&3
 		}
 		var res uint64
 		switch kind {
@@ -431,6 +462,10 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 			return 0, corruptf("decimal escape after escape")
 		}
 	}
+	kf, err := r.ReadBits(int(s.p.k))
+	if err != nil {
+		return 0, err
+	}
 	code := Unzigzag(z)
 	delta := code
 	if s.p.order == 2 {
@@ -441,7 +476,9 @@ func (s *decState) read(r *BitReader, i int) (uint64, error) {
 		return 0, corruptf("decimal value %d out of range", d)
 	}
 	s.d, s.delta, s.baseOK = d, delta, false
-	return decValue(d, s.p.e) + uint64(Unzigzag(res)), nil
+	// One of the escape's residual and the field's is 0 as written; any
+	// bits read are summed alike by every reader.
+	return decValue(d, s.p.e) + uint64(Unzigzag(res+kf)), nil
 }
 
 // decChooseScale picks the chunk's scale from at most 32 values spread
@@ -747,7 +784,8 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 		}
 	}
 	var lastVB uint64
-	var last decItem // lastVB's classification
+	var last decItem    // lastVB's classification
+	var resLens [41]int // the residuals' lengths, of the values after the first
 	for i := 0; i < len(vs); i++ {
 		if skip != nil {
 			if i = nextOutside(&marked, i); i >= len(vs) {
@@ -809,7 +847,9 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 			continue
 		}
 		if last.kind == decResidual {
-			fixed += 5 + 7 + bits.Len64(last.r)
+			l := bits.Len64(last.r)
+			fixed += 5 + 7 + l
+			resLens[min(l, 40)]++
 		}
 		dl := d - d0
 		l1, l2 := countCode(&lens1, &lens2, dl, delta)
@@ -820,7 +860,26 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 	lens1[0] += zeros
 	lens2[0] += zeros
 	p, c := decFit(e, &lens1, &lens2, sum1, sum2, fixed)
+	p.k, c = decUlpWidth(&resLens, len(vs)-1-raws, c)
 	return p, c, raws
+}
+
+// decUlpWidth picks the width of the residual field (decParams.k) for a
+// chunk that takes c bits without one: coded values after the first
+// (those not raw) each take the field's k bits, and a residual of up to k
+// bits goes there instead of after an escape (5 bits), a length (7) and
+// itself; lens counts the residuals by length. It returns the width and
+// the chunk's bits with it, the field's announcement (4 bits) included.
+func decUlpWidth(lens *[41]int, coded, c int) (uint8, int) {
+	best, bestC := uint8(0), c
+	saved := 0
+	for k := 1; k <= maxUlpWidth; k++ {
+		saved += lens[k] * (5 + 7 + k)
+		if ck := c + 4 + k*coded - saved; ck < bestC {
+			best, bestC = uint8(k), ck
+		}
+	}
+	return best, bestC
 }
 
 // countCode counts the code of a d that changed by dl after a change of

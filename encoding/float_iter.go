@@ -384,8 +384,8 @@ slow:
 				}
 			}
 			it.v, err = it.dec.read(&it.r, it.i)
-			if it.i == 0 && (it.grid.interval == 0 || it.grid.width == 0) && !it.grid.implicit && it.dec.p.w[0] < 62 {
-				it.rep = 2 + uint(it.dec.p.w[0])
+			if p := &it.dec.p; it.i == 0 && (it.grid.interval == 0 || it.grid.width == 0) && !it.grid.implicit && p.w[0]+p.k < 62 {
+				it.rep = 2 + uint(p.w[0]) + uint(p.k)
 			}
 		case EncChimp:
 			it.v, err = it.chimp.read(&it.r)
@@ -434,10 +434,13 @@ func (it *FloatIterator) decFast(acc uint64, avail uint) (uint, bool) {
 		}
 	}
 	ds := &it.dec
-	w := uint(ds.p.w[ones])
-	used := pos + ones + 1 + w
+	w, k := uint(ds.p.w[ones]), uint(ds.p.k)
+	used := pos + ones + 1 + w + k
 	if used > avail {
 		return 0, false
+	}
+	if k != 0 { // the residual field; a branch the chunk decides, cheaper than the shifts
+		res += acc << (ones + 1 + w) >> (64 - k)
 	}
 	// apply, in line: a changed d is the usual case here.
 	dd := Unzigzag(acc << (ones + 1) >> (64 - w))
@@ -692,10 +695,10 @@ func (it *FloatIterator) fastNext() bool {
 				return false
 			}
 		}
-		w := uint(it.dec.p.w[ones])
-		if ones+1+w > n {
+		w, k := uint(it.dec.p.w[ones]), uint(it.dec.p.k)
+		if ones+1+w+k > n {
 			acc, n, b = refillBits(acc, n, b)
-			if ones+1+w > n {
+			if ones+1+w+k > n {
 				return false
 			}
 		}
@@ -705,7 +708,11 @@ func (it *FloatIterator) fastNext() bool {
 			z = 0
 		}
 		acc <<= w
-		n -= ones + 1 + w
+		if k != 0 { // the residual field
+			res += acc >> (64 - k)
+			acc <<= k
+		}
+		n -= ones + 1 + w + k
 		dd := Unzigzag(z)
 		if it.dec.p.order == 2 {
 			dd += it.dec.delta
@@ -861,7 +868,7 @@ func (it *FloatIterator) valuesBatch() bool {
 	acc, n, b := it.r.acc, it.r.n, it.r.b
 	ds := &it.dec
 	d, delta, base, baseOK := ds.d, ds.delta, ds.base, ds.baseOK
-	e, order2, ws := ds.p.e, ds.p.order == 2, &ds.p.w
+	e, order2, ws, fk := ds.p.e, ds.p.order == 2, &ds.p.w, uint(ds.p.k)
 	got := 0
 	for got < k {
 		if n < 57 {
@@ -888,9 +895,12 @@ func (it *FloatIterator) valuesBatch() bool {
 			}
 		}
 		w := uint(ws[ones])
-		used := pos + ones + 1 + w
+		used := pos + ones + 1 + w + fk
 		if used > n {
 			break
+		}
+		if fk != 0 { // the residual field
+			res += a << (ones + 1 + w) >> (64 - fk)
 		}
 		dd := Unzigzag(a << (ones + 1) >> (64 - w))
 		if order2 {
@@ -950,7 +960,7 @@ func (it *FloatIterator) valuesSkip(t int64) {
 	acc, n, b := it.r.acc, it.r.n, it.r.b
 	ds := &it.dec
 	d, delta := ds.d, ds.delta
-	ws, order2 := &ds.p.w, ds.p.order == 2
+	ws, order2, k := &ds.p.w, ds.p.order == 2, uint(ds.p.k)
 	var res uint64
 	var done uint64
 	for done < m {
@@ -975,9 +985,12 @@ func (it *FloatIterator) valuesSkip(t int64) {
 			}
 		}
 		w := uint(ws[ones])
-		used := pos + ones + 1 + w
+		used := pos + ones + 1 + w + k
 		if used > n {
 			break
+		}
+		if k != 0 { // the residual field
+			r += a << (ones + 1 + w) >> (64 - k)
 		}
 		dd := Unzigzag(a << (ones + 1) >> (64 - w))
 		if order2 {

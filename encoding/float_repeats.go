@@ -245,9 +245,15 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 	cache[0] = decItem{d: d0, r: r, kind: uint8(kind)}
 	fixed := 2 + 7 + bits.Len64(Zigzag(d0))
 	extra := 0 // a repeat's cost beyond its code, of the last value visited
+	// The residuals' lengths, of the values after the first, for the
+	// residual field (decUlpWidth); a repeat has its value's, and so
+	// does an exact value at 0, which decUlpWidth does not read.
+	var resLens [41]int
+	lastL := 0
 	if kind == decResidual {
-		fixed += 7 + bits.Len64(r)
-		extra = 5 + 7 + bits.Len64(r)
+		lastL = bits.Len64(r)
+		fixed += 7 + lastL
+		extra = 5 + 7 + lastL
 	}
 	// The writer takes the second value from the cache whatever it is,
 	// and the repeats of a value with a residual too.
@@ -267,6 +273,9 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 			// costs that value's extra, and leaves delta 0.
 			run := i - last - 1
 			fixed += run * extra
+			if extra != 0 { // a residual, repeated: not a chain of stores to resLens[0]
+				resLens[lastL] += run
+			}
 			if run > 0 {
 				delta = 0
 			}
@@ -279,10 +288,12 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 			}
 			it := decItem{d: d, r: r, kind: uint8(kind)}
 			cache[i] = it
-			extra = 0
+			extra, lastL = 0, 0
 			if kind == decResidual {
-				extra = 5 + 7 + bits.Len64(r)
+				lastL = min(bits.Len64(r), 40)
+				extra = 5 + 7 + lastL
 				fixed += extra
+				resLens[lastL]++
 			}
 			dl := d - d0
 			l1, l2 := countCode(&lens1, &lens2, dl, delta)
@@ -307,8 +318,10 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 		}
 	}
 	fixed += (n - 1 - last) * extra
+	resLens[lastL] += n - 1 - last
 	lens1[0] += m.reps
 	lens2[0] += m.reps - firsts
 	p, c := decFit(e, &lens1, &lens2, sum1, sum2, fixed)
+	p.k, c = decUlpWidth(&resLens, n-1, c)
 	return p, c, true
 }

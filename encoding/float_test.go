@@ -954,6 +954,113 @@ func TestDecimalScaleToleratesArithmeticNoise(t *testing.T) {
 	require.Less(t, len(best)*2, len(g), "decimal %d B, gorilla %d B", len(best), len(g))
 }
 
+// noisyDecimals returns n samples of a three-decimal random walk a third
+// of whose values arithmetic left one to three ulps off, and every
+// wideEvery-th (if not 0) some 200 ulps off.
+func noisyDecimals(rng *rand.Rand, n, wideEvery int) ([]int64, []float64) {
+	ts, vs := make([]int64, n), make([]float64, n)
+	x := 45.0
+	for i := range vs {
+		ts[i] = 1_700_000_000_000 + int64(i)*300_000
+		x += float64(rng.IntN(2001)-1000) / 1000
+		vs[i] = math.Round(x*1000) / 1000
+		if rng.IntN(3) == 0 {
+			vs[i] = math.Float64frombits(math.Float64bits(vs[i]) + uint64(1+rng.IntN(3)))
+		}
+		if wideEvery > 0 && i%wideEvery == wideEvery-1 {
+			vs[i] = math.Float64frombits(math.Float64bits(vs[i]) + 200)
+		}
+	}
+	return ts, vs
+}
+
+// TestDecimalResidualField: where many values are an ulp or two off a
+// short decimal, each value carries a residual field after its code, which
+// costs less than an escape for the few that need one; the chunk must read
+// back whole, by Next and by SeekTo, in every chunk form, with residuals
+// too wide for the field still escaped.
+func TestDecimalResidualField(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, wideEvery := range []int{0, 9} {
+		ts, vs := noisyDecimals(rng, 120, wideEvery)
+		var sc bestScratch
+		enc, p, g := chooseFloatEncoding(ts, vs, &sc)
+		require.Equal(t, EncDecimal, enc)
+		require.Equal(t, uint8(3), p.e)
+		require.Equal(t, uint8(3), p.k, "1–3 ulps up, zigzagged, take 2–3 bits: %+v", p)
+		best, err := AppendBestFloats(nil, ts, vs)
+		require.NoError(t, err)
+		requireSameSamples(t, ts, vs, decodeAll(t, best))
+		// The same decisions without the field: larger, the same samples.
+		plain := p
+		plain.k = 0
+		without, err := appendFloatChunk(nil, enc, ts, vs, &plain, g, &sc)
+		require.NoError(t, err)
+		requireSameSamples(t, ts, vs, decodeAll(t, without))
+		require.Less(t, len(best), len(without))
+		// And written without the sizing's cache, value by value.
+		uncached, err := appendFloatChunk(nil, enc, ts, vs, &p, g, nil)
+		require.NoError(t, err)
+		require.Equal(t, best, uncached)
+		var it FloatIterator
+		for i := range ts {
+			require.NoError(t, it.Reset(best))
+			require.True(t, it.SeekTo(ts[i]), "seek to sample %d", i)
+			gt, gv := it.At()
+			require.Equal(t, ts[i], gt)
+			require.Equal(t, math.Float64bits(vs[i]), math.Float64bits(gv), "sample %d", i)
+		}
+		values, err := AppendBestFloatValues(nil, vs)
+		require.NoError(t, err)
+		got := decodeAll(t, values)
+		require.Len(t, got, len(vs))
+		for i := range vs {
+			require.Equal(t, math.Float64bits(vs[i]), math.Float64bits(got[i].v), "value %d", i)
+			require.NoError(t, it.Reset(values))
+			require.True(t, it.SeekTo(int64(i)), "seek to value %d", i)
+			_, gv := it.At()
+			require.Equal(t, math.Float64bits(vs[i]), math.Float64bits(gv), "value %d sought", i)
+		}
+	}
+}
+
+// TestDecimalResidualFieldHeader: the field's width is announced by kind
+// 3 before the first value's kind; a second kind 3 is corrupt.
+func TestDecimalResidualFieldHeader(t *testing.T) {
+	p := decParams{e: 3, order: 1, w: [4]uint8{2, 4, 8, 16}}
+	for _, tc := range []struct {
+		name  string
+		bits  uint64 // after the parameters: kind 3, k−1, kind, ...
+		n     int
+		k     uint8
+		wantE error
+	}{
+		{"width 1, exact", 0b11_00_00, 6, 1, nil},
+		{"width 4, exact", 0b11_11_00, 6, 4, nil},
+		{"kind 3 twice", 0b11_01_11, 6, 0, ErrCorrupt},
+		{"cut after kind 3", 0b11, 2, 0, ErrCorrupt},
+	} {
+		var w BitWriter
+		p.write(&w)
+		w.WriteBits(tc.bits, tc.n)
+		if tc.wantE == nil {
+			w.WriteBits(7, 7) // wide d: 7 bits of length, then the bits
+			w.WriteBits(84, 7)
+		}
+		var s decState
+		var r BitReader
+		r.Reset(w.Bytes())
+		vb, err := s.read(&r, 0)
+		if tc.wantE != nil {
+			require.ErrorIs(t, err, tc.wantE, tc.name)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.k, s.p.k, tc.name)
+		require.Equal(t, math.Float64bits(0.042), vb, tc.name) // 84 zigzagged is 42
+	}
+}
+
 // TestDecimalScaleFollowsDigits holds decMinScale's search, and the scale
 // chooser's shortcuts from the last value's scale (the same, a digit
 // longer, a digit or two shorter), to the smallest exact scale that

@@ -122,7 +122,7 @@ func writeDecimalValues(w *BitWriter, vs []float64, p *decParams, sc *bestScratc
 	// A value equal to the one a reader holds, with d unchanged since the
 	// last (delta 0), is code 0 in the first bucket in either order (see
 	// writeDecimalRun).
-	rep := 1 + uint(ds.p.w[0])
+	rep := 1 + uint(ds.p.w[0]) + uint(ds.p.k)
 	for i := 1; i < len(vs); i++ {
 		vb := math.Float64bits(vs[i])
 		if vb == ds.base && ds.delta == 0 && ds.baseOK {

@@ -75,10 +75,11 @@ func (s *chimpState) plan(vb uint64, p *chimpPlan) {
 		return
 	}
 	last := s.ring[(s.n-1)&(chimpRefs-1)]
-	// The reference with the most trailing zeros in common, found without
-	// branches: each candidate is scored trailing zeros × 8 + slot and the
-	// largest score wins (mispredicted comparisons cost more than the
-	// eight XORs).
+	// The reference with the most trailing zeros in common: each of the
+	// eight is scored trailing zeros × 8 + slot and the largest score
+	// wins, every one scored rather than searched. (The compiler turns
+	// the max into compares and jumps; a version without them, by masks,
+	// measured no faster.)
 	best := 0
 	if s.n >= chimpRefs {
 		r := &s.ring

@@ -36,6 +36,13 @@ type decParams struct {
 // maxUlpWidth is the widest residual field a chunk may have.
 const maxUlpWidth = 4
 
+// maxResidualBits is the longest residual a value keeps; one further off
+// its decimal is stored raw.
+const maxResidualBits = 40
+
+// residualLens counts the residuals of a chunk by length.
+type residualLens [maxResidualBits + 1]int
+
 // decScale returns round(v·10^e) when that is an integer below 2^53 in
 // magnitude. Encoder and decoder both call it on exact values, so they
 // agree on the result.
@@ -99,7 +106,7 @@ func decClassify(vb uint64, e uint8) (kind int, d int64, r uint64) {
 		return decExact, d, 0
 	}
 	r = Zigzag(int64(vb - base))
-	if bits.Len64(r) > 40 {
+	if bits.Len64(r) > maxResidualBits {
 		return decRaw, 0, 0
 	}
 	return decResidual, d, r
@@ -625,9 +632,10 @@ func decScaleAfter(v float64, lastE uint8, lastOK bool) (e uint8, ok bool) {
 // given each one's smallest exact scale: the length of each scaled
 // integer's change from the sample before, and for a value not exact at
 // e what its residual adds (escape, length and the residual, whose length
-// the distance from the scaled integer tells) or, when that is over 40
-// bits, a raw value's 64. No division is needed. Samples are further apart than
-// neighbours, which lengthens every change alike at both scales compared.
+// the distance from the scaled integer tells) or, when that is over
+// maxResidualBits, a raw value's 64. No division is needed. Samples are
+// further apart than neighbours, which lengthens every change alike at
+// both scales compared.
 func decSampleCost(sample []float64, scales []uint8, e uint8) int {
 	n := 0
 	var prev int64
@@ -642,7 +650,7 @@ func decSampleCost(sample []float64, scales []uint8, e uint8) int {
 			// The residual is about |x−r|/|x|·2^52 ulps: its length is
 			// the exponents' difference plus 53.
 			k := int(math.Float64bits(math.Abs(x-r))>>52) - int(math.Float64bits(math.Abs(x))>>52) + 53
-			if k > 40 {
+			if k > maxResidualBits {
 				n += 5 + 64
 				continue
 			}
@@ -784,8 +792,8 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 		}
 	}
 	var lastVB uint64
-	var last decItem    // lastVB's classification
-	var resLens [41]int // the residuals' lengths, of the values after the first
+	var last decItem         // lastVB's classification
+	var resLens residualLens // of the values after the first
 	for i := 0; i < len(vs); i++ {
 		if skip != nil {
 			if i = nextOutside(&marked, i); i >= len(vs) {
@@ -849,7 +857,7 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 		if last.kind == decResidual {
 			l := bits.Len64(last.r)
 			fixed += 5 + 7 + l
-			resLens[min(l, 40)]++
+			resLens[l]++
 		}
 		dl := d - d0
 		l1, l2 := countCode(&lens1, &lens2, dl, delta)
@@ -870,7 +878,7 @@ func decCost(vs []float64, e uint8, cache []decItem, skip *[bestCached / 64]uint
 // bits goes there instead of after an escape (5 bits), a length (7) and
 // itself; lens counts the residuals by length. It returns the width and
 // the chunk's bits with it, the field's announcement (4 bits) included.
-func decUlpWidth(lens *[41]int, coded, c int) (uint8, int) {
+func decUlpWidth(lens *residualLens, coded, c int) (uint8, int) {
 	best, bestC := uint8(0), c
 	saved := 0
 	for k := 1; k <= maxUlpWidth; k++ {

@@ -248,7 +248,7 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 	// The residuals' lengths, of the values after the first, for the
 	// residual field (decUlpWidth); a repeat has its value's, and so
 	// does an exact value at 0, which decUlpWidth does not read.
-	var resLens [41]int
+	var resLens residualLens
 	lastL := 0
 	if kind == decResidual {
 		lastL = bits.Len64(r)
@@ -290,7 +290,7 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 			cache[i] = it
 			extra, lastL = 0, 0
 			if kind == decResidual {
-				lastL = min(bits.Len64(r), 40)
+				lastL = bits.Len64(r)
 				extra = 5 + 7 + lastL
 				fixed += extra
 				resLens[lastL]++

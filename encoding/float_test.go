@@ -761,6 +761,28 @@ func TestDecExactAtFilter(t *testing.T) {
 	}
 }
 
+// TestRoundHalfAway holds roundHalfAway to math.Round, which the decimal
+// format is defined by (a raw value's d is its rounding), on ties of
+// every size, their neighbours, and values of every magnitude.
+func TestRoundHalfAway(t *testing.T) {
+	vals := append(trickyValues(), 0.5, -0.5, 1.5, -1.5, 2.5, -2.5,
+		0.49999999999999994, -0.49999999999999994, 1<<52+0.5, 1<<52, 1<<53+1, -(1<<52 - 0.5))
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 20000 {
+		tie := float64(rng.Int64N(1<<(1+rng.IntN(52)))-1<<rng.IntN(30)) + 0.5
+		vals = append(vals, tie, math.Nextafter(tie, 0), math.Nextafter(tie, math.Inf(1)), math.Nextafter(tie, math.Inf(-1)),
+			rng.NormFloat64()*math.Pow(2, float64(rng.IntN(120)-60)))
+	}
+	for _, v := range vals {
+		want, got := math.Round(v), roundHalfAway(v)
+		if math.IsNaN(v) {
+			require.True(t, math.IsNaN(got), "round(%v) = %v", v, got) // its payload may be quieted
+			continue
+		}
+		require.Equal(t, math.Float64bits(want), math.Float64bits(got), "round(%v)", v)
+	}
+}
+
 // TestGridForCost holds the cost gridFor returns, when it returns one, to
 // gridCost's walk, and its lower bound below it.
 func TestGridForCost(t *testing.T) {

@@ -321,6 +321,28 @@ func xorPlan(x uint64, lead, trail uint8) (cost int, reuse bool, l, tr uint8) {
 	return cost, false, l, tr
 }
 
+// xorCost is xorPlan's bits and window afterwards, computed without a
+// branch: the sizing passes take it for every value that changes, and
+// which of xorPlan's cases a value falls in (a new window, its short
+// form, the old one) follows no pattern a branch predictor learns in a
+// sparse series, whose values jump between zero and counts.
+func xorCost(x uint64, lead, trail uint8) (int, uint8, uint8) {
+	l := min(uint(bits.LeadingZeros64(x)), 31)
+	tr := uint(bits.TrailingZeros64(x))
+	// trailBase, by a mask: below it tr−base wraps, and is not < 4.
+	base := (uint(trail) - 1) & -(b2u(trail >= 4) & b2u(trail != noWindow))
+	cost := 2 + 5 + 3 + 64 - int(l) - int(tr) + 4*int(b2u(tr-base >= 4))
+	win := 2 + 64 - int(lead) - int(trail)
+	// No window (noWindow) is never reused: l and tr stay below it.
+	if b2u(l >= uint(lead))&b2u(tr >= uint(trail))&b2u(win <= cost+xorHysteresis) != 0 {
+		cost, l, tr = win, uint(lead), uint(trail)
+	}
+	if x == 0 {
+		cost, l, tr = 1, uint(lead), uint(trail)
+	}
+	return cost, uint8(l), uint8(tr)
+}
+
 // writeFirstValue writes a chunk's first value as an XOR with zero: in a
 // tight window when that is shorter, else as the code 10 (which needs a
 // window, so cannot otherwise start a chunk) and the 64 raw bits. The

@@ -118,7 +118,7 @@ func gorillaValueBitsSparse(vs []float64, m *repeatMasks, limit int) int {
 		for fresh := m.changing(w, len(vs)); fresh != 0; fresh &= fresh - 1 {
 			i := w<<6 | bits.TrailingZeros64(fresh)
 			var c int
-			c, _, lead, trail = xorPlan(math.Float64bits(vs[i])^math.Float64bits(vs[i-1]), lead, trail)
+			c, lead, trail = xorCost(math.Float64bits(vs[i])^math.Float64bits(vs[i-1]), lead, trail)
 			n += c
 			if n >= limit {
 				return n

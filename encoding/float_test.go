@@ -761,6 +761,36 @@ func TestDecExactAtFilter(t *testing.T) {
 	}
 }
 
+// TestXorCostAsPlan holds xorCost to xorPlan, which the writer follows,
+// for XORs of every leading and trailing count (and zero) against every
+// window, none among them.
+func TestXorCostAsPlan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	xs := []uint64{0, 1, 1 << 63, math.MaxUint64}
+	for l := range 64 {
+		for tr := 0; l+tr < 64; tr++ {
+			// The bits from 63−l down to tr, both ends set.
+			x := (uint64(1)<<(63-l) | 1<<tr) | rng.Uint64()&(math.MaxUint64>>l)>>tr<<tr
+			xs = append(xs, x)
+		}
+	}
+	windows := [][2]uint8{{noWindow, noWindow}}
+	for lead := range uint8(32) {
+		for trail := uint8(0); lead+trail < 64; trail++ {
+			windows = append(windows, [2]uint8{lead, trail})
+		}
+	}
+	for _, x := range xs {
+		for _, w := range windows {
+			cost, _, l, tr := xorPlan(x, w[0], w[1])
+			gc, gl, gtr := xorCost(x, w[0], w[1])
+			if gc != cost || gl != l || gtr != tr {
+				t.Fatalf("x %#x window %v: xorCost (%d, %d, %d), xorPlan (%d, %d, %d)", x, w, gc, gl, gtr, cost, l, tr)
+			}
+		}
+	}
+}
+
 // TestRoundHalfAway holds roundHalfAway to math.Round, which the decimal
 // format is defined by (a raw value's d is its rounding), on ties of
 // every size, their neighbours, and values of every magnitude.

@@ -161,6 +161,95 @@ func TestSparseChunksRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSparseDecimalLosesNoChimpChunk holds the rule by which a sparse
+// chunk of integers or one-decimal figures is not sized for chimp where
+// decimal beats gorilla. Random sparse chunks (runs of counters, of values
+// from a few that recur, of zeros between figures of every size and of
+// scales 0 to 6, and full-precision values) are written, and where the
+// chimp chunk of the same samples would have been smaller, that must be
+// the older rule's doing, decimal's values a quarter below gorilla's: the
+// new rule lost no chunk (widened to scale 5, it loses some).
+func TestSparseDecimalLosesNoChimpChunk(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	var sc bestScratch
+	applied, chimpWins := 0, 0
+	for trial := range 6000 {
+		n := 16 + rng.IntN(bestCached-15)
+		vs := make([]float64, n)
+		// A few values that recur, of any size, and a counter in every
+		// other chunk; the scales are 0 and 1 in two chunks of three, and
+		// one chunk in seven takes full-precision values.
+		var set [3]float64
+		for k := range set {
+			e := rng.IntN(2)
+			if trial%3 == 2 {
+				e = rng.IntN(7)
+			}
+			set[k] = float64(rng.Int64N(int64(math.Pow(10, float64(1+rng.IntN(9)))))) / math.Pow(10, float64(e))
+			if trial%7 == 6 {
+				set[k] = rng.Float64() * 1000
+			}
+		}
+		counter := float64(rng.IntN(1000))
+		for i := 0; i < n; {
+			var x float64
+			switch rng.IntN(4) {
+			case 0:
+				x = 0
+			case 1:
+				if trial%2 == 0 {
+					counter += float64(1 + rng.IntN(100))
+					x = counter
+					break
+				}
+				fallthrough
+			default:
+				x = set[rng.IntN(len(set))]
+			}
+			// Runs of 1 to 12 or, for values from the few, of a length
+			// drawn at each value, a quarter ending there.
+			run := 1 + rng.IntN(12)
+			if trial%3 == 2 {
+				for run = 1; rng.IntN(4) != 0; run++ {
+				}
+			}
+			for ; run > 0 && i < n; run-- {
+				vs[i] = x
+				i++
+			}
+		}
+		ts := lateTimes(rng, n, 15_000, 10)
+		got, err := AppendBestFloats(nil, ts, vs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if chooseFloatEncoding(ts, vs, &sc); !sc.sparse {
+			continue
+		}
+		p, c, raws, ok := decAnalyse(vs, sc.dec[:], nil)
+		if !ok || raws != 0 {
+			continue
+		}
+		if p.e <= 1 {
+			applied++
+		}
+		chimp, err := appendFloatChunk(nil, EncChimp, ts, vs, &decParams{}, chooseGrid(ts), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chimp) < len(got) {
+			chimpWins++
+			if gb := gorillaValueBits(vs, math.MaxInt); c*4 >= gb*3 {
+				t.Fatalf("trial %d: %d bytes written, chimp takes %d: %v", trial, len(got), len(chimp), vs)
+			}
+		}
+	}
+	if applied < 1000 {
+		t.Fatalf("only %d chunks of the kind the rule is for", applied)
+	}
+	t.Logf("%d chunks at scales 0 and 1; %d that chimp takes smaller, all left by the older rule", applied, chimpWins)
+}
+
 // TestUnfilledPlacesAreNeverRead writes sparse chunks whose repeats of
 // repeats decCost left unfilled, those places holding garbage, with bucket
 // widths so wide that a repeat's bits cannot share a write with its

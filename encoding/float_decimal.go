@@ -985,7 +985,7 @@ func decCostExact(vs []float64, e uint8, cache []decItem, withGorilla bool) (_ d
 		sum2 += l2
 		if withGorilla {
 			var c int
-			c, _, lead, trail = xorPlan(vb^prev, lead, trail)
+			c, lead, trail = xorCost(vb^prev, lead, trail)
 			g += c
 		}
 		prev = vb

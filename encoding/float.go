@@ -343,6 +343,24 @@ func xorCost(x uint64, lead, trail uint8) (int, uint8, uint8) {
 	return cost, uint8(l), uint8(tr)
 }
 
+// gorillaFloor is at most the bits writeXOR spends on x, given the XOR
+// before it, last (0 for a repeat or none): a new window takes its
+// header (at least 10 bits with the control bits) and x's meaningful
+// bits; the old window, 2 bits and its width, and a window x reuses
+// holds last's meaningful bits as well, last having been written in it.
+// Unlike xorPlan's count it needs no window from the step before, so
+// the steps of a pass overlap.
+func gorillaFloor(x, last uint64) int {
+	u := x | last
+	fresh := 2 + 5 + 3 + 64 - min(bits.LeadingZeros64(x), 31) - bits.TrailingZeros64(x)
+	reuse := 2 + 64 - min(bits.LeadingZeros64(u), 31) - bits.TrailingZeros64(u)
+	c := min(fresh, reuse)
+	if x == 0 {
+		c = 1
+	}
+	return c
+}
+
 // writeFirstValue writes a chunk's first value as an XOR with zero: in a
 // tight window when that is shorter, else as the code 10 (which needs a
 // window, so cannot otherwise start a chunk) and the 64 raw bits. The

@@ -111,7 +111,8 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// Decimal first: where it wins, sizing gorilla stops as soon as gorilla
 	// has lost.
 	// A chunk of integers all (at scale 0, which the scale chooser would
-	// find for each) is sized for decimal and gorilla in one loop.
+	// find for each) is sized for decimal in one loop with a floor under
+	// gorilla's bits, which mostly settles gorilla.
 	var p decParams
 	var c, raws, gb int
 	ok := false
@@ -139,6 +140,9 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	}
 	switch {
 	case integers:
+		if gb+dod-1 < bestBits { // the floor does not rule gorilla out
+			gb = gorillaValueBits(vs, limit)
+		}
 	case m != nil:
 		gb = gorillaValueBitsSparse(vs, m, limit)
 	default:
@@ -162,7 +166,7 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// decimals, a few values recurring), none that chimp would have won
 	// is lost to this rule; at larger scales some are, a few at 2.
 	// TestSparseDecimalLosesNoChimpChunk holds it.
-	if best == EncDecimal && raws == 0 && (c*4 < gb*3 || sparseDecimal) { // gb is at least the limit here
+	if best == EncDecimal && raws == 0 && (c*4 < gb*3 || sparseDecimal) { // gb is at least the limit here, or a floor under gorilla's bits
 		return best, p
 	}
 	// Nor where the least it could spend already loses: first the least

@@ -935,9 +935,11 @@ func decFit(e uint8, lens1, lens2 *[65]int, sum1, sum2, fixed int) (decParams, i
 // (counters and counts at 0, figures of a fixed number of decimals), each
 // then its d: a loop with none of the other kinds' cases, which a chunk
 // changing at every sample would otherwise step through for each value.
-// With withGorilla it also returns gorillaValueBits of the values, counted
-// in the same loop, where sizing gorilla would take a pass of its own over
-// most of the chunk (at scale 0: a counter's). ok is false, the cache then
+// With withGorilla it also returns a floor under gorillaValueBits of the
+// values, the sum of gorillaFloor's, counted in the same loop: for most
+// chunks of integers (counts, a counter's) it is enough to rule gorilla
+// out, where the exact count would take a pass of its own, each step
+// waiting on the window the last one left. ok is false, the cache then
 // partly filled, for a chunk with any other value.
 func decCostExact(vs []float64, e uint8, cache []decItem, withGorilla bool) (_ decParams, cost, gorilla int, ok bool) {
 	if len(vs) == 0 || len(cache) < len(vs) {
@@ -965,7 +967,7 @@ func decCostExact(vs []float64, e uint8, cache []decItem, withGorilla bool) (_ d
 	if !firstValueRaw(prev) {
 		g, _, _, _ = xorPlan(prev, noWindow, noWindow)
 	}
-	lead, trail := uint8(noWindow), uint8(noWindow)
+	var lastX uint64 // the XOR before, for gorillaFloor
 	var lens1, lens2 [65]int
 	sum1, sum2 := 0, 0
 	var delta int64
@@ -984,9 +986,9 @@ func decCostExact(vs []float64, e uint8, cache []decItem, withGorilla bool) (_ d
 		sum1 += l1
 		sum2 += l2
 		if withGorilla {
-			var c int
-			c, lead, trail = xorCost(vb^prev, lead, trail)
-			g += c
+			x := vb ^ prev
+			g += gorillaFloor(x, lastX)
+			lastX = x
 		}
 		prev = vb
 	}

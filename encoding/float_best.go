@@ -121,7 +121,7 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	}
 	integers := ok
 	if !integers {
-		p, c, raws, ok = decAnalyse(vs, sc.dec[:], m)
+		p, c, raws, gb, ok = decAnalyse(vs, sc.dec[:], m)
 	}
 	best, bestBits := EncGorilla, math.MaxInt
 	limit := math.MaxInt
@@ -144,7 +144,9 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 			gb = gorillaValueBits(vs, limit)
 		}
 	case m != nil:
-		gb = gorillaValueBitsSparse(vs, m, limit)
+		if gb+dod-1 < bestBits { // decAnalyse's floor (or 0) does not rule gorilla out
+			gb = gorillaValueBitsSparse(vs, m, limit)
+		}
 	default:
 		gb = gorillaValueBits(vs, limit)
 	}

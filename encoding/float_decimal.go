@@ -752,26 +752,28 @@ func decExactAt(v float64, e uint8) bool {
 
 // decAnalyse chooses a chunk's decimal parameters from its values and
 // returns the bits the values will take; ok is false when no scale fits.
-// m, when not nil, marks the repeats of vs (see repeatMasks).
-func decAnalyse(vs []float64, cache []decItem, m *repeatMasks) (p decParams, cost, raws int, ok bool) {
+// m, when not nil, marks the repeats of vs (see repeatMasks); gorilla is
+// then a floor under gorillaValueBits of the values, counted alongside
+// (see decCostSparse), and else 0.
+func decAnalyse(vs []float64, cache []decItem, m *repeatMasks) (p decParams, cost, raws, gorilla int, ok bool) {
 	e, ok, clean := decChooseScale(vs)
 	if !ok {
-		return p, 0, 0, false
+		return p, 0, 0, 0, false
 	}
 	if m != nil {
-		if p, cost, ok := decCostSparse(vs, e, cache, m); ok {
-			return p, cost, 0, true
+		if p, cost, gorilla, ok := decCostSparse(vs, e, cache, m); ok {
+			return p, cost, 0, gorilla, true
 		}
 		p, cost, raws = decCost(vs, e, cache, &m.rep2)
-		return p, cost, raws, true
+		return p, cost, raws, 0, true
 	}
 	if clean {
 		if p, cost, _, ok := decCostExact(vs, e, cache, false); ok {
-			return p, cost, 0, true
+			return p, cost, 0, 0, true
 		}
 	}
 	p, cost, raws = decCost(vs, e, cache, nil)
-	return p, cost, raws, true
+	return p, cost, raws, 0, true
 }
 
 // decCost chooses the order and bucket widths for vs at scale e and

@@ -227,11 +227,13 @@ func chimpBitsAt(vs []float64, i int, lead uint8) (int32, uint8, uint8) {
 // stored raw, whose repeats move d: decCost sizes it.
 //
 // The cache is filled as decCost fills it: every value but the repeats
-// after the first of an exact value's run.
-func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ decParams, cost int, ok bool) {
+// after the first of an exact value's run. gorilla is a floor under
+// gorillaValueBitsSparse, gorillaFloor's over the values visited, which
+// mostly settles gorilla without its pass.
+func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ decParams, cost, gorilla int, ok bool) {
 	n := len(vs)
 	if n == 0 || n > bestCached || len(cache) < n {
-		return decParams{}, 0, false
+		return decParams{}, 0, 0, false
 	}
 	cache = cache[:n]
 	var lens1, lens2 [65]int
@@ -240,8 +242,13 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 	// code: a residual's escape, length and bits again.
 	kind, d0, r := decClassify(math.Float64bits(vs[0]), e)
 	if kind == decRaw {
-		return decParams{}, 0, false
+		return decParams{}, 0, 0, false
 	}
+	// gorillaFloor's count, in the same steps: a repeat leaves the
+	// window as it was, so the XOR before a value's is that of the last
+	// value that changed.
+	gorilla = m.reps + firstValueBits(math.Float64bits(vs[0]))
+	var lastX uint64
 	cache[0] = decItem{d: d0, r: r, kind: uint8(kind)}
 	fixed := 2 + 7 + bits.Len64(Zigzag(d0))
 	extra := 0 // a repeat's cost beyond its code, of the last value visited
@@ -284,8 +291,11 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 				kind, d, r = decClassify(vb, e)
 			}
 			if kind == decRaw {
-				return decParams{}, 0, false
+				return decParams{}, 0, 0, false
 			}
+			x := vb ^ math.Float64bits(vs[i-1])
+			gorilla += gorillaFloor(x, lastX)
+			lastX = x
 			it := decItem{d: d, r: r, kind: uint8(kind)}
 			cache[i] = it
 			extra, lastL = 0, 0
@@ -323,5 +333,5 @@ func decCostSparse(vs []float64, e uint8, cache []decItem, m *repeatMasks) (_ de
 	lens2[0] += m.reps - firsts
 	p, c := decFit(e, &lens1, &lens2, sum1, sum2, fixed)
 	p.k, c = decUlpWidth(&resLens, n-1, c)
-	return p, c, true
+	return p, c, gorilla, true
 }

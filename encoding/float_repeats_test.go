@@ -84,9 +84,12 @@ func TestRepeatMasksSizeAsEveryValue(t *testing.T) {
 				}
 			}
 			b = [bestCached]decItem{}
-			if p3, c3, ok := decCostSparse(vs, e, b[:], &m); ok {
+			if p3, c3, g3, ok := decCostSparse(vs, e, b[:], &m); ok {
 				if p1 != p3 || c1 != c3 || r1 != 0 {
 					t.Fatalf("trial %d e=%d: sparse %+v %d, every value %+v %d with %d raw", trial, e, p3, c3, p1, c1, r1)
+				}
+				if g := gorillaValueBits(vs, math.MaxInt); g3 > g {
+					t.Fatalf("trial %d e=%d: gorilla's floor %d, its bits %d", trial, e, g3, g)
 				}
 				for i := range vs {
 					skipped := m.rep2[i>>6]>>(i&63)&1 != 0 && a[i].kind == decExact
@@ -226,7 +229,7 @@ func TestSparseDecimalLosesNoChimpChunk(t *testing.T) {
 		if chooseFloatEncoding(ts, vs, &sc); !sc.sparse {
 			continue
 		}
-		p, c, raws, ok := decAnalyse(vs, sc.dec[:], nil)
+		p, c, raws, _, ok := decAnalyse(vs, sc.dec[:], nil)
 		if !ok || raws != 0 {
 			continue
 		}

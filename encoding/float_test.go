@@ -262,7 +262,7 @@ func encodings(t testing.TB, ts []int64, vs []float64) map[ChunkEncoding][]byte 
 
 // chunkAs encodes samples in enc whether or not it is the smallest.
 func chunkAs(enc ChunkEncoding, ts []int64, vs []float64) []byte {
-	p, _, _, ok := decAnalyse(vs, nil, nil)
+	p, _, _, _, ok := decAnalyse(vs, nil, nil)
 	if !ok {
 		p, _, _ = decCost(vs, 0, nil, nil)
 	}
@@ -599,7 +599,7 @@ func TestWriterCheckCatchesBadDecisions(t *testing.T) {
 		vs[i] = math.Round(x*100) / 100
 	}
 	var sc bestScratch
-	p, _, _, ok := decAnalyse(vs, sc.dec[:], nil)
+	p, _, _, _, ok := decAnalyse(vs, sc.dec[:], nil)
 	require.True(t, ok)
 	g := chooseGrid(ts)
 	good, err := appendFloatChunk(nil, EncDecimal, ts, vs, &p, g, &sc)
@@ -611,7 +611,7 @@ func TestWriterCheckCatchesBadDecisions(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, "x", string(dst), "a refused chunk leaves dst unchanged")
 
-	_, _, _, _ = decAnalyse(vs, sc.dec[:], nil)
+	_, _, _, _, _ = decAnalyse(vs, sc.dec[:], nil)
 	narrow := p
 	narrow.w = [4]uint8{1, 1, 1, 1} // codes that fit no bucket
 	_, err = appendFloatChunk(nil, EncDecimal, ts, vs, &narrow, g, &sc)
@@ -650,7 +650,7 @@ func TestWriterCheckCatchesBadResidual(t *testing.T) {
 	}
 	for _, g := range []tsGrid{chooseGrid(ts), {}} {
 		var sc bestScratch
-		p, _, _, ok := decAnalyse(vs, sc.dec[:], nil)
+		p, _, _, _, ok := decAnalyse(vs, sc.dec[:], nil)
 		require.True(t, ok)
 		good, err := appendFloatChunk(nil, EncDecimal, ts, vs, &p, g, &sc)
 		require.NoError(t, err)
@@ -1041,7 +1041,7 @@ func TestDecimalScaleToleratesArithmeticNoise(t *testing.T) {
 			vs[i] = math.Nextafter(vs[i], math.Inf(1))
 		}
 	}
-	p, _, _, ok := decAnalyse(vs, nil, nil)
+	p, _, _, _, ok := decAnalyse(vs, nil, nil)
 	require.True(t, ok)
 	require.Equal(t, uint8(3), p.e)
 	best, err := AppendBestFloats(nil, ts, vs)

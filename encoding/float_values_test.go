@@ -15,7 +15,7 @@ import (
 // not it is the smallest.
 func valuesChunkAs(t testing.TB, enc ChunkEncoding, vs []float64) []byte {
 	t.Helper()
-	p, _, _, ok := decAnalyse(vs, nil, nil)
+	p, _, _, _, ok := decAnalyse(vs, nil, nil)
 	if !ok {
 		p, _, _ = decCost(vs, 0, nil, nil)
 	}
@@ -319,7 +319,7 @@ func TestFloatValuesDamagedSeekAgreesWithNext(t *testing.T) {
 func TestFloatValuesDecimalNearMaxTime(t *testing.T) {
 	vs := []float64{1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3, 3.25, 3.5, 3.75, 4}
 	const room = 5 // samples at MaxInt64-4 … MaxInt64
-	p, _, _, ok := decAnalyse(vs, nil, nil)
+	p, _, _, _, ok := decAnalyse(vs, nil, nil)
 	require.True(t, ok)
 	var w BitWriter
 	w.WriteUvarint(Zigzag(math.MaxInt64 - room + 1))

@@ -525,41 +525,42 @@ func decChooseScale(vs []float64) (e uint8, ok, clean bool) {
 	var sample [64]float64 // len(vs)/max(1, len(vs)/32) < 64
 	var scales [64]uint8
 	ns, nz := 0, 0 // sampled, of them not zero
-	all, none, zeros := 0, 0, 0
+	all, none := 0, 0
 	var last uint64
 	lastE, lastOK := uint8(0), false
 	e, ok = lastE, lastOK
 	stride := max(1, len(vs)/32)
 	sampled := (len(vs) + stride - 1) / stride
+	// +0 is exact at every scale: it votes for none, costs the same bits
+	// at each, and leaves the scale the next value is tried at first to
+	// the values around it (a sparse series' values between its zeros
+	// would otherwise each take a search). The other values are gathered
+	// first, without a branch: in a sparse series a branch on zero would
+	// mispredict at every change.
 	for i := 0; i < len(vs); i += stride {
-		vb := math.Float64bits(vs[i])
+		sample[nz] = vs[i]
+		nz += int(b2u(math.Float64bits(vs[i]) != 0))
 		ns++
-		if vb == 0 {
-			// +0 is exact at every scale: it votes for none, costs the
-			// same bits at each, and leaves the scale the next value is
-			// tried at first to the values around it (a sparse series'
-			// values between its zeros would otherwise each take a
-			// search).
-			zeros++
-			continue
-		}
+	}
+	zeros := ns - nz
+	for k, v := range sample[:nz] {
+		vb := math.Float64bits(v)
 		if vb != last {
 			last = vb
-			if e, ok = decScaleAfter(vs[i], lastE, lastOK); ok {
+			if e, ok = decScaleAfter(v, lastE, lastOK); ok {
 				lastE, lastOK = e, true
 			}
 		}
-		sample[nz], scales[nz] = vs[i], maxDecimalScale+1
+		scales[k] = maxDecimalScale + 1
 		if ok {
 			hist[e]++
 			all++
-			scales[nz] = e
+			scales[k] = e
 		} else if e != decNoise {
 			if none++; none*2 > sampled {
 				return 0, false, false // the test below fails whatever the rest
 			}
 		}
-		nz++
 	}
 	// Most values with no scale (full precision, as a ratio's or an
 	// average's) would each be stored with a residual or raw, at least 13

@@ -20,6 +20,24 @@ import (
 // sample decodes bit for bit (see appendFloatChunk); a mismatch, which
 // would be a bug, is an error and dst is returned unchanged.
 func AppendBestFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
+	var e BestFloatEncoder
+	return e.AppendFloats(dst, ts, vs)
+}
+
+// BestFloatEncoder writes float chunks in their smallest encoding, as
+// AppendBestFloats and AppendBestFloatValues do, and keeps the scratch
+// space they size chunks in (the decisions made for each value, some
+// kilobytes) from one chunk to the next: those functions zero it for
+// every chunk, a twentieth of the encode of a chunk that mostly repeats.
+// Hold one where chunks are written in turn, as a compactor does. Nothing
+// of one chunk carries over into the next. The zero value is ready for
+// use; an encoder is not safe for concurrent use.
+type BestFloatEncoder struct {
+	sc bestScratch
+}
+
+// AppendFloats is AppendBestFloats with the encoder's scratch space.
+func (e *BestFloatEncoder) AppendFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
 	if len(ts) != len(vs) {
 		return dst, fmt.Errorf("encoding: %d timestamps but %d values", len(ts), len(vs))
 	}
@@ -28,9 +46,8 @@ func AppendBestFloats(dst []byte, ts []int64, vs []float64) ([]byte, error) {
 			return dst, fmt.Errorf("%w: %d after %d at sample %d", ErrOutOfOrder, ts[i], ts[i-1], i)
 		}
 	}
-	var sc bestScratch
-	enc, p, g := chooseFloatEncoding(ts, vs, &sc)
-	return appendFloatChunk(dst, enc, ts, vs, &p, g, &sc)
+	enc, p, g := chooseFloatEncoding(ts, vs, &e.sc)
+	return appendFloatChunk(dst, enc, ts, vs, &p, g, &e.sc)
 }
 
 // AppendBestFloatChunk re-encodes a finished float chunk of any float

@@ -486,6 +486,49 @@ func TestJitterIsCheap(t *testing.T) {
 func crc32Checksum(b []byte) uint32         { return crc32.Checksum(b, castagnoli) }
 func crc32Update(c uint32, b []byte) uint32 { return crc32.Update(c, castagnoli, b) }
 
+// TestBestFloatEncoderCarriesNothingOver writes chunks of every kind of
+// timestamps and values, of every length, through one encoder in random
+// order, and each must come out byte for byte as a fresh
+// AppendBestFloats or AppendBestFloatValues writes it: the scratch space
+// an encoder keeps holds the last chunk's decisions, which the next chunk
+// must not read.
+func TestBestFloatEncoderCarriesNothingOver(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	type chunk struct {
+		ts []int64
+		vs []float64
+	}
+	var chunks []chunk
+	for _, n := range []int{1, 2, 3, 17, 64, 65, 119, 120, 128, 129, 300} {
+		tps, vps := timestampPatterns(n, rng), valuePatterns(n, rng)
+		for _, ts := range tps {
+			for _, vs := range vps {
+				chunks = append(chunks, chunk{ts, vs})
+			}
+		}
+		for range 8 {
+			chunks = append(chunks, chunk{tps["regular-15s"], repeatingValues(rng, n)})
+			ts, vs := noisyDecimals(rng, n, 5)
+			chunks = append(chunks, chunk{ts, vs})
+		}
+	}
+	var e BestFloatEncoder
+	var got []byte
+	for k := range 3 * len(chunks) {
+		c := chunks[rng.IntN(len(chunks))]
+		want, err := AppendBestFloats(nil, c.ts, c.vs)
+		require.NoError(t, err)
+		got, err = e.AppendFloats(got[:0], c.ts, c.vs)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "chunk %d of %d samples", k, len(c.vs))
+		want, err = AppendBestFloatValues(nil, c.vs)
+		require.NoError(t, err)
+		got, err = e.AppendValues(got[:0], c.vs)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "values chunk %d of %d samples", k, len(c.vs))
+	}
+}
+
 func TestAppendBestAllocs(t *testing.T) {
 	ts, vs := mixedSamples(120)
 	dst := make([]byte, 0, 4096)
@@ -497,6 +540,17 @@ func TestAppendBestAllocs(t *testing.T) {
 		}
 	})
 	require.Zero(t, allocs, "AppendBestFloats into a large enough dst must not allocate")
+	var e BestFloatEncoder
+	allocs = testing.AllocsPerRun(20, func() {
+		var err error
+		if dst, err = e.AppendFloats(dst[:0], ts, vs); err == nil {
+			dst, err = e.AppendValues(dst[:0], vs)
+		}
+		if err != nil {
+			panic(err)
+		}
+	})
+	require.Zero(t, allocs, "BestFloatEncoder into a large enough dst must not allocate")
 	chunk := gorillaChunk(t, ts, vs)
 	allocs = testing.AllocsPerRun(20, func() {
 		var err error

@@ -21,6 +21,12 @@ import (
 // decodes bit for bit; a mismatch, which would be a bug, is an error and
 // dst is returned unchanged.
 func AppendBestFloatValues(dst []byte, vs []float64) ([]byte, error) {
+	var e BestFloatEncoder
+	return e.AppendValues(dst, vs)
+}
+
+// AppendValues is AppendBestFloatValues with the encoder's scratch space.
+func (e *BestFloatEncoder) AppendValues(dst []byte, vs []float64) ([]byte, error) {
 	// Timestamp bits after t₀, each with the header bit that chooses
 	// them: in gorilla the deltas of deltas of 0, 1, 2, … (the first delta
 	// as a uvarint of one group, then a zero bit each); in decimal and
@@ -30,9 +36,8 @@ func AppendBestFloatValues(dst []byte, vs []float64) ([]byte, error) {
 		dod += 8 + len(vs) - 2
 	}
 	const implicit = 1 + 8
-	var sc bestScratch
-	enc, p := chooseValueEncoding(vs, dod, implicit, &sc)
-	return appendFloatValuesChunk(dst, enc, vs, &p, &sc)
+	enc, p := chooseValueEncoding(vs, dod, implicit, &e.sc)
+	return appendFloatValuesChunk(dst, enc, vs, &p, &e.sc)
 }
 
 // appendFloatValuesChunk writes a whole chunk of vs in enc with implicit

@@ -76,6 +76,7 @@ type compactor struct {
 	prefix, lower []byte
 	key           []byte
 	out, tmp      []byte
+	enc           encoding.BestFloatEncoder // writes c.out
 	buf           sampleBuf
 	fit           encoding.FloatIterator
 	cols          columnSharer
@@ -350,7 +351,7 @@ func (c *compactor) encode(b *pebble.Batch, ts []int64, vs []float64) error {
 		return err
 	}
 	if !shared {
-		c.out, err = encoding.AppendBestFloats(c.out[:0], ts, vs)
+		c.out, err = c.enc.AppendFloats(c.out[:0], ts, vs)
 		return err
 	}
 	// The values chunk is built in the column codec's scratch, then framed.

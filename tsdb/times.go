@@ -72,6 +72,15 @@ func appendTimesRef(dst []byte, hash uint64, values []byte) []byte {
 type timesCodec struct {
 	zeros []float64
 	fit   encoding.FloatIterator
+	enc   *encoding.BestFloatEncoder // made on the first encode: readers never need one
+}
+
+// encoder returns the codec's chunk encoder.
+func (c *timesCodec) encoder() *encoding.BestFloatEncoder {
+	if c.enc == nil {
+		c.enc = new(encoding.BestFloatEncoder)
+	}
+	return c.enc
 }
 
 // encodeColumn appends the column of ts.
@@ -79,12 +88,12 @@ func (c *timesCodec) encodeColumn(dst []byte, ts []int64) ([]byte, error) {
 	for len(c.zeros) < len(ts) {
 		c.zeros = append(c.zeros, 0)
 	}
-	return encoding.AppendBestFloats(dst, ts, c.zeros[:len(ts)])
+	return c.encoder().AppendFloats(dst, ts, c.zeros[:len(ts)])
 }
 
 // encodeValues appends a chunk of vs whose timestamps are 0…n−1.
 func (c *timesCodec) encodeValues(dst []byte, vs []float64) ([]byte, error) {
-	return encoding.AppendBestFloatValues(dst, vs)
+	return c.encoder().AppendValues(dst, vs)
 }
 
 // decodeColumn appends the timestamps of column col to dst, checking that

@@ -228,9 +228,11 @@ func median(xs []float64) float64 {
 }
 
 // Best is what Pillar stores for a sealed chunk: the smallest of its float
-// encodings for the chunk's data, from encoding.AppendBestFloats.
+// encodings for the chunk's data, from an encoding.BestFloatEncoder held
+// across chunks as the store's compactor holds one.
 type Best struct {
 	buf []byte
+	enc encoding.BestFloatEncoder
 	it  encoding.FloatIterator
 }
 
@@ -238,7 +240,7 @@ func (*Best) Name() string { return "pillar-best" }
 
 func (b *Best) Encode(ts []int64, vs []float64) ([]byte, error) {
 	var err error
-	b.buf, err = encoding.AppendBestFloats(b.buf[:0], ts, vs)
+	b.buf, err = b.enc.AppendFloats(b.buf[:0], ts, vs)
 	return b.buf, err
 }
 

@@ -1061,6 +1061,12 @@ func chooseWidths(lens *[65]int, fixed int) ([4]uint8, int) {
 			}
 			continue
 		}
+		// The values above w0 cost at least 2+cand[a+1] bits each, in
+		// whichever bucket: a w0 that cannot beat the best so far is
+		// passed over (for a sparse chunk's zeros, every one but 0).
+		if best >= 0 && c0+(all-below[a])*(2+int(cand[a+1])) >= best {
+			continue
+		}
 		for b := a + 1; b < k; b++ {
 			w1 := cand[b]
 			c1 := c0 + (below[b]-below[a])*(2+int(w1))

@@ -92,6 +92,8 @@ func AppendBestFloatChunk(dst, chunk []byte) ([]byte, error) {
 // without writing any.
 func chooseFloatEncoding(ts []int64, vs []float64, sc *bestScratch) (ChunkEncoding, decParams, tsGrid) {
 	dod := dodCost(ts)
+	// Every dod after the first interval costs a bit at least, one when 0.
+	sc.regular = len(ts) > 2 && dod == 1+uvarintBits(uint64(ts[1]-ts[0]))+len(ts)-2
 	g, other := chooseGridBelow(ts, dod) // timestamp bits in decimal and chimp, header bit included
 	enc, p := chooseValueEncoding(vs, dod, other, sc)
 	return enc, p, g
@@ -110,7 +112,7 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// not (see repeatMasks).
 	var m *repeatMasks
 	constant := constantValues(vs)
-	defer func() { sc.sparse = m != nil || constant }()
+	defer func() { sc.sparse, sc.masked = m != nil || constant, m != nil }()
 	if !constant && len(vs) <= bestCached && probeRepeats(vs)*sparseShare >= repeatProbes {
 		m = &sc.reps
 		if m.fill(vs)*sparseShare < len(vs) {
@@ -397,9 +399,12 @@ type bestScratch struct {
 	chimp [bestCached]chimpPlan
 	reps  repeatMasks
 	// sparse is whether the chunk sized last is constant or repeats
-	// often (reps is then filled for it): its writer takes runs of
-	// repeats at once.
+	// often: its writer takes runs of repeats at once.
 	sparse bool
+	// masked is whether reps is filled for the chunk sized last, and
+	// regular whether its timestamps from the third on are each at the
+	// interval before (dod 0).
+	masked, regular bool
 }
 
 // sparseShare is the least share of repeats, one in sparseShare values,
@@ -444,7 +449,11 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 		if i == 2 && enc == EncDecimal && cached {
 			// The rest in a loop of its own, timestamp and value in one
 			// write where they fit.
-			if bad := writeDecimalRun(&w, ts, vs, sc.dec[:], &ds, g, prevT, delta, gp, sc.sparse); bad >= 0 {
+			var reps *repeatMasks
+			if sc.masked && sc.regular && g.interval == 0 {
+				reps = &sc.reps
+			}
+			if bad := writeDecimalRun(&w, ts, vs, sc.dec[:], &ds, g, prevT, delta, gp, sc.sparse, reps); bad >= 0 {
 				return dst[:start], fmt.Errorf("encoding: %s chunk would decode sample %d differently", enc, bad)
 			}
 			break
@@ -548,8 +557,10 @@ func appendFloatChunk(dst []byte, enc ChunkEncoding, ts []int64, vs []float64, p
 // with its timestamp's bits when both are short (writeDecimalExact); the
 // loops for grid and delta-of-delta timestamps are apart, each with only
 // its own state live. sparse says the chunk is constant or mostly repeats
-// (bestScratch.sparse).
-func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, prevT int64, delta uint64, gp int64, sparse bool) int {
+// (bestScratch.sparse); reps, when not nil, marks its repeats, and its
+// timestamps are at one interval (dod 0) from the third on, without a
+// grid: writeDecimalSparse writes it.
+func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds *decState, g tsGrid, prevT int64, delta uint64, gp int64, sparse bool, reps *repeatMasks) int {
 	n := len(ts)
 	vs, items = vs[:n], items[:n]
 	// A value equal to the one a reader holds, with d unchanged since the
@@ -613,7 +624,18 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		}
 		return -1
 	}
-	for i := 2; i < n; i++ {
+	start := 2
+	if reps != nil && ds.p.order == 1 {
+		next, bad := writeDecimalSparse(w, vs, items, ds, &tab, reps)
+		if bad {
+			return next
+		}
+		if next >= n {
+			return -1
+		}
+		start, prevT = next, ts[next-1]
+	}
+	for i := start; i < n; i++ {
 		if next, _, bad := steady(i, delta, gp); bad {
 			return next
 		} else if next > i {
@@ -651,6 +673,104 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 		}
 	}
 	return -1
+}
+
+// writeDecimalSparse writes samples from 2 on of an order-1 decimal chunk
+// whose timestamps are at one interval from the third on (a zero bit
+// each) and whose repeats reps marks, visiting only the values that
+// change: the repeats before each, of an exact value, are its zero time
+// bit and code 0 in the first bucket, and the run of them goes out as one
+// stretch of zero bits, with no step, and no branch, a sample. Each value
+// that changes is written and checked as writeDecimalSteady does. It
+// returns the first sample it did not write (at a value that is not
+// exact, or whose code it leaves to the general loop) and whether that
+// sample would not decode (the chunk is then refused).
+func writeDecimalSparse(w *BitWriter, vs []float64, items []decItem, ds *decState, tab *decBucketTable, reps *repeatMasks) (int, bool) {
+	n := len(vs)
+	if n <= 2 || n > bestCached || !ds.baseOK || math.Float64bits(vs[1]) != ds.base {
+		return 2, false // after a residual the repeats are not zeros
+	}
+	items = items[:n]
+	acc, nb, buf := w.acc, w.n, w.buf
+	d, dl, base := ds.d, ds.delta, ds.base
+	e, top := ds.p.e, uint(ds.p.w[3])
+	per := 1 + uint(tab[0]&0xff) // a repeat's bits: time, code 0, field
+	// zeros appends z zero bits, as BitWriter.writeZeros on the registers.
+	zeros := func(z uint) {
+		for z > 0 {
+			if nb+z < 64 {
+				acc <<= z
+				nb += z
+				return
+			}
+			f := 64 - nb
+			buf = binary.BigEndian.AppendUint64(buf, acc<<f)
+			acc, nb, z = 0, 0, z-f
+		}
+	}
+	pos, stop, bad := 2, n, false
+scan:
+	for wd := range reps.rep {
+		fresh := reps.changing(wd, n)
+		if wd == 0 {
+			fresh &^= 0b11 // samples 0 and 1 are written
+		}
+		for ; fresh != 0; fresh &= fresh - 1 {
+			i := wd<<6 | bits.TrailingZeros64(fresh)
+			zeros(uint(i-pos) * per)
+			if i > pos {
+				dl = 0
+			}
+			pos = i
+			c := &items[i]
+			code := c.d - d
+			z := Zigzag(code)
+			l := uint(bits.Len64(z))
+			if c.kind != decExact || l > top || c.d <= -(1<<53) || c.d >= 1<<53 {
+				stop = i // the general loops take it
+				break scan
+			}
+			bk := tab[l]
+			wd := uint8(bk >> 8)
+			vn := 1 + uint(bk&0xff) // the time's zero bit leads
+			if vn > 64 {
+				stop = i
+				break scan
+			}
+			f := z & lowBits(wd)
+			if d+Unzigzag(f) != c.d {
+				stop, bad = i, true
+				break scan
+			}
+			base = decValue(c.d, e)
+			if base != math.Float64bits(vs[i]) {
+				stop, bad = i, true
+				break scan
+			}
+			d, dl = c.d, c.d-d
+			// The code, then the residual field, zeros.
+			v := (uint64(bk>>16&0xff)<<wd | f) << (bk >> 24 & 7)
+			if nb+vn < 64 {
+				acc = acc<<vn | v
+				nb += vn
+			} else {
+				rest := nb + vn - 64
+				buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
+				acc = v & (1<<rest - 1)
+				nb = rest
+			}
+			pos = i + 1
+		}
+	}
+	if stop == n {
+		zeros(uint(n-pos) * per)
+		if n > pos {
+			dl = 0
+		}
+	}
+	w.acc, w.n, w.buf = acc, nb, buf
+	ds.d, ds.delta, ds.base = d, dl, base
+	return stop, bad
 }
 
 // writeChimpRun writes samples 2 onwards of a chimp chunk by their plans,

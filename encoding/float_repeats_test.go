@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // repeatingValues returns n values that repeat in runs, drawn from a few
@@ -251,6 +253,65 @@ func TestSparseDecimalLosesNoChimpChunk(t *testing.T) {
 		t.Fatalf("only %d chunks of the kind the rule is for", applied)
 	}
 	t.Logf("%d chunks at scales 0 and 1; %d that chimp takes smaller, all left by the older rule", applied, chimpWins)
+}
+
+// TestSparseWriterAsGeneral writes sparse chunks at one interval, the
+// chunks writeDecimalSparse takes (repeats of zero and of counts, of
+// one-decimal figures, and among them values an ulp off, NaN and
+// infinities, where it hands over to the general loops), and holds each
+// to the bytes the general loops write for the same decisions, and to its
+// samples read back.
+func TestSparseWriterAsGeneral(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	var sc bestScratch
+	taken := 0
+	for trial := range 4000 {
+		n := 3 + rng.IntN(bestCached-2)
+		vs := make([]float64, n)
+		for i := 0; i < n; {
+			x := 0.0
+			switch rng.IntN(8) {
+			case 0, 1, 2:
+			case 3:
+				x = float64(rng.IntN(1 << (1 + rng.IntN(30))))
+			case 4:
+				x = float64(rng.IntN(100000)) / 10
+			case 5:
+				if trial%4 == 0 {
+					x = []float64{51.846000000000004, math.NaN(), math.Inf(1)}[rng.IntN(3)]
+					break
+				}
+				fallthrough
+			default:
+				x = 8192 * float64(rng.IntN(50)) / 10
+			}
+			for run := 1 + rng.IntN(16); run > 0 && i < n; run-- {
+				vs[i] = x
+				i++
+			}
+		}
+		ts := make([]int64, n)
+		for i := range ts {
+			ts[i] = 1_700_000_000_000 + int64(i)*300_000
+		}
+		if trial%5 == 0 {
+			ts[n-1] += 1 + rng.Int64N(1000) // one late: not at one interval
+		}
+		enc, p, g := chooseFloatEncoding(ts, vs, &sc)
+		if enc == EncDecimal && sc.masked && sc.regular && p.order == 1 {
+			taken++
+		}
+		got, err := appendFloatChunk(nil, enc, ts, vs, &p, g, &sc)
+		require.NoError(t, err, "trial %d", trial)
+		sc.regular = false
+		want, err := appendFloatChunk(nil, enc, ts, vs, &p, g, &sc)
+		require.NoError(t, err, "trial %d", trial)
+		require.Equal(t, want, got, "trial %d: %v", trial, vs)
+		requireSameSamples(t, ts, vs, decodeAll(t, got))
+	}
+	if taken < 1000 {
+		t.Fatalf("only %d chunks of the kind the sparse writer takes", taken)
+	}
 }
 
 // TestUnfilledPlacesAreNeverRead writes sparse chunks whose repeats of

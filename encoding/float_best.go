@@ -182,11 +182,11 @@ func chooseValueEncoding(vs []float64, dod, other int, sc *bestScratch) (ChunkEn
 	// repeats are at least half the values: it starts four bits a
 	// changing value behind gorilla, and gains on a value only where it
 	// equals a recent one or shares its low bits, which decimal at these
-	// scales codes as the change of an integer of the value's size. Of
-	// 20,000 random sparse chunks (runs of counters, short and long
-	// decimals, a few values recurring), none that chimp would have won
-	// is lost to this rule; at larger scales some are, a few at 2.
-	// TestSparseDecimalLosesNoChimpChunk holds it.
+	// scales codes as the change of an integer of the value's size. On
+	// random sparse chunks (runs of counters, of zeros, of short and long
+	// decimals, a few values recurring) no chunk chimp would have won is
+	// lost to this rule, and at larger scales some are, as
+	// TestSparseDecimalLosesNoChimpChunk shows.
 	if best == EncDecimal && raws == 0 && (c*4 < gb*3 || sparseDecimal) { // gb is at least the limit here, or a floor under gorilla's bits
 		return best, p
 	}
@@ -710,13 +710,13 @@ func writeDecimalSparse(w *BitWriter, vs []float64, items []decItem, ds *decStat
 	}
 	pos, stop, bad := 2, n, false
 scan:
-	for wd := range reps.rep {
-		fresh := reps.changing(wd, n)
-		if wd == 0 {
+	for word := range reps.rep {
+		fresh := reps.changing(word, n)
+		if word == 0 {
 			fresh &^= 0b11 // samples 0 and 1 are written
 		}
 		for ; fresh != 0; fresh &= fresh - 1 {
-			i := wd<<6 | bits.TrailingZeros64(fresh)
+			i := word<<6 | bits.TrailingZeros64(fresh)
 			zeros(uint(i-pos) * per)
 			if i > pos {
 				dl = 0

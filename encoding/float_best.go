@@ -675,6 +675,29 @@ func writeDecimalRun(w *BitWriter, ts []int64, vs []float64, items []decItem, ds
 	return -1
 }
 
+// putBits is BitWriter.writeSmall on a writer held in registers (acc,
+// nb and buf as a BitWriter's): the steady loops keep theirs out of
+// memory, where each write would wait on the last one's store. v holds
+// vn ≤ 64 bits, none above them.
+func putBits(acc uint64, nb uint, buf []byte, v uint64, vn uint) (uint64, uint, []byte) {
+	if nb+vn < 64 {
+		return acc<<vn | v, nb + vn, buf
+	}
+	rest := nb + vn - 64
+	buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
+	return v & (1<<rest - 1), rest, buf
+}
+
+// putZeros is BitWriter.writeZeros on a writer held in registers, as
+// putBits: z zero bits, any number of them (a run of repeats).
+func putZeros(acc uint64, nb uint, buf []byte, z uint) (uint64, uint, []byte) {
+	for nb+z >= 64 {
+		buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb))
+		acc, z, nb = 0, z-(64-nb), 0
+	}
+	return acc << z, nb + z, buf
+}
+
 // writeDecimalSparse writes samples from 2 on of an order-1 decimal chunk
 // whose timestamps are at one interval from the third on (a zero bit
 // each) and whose repeats reps marks, visiting only the values that
@@ -695,19 +718,6 @@ func writeDecimalSparse(w *BitWriter, vs []float64, items []decItem, ds *decStat
 	d, dl, base := ds.d, ds.delta, ds.base
 	e, top := ds.p.e, uint(ds.p.w[3])
 	per := 1 + uint(tab[0]&0xff) // a repeat's bits: time, code 0, field
-	// zeros appends z zero bits, as BitWriter.writeZeros on the registers.
-	zeros := func(z uint) {
-		for z > 0 {
-			if nb+z < 64 {
-				acc <<= z
-				nb += z
-				return
-			}
-			f := 64 - nb
-			buf = binary.BigEndian.AppendUint64(buf, acc<<f)
-			acc, nb, z = 0, 0, z-f
-		}
-	}
 	pos, stop, bad := 2, n, false
 scan:
 	for word := range reps.rep {
@@ -717,7 +727,7 @@ scan:
 		}
 		for ; fresh != 0; fresh &= fresh - 1 {
 			i := word<<6 | bits.TrailingZeros64(fresh)
-			zeros(uint(i-pos) * per)
+			acc, nb, buf = putZeros(acc, nb, buf, uint(i-pos)*per)
 			if i > pos {
 				dl = 0
 			}
@@ -750,20 +760,12 @@ scan:
 			d, dl = c.d, c.d-d
 			// The code, then the residual field, zeros.
 			v := (uint64(bk>>16&0xff)<<wd | f) << (bk >> 24 & 7)
-			if nb+vn < 64 {
-				acc = acc<<vn | v
-				nb += vn
-			} else {
-				rest := nb + vn - 64
-				buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
-				acc = v & (1<<rest - 1)
-				nb = rest
-			}
+			acc, nb, buf = putBits(acc, nb, buf, v, vn)
 			pos = i + 1
 		}
 	}
 	if stop == n {
-		zeros(uint(n-pos) * per)
+		acc, nb, buf = putZeros(acc, nb, buf, uint(n-pos)*per)
 		if n > pos {
 			dl = 0
 		}
@@ -830,17 +832,7 @@ func writeChimpSteady(w *BitWriter, ts []int64, vs []float64, plans []chimpPlan,
 	onGrid := g.interval != 0 && g.width < 32
 	n := len(ts)
 	vs, plans = vs[:n], plans[:n]
-	put := func(v uint64, vn uint) { // BitWriter.writeSmall on the registers, vn ≤ 64
-		if nb+vn < 64 {
-			acc = acc<<vn | v
-			nb += vn
-			return
-		}
-		rest := nb + vn - 64
-		buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
-		acc = v & (1<<rest - 1)
-		nb = rest
-	}
+	put := func(v uint64, vn uint) { acc, nb, buf = putBits(acc, nb, buf, v, vn) }
 	for ; i < n; i++ {
 		tb, tn, next := uint64(0), uint(1), gp
 		if onGrid {
@@ -996,16 +988,7 @@ func writeDecimalSteady(w *BitWriter, ts []int64, vs []float64, items []decItem,
 		gp = next
 		v |= tb << vn
 		vn += tn
-		// BitWriter.writeSmall on the registers.
-		if nb+vn < 64 {
-			acc = acc<<vn | v
-			nb += vn
-		} else {
-			rest := nb + vn - 64
-			buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
-			acc = v & (1<<rest - 1)
-			nb = rest
-		}
+		acc, nb, buf = putBits(acc, nb, buf, v, vn)
 	}
 	w.acc, w.n, w.buf = acc, nb, buf
 	ds.d, ds.delta, ds.base = d, dl, base
@@ -1081,16 +1064,7 @@ func writeDecimalSteadyMixed(w *BitWriter, ts []int64, vs []float64, items []dec
 				if onGrid {
 					next = ts[j-1]
 				}
-				for z := uint(j-i) * (tn + vn); z > 0; {
-					if nb+z < 64 {
-						acc <<= z
-						nb += z
-						break
-					}
-					f := 64 - nb
-					buf = binary.BigEndian.AppendUint64(buf, acc<<f)
-					acc, nb, z = 0, 0, z-f
-				}
+				acc, nb, buf = putZeros(acc, nb, buf, uint(j-i)*(tn+vn))
 				gp = next
 				i = j - 1
 				continue
@@ -1101,16 +1075,7 @@ func writeDecimalSteadyMixed(w *BitWriter, ts []int64, vs []float64, items []dec
 				// the run is written without the checks of a value.
 				j := i
 				for {
-					v, vn := tb<<vn, tn+vn
-					if nb+vn < 64 {
-						acc = acc<<vn | v
-						nb += vn
-					} else {
-						rest := nb + vn - 64
-						buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
-						acc = v & (1<<rest - 1)
-						nb = rest
-					}
+					acc, nb, buf = putBits(acc, nb, buf, tb<<vn, tn+vn)
 					gp = next
 					if j++; j >= n || math.Float64bits(vs[j]) != vb {
 						break
@@ -1192,16 +1157,7 @@ func writeDecimalSteadyMixed(w *BitWriter, ts []int64, vs []float64, items []dec
 		gp = next
 		v |= tb << vn
 		vn += tn
-		// BitWriter.writeSmall on the registers.
-		if nb+vn < 64 {
-			acc = acc<<vn | v
-			nb += vn
-		} else {
-			rest := nb + vn - 64
-			buf = binary.BigEndian.AppendUint64(buf, acc<<(64-nb)|v>>rest)
-			acc = v & (1<<rest - 1)
-			nb = rest
-		}
+		acc, nb, buf = putBits(acc, nb, buf, v, vn)
 	}
 	w.acc, w.n, w.buf = acc, nb, buf
 	ds.d, ds.delta, ds.base = d, dl, base

@@ -322,10 +322,12 @@ func xorPlan(x uint64, lead, trail uint8) (cost int, reuse bool, l, tr uint8) {
 }
 
 // xorCost is xorPlan's bits and window afterwards, computed without a
-// branch: the sizing passes take it for every value that changes, and
-// which of xorPlan's cases a value falls in (a new window, its short
-// form, the old one) follows no pattern a branch predictor learns in a
-// sparse series, whose values jump between zero and counts.
+// branch: the sparse pass (gorillaValueBitsSparse) takes it for every
+// value that changes, and which of xorPlan's cases a value falls in (a
+// new window, its short form, the old one) follows no pattern a branch
+// predictor learns in a sparse series, whose values jump between zero
+// and counts. The pass over every value keeps xorPlan: there the window
+// is mostly reused, a branch predicted, and cheaper than the selects.
 func xorCost(x uint64, lead, trail uint8) (int, uint8, uint8) {
 	l := min(uint(bits.LeadingZeros64(x)), 31)
 	tr := uint(bits.TrailingZeros64(x))
